@@ -1,0 +1,3 @@
+from ecgaffect.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""The ``ecgaffect`` console script.
+
+Each subsystem registers its own subcommands from a ``register(subparsers)`` function in the
+module listed in :data:`COMMAND_MODULES`; this file only wires them together, sets up logging
+and turns expected errors into one clear line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from ecgaffect import __version__
+
+log = logging.getLogger(__name__)
+
+#: Modules that provide ``register(subparsers)``; order is the order in ``--help``.
+COMMAND_MODULES: tuple[str, ...] = ("ecgaffect.model.cli",)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every option's default and keeps the description's line breaks."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecgaffect",
+        description="Affective state (arousal, valence, stress) from single-lead ECG.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ecgaffect {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.INFO if verbose < 2 else logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    if verbose == 0 and not quiet:
+        # Our own progress messages at INFO, third-party libraries at WARNING.
+        logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger("ecgaffect").setLevel(logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        result = args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as exc:
+        if args.verbose >= 2:
+            raise
+        print(f"ecgaffect {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return int(result or 0)
