@@ -1,0 +1,351 @@
+"""The model card: the metadata record saved inside every exported model.
+
+An exported model is a plain module ``forward(x: [batch, 1, window_n]) -> [batch, n_outputs]``
+that returns per-task class probabilities concatenated in the card's task order. The card says
+what the model expects (sampling rate, window length, preprocessing and normalisation), what
+its output columns mean (tasks, class names, output layout, decision thresholds) and where it
+came from (label scheme, training data, evaluation metrics, versions). A scorer reads the card
+to reject a stream the model was not trained for.
+
+The card is a JSON document with a ``card_version`` field; :meth:`ModelCard.from_dict`
+validates every field strictly and raises :class:`ModelCardError` (a ``ValueError``) naming
+the field, echoing the bad value and saying what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "CARD_FILENAME",
+    "CARD_VERSION",
+    "DEMO_WARNING",
+    "ModelCard",
+    "ModelCardError",
+    "ModelFormatError",
+    "output_layout_for",
+]
+
+#: Schema version of the card; bump when a field changes meaning.
+CARD_VERSION = 1
+#: Name of the card inside an exported artifact (``extra_files``).
+CARD_FILENAME = "ecgaffect_card.json"
+#: What every consumer shows for a card with ``demo=True``.
+DEMO_WARNING = "demo model — not validated for affect"
+
+
+class ModelCardError(ValueError):
+    """A model card is missing a field or has a value outside what is allowed."""
+
+
+class ModelFormatError(ValueError):
+    """A file is not an ecgaffect model (corrupt, truncated, empty or someone else's format)."""
+
+
+def output_layout_for(tasks: Mapping[str, Sequence[str]]) -> dict[str, list[int]]:
+    """Output columns ``[start, stop)`` of each task, probabilities concatenated in order."""
+    layout: dict[str, list[int]] = {}
+    start = 0
+    for task, classes in tasks.items():
+        layout[task] = [start, start + len(classes)]
+        start += len(classes)
+    return layout
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _package_version() -> str:
+    from ecgaffect import __version__
+
+    return __version__
+
+
+def _torch_version() -> str:
+    try:
+        import torch
+    except ImportError:  # a card can be read without torch
+        return "unknown"
+    return str(torch.__version__)
+
+
+@dataclass
+class ModelCard:
+    """Metadata of an exported model (see the module docstring).
+
+    Attributes:
+        name: short identifier of the model, e.g. ``"swell-stress-ssl"``.
+        tasks: ordered mapping task → class names; the output columns follow this order.
+        preprocessing: ``ecgaffect.signal.PreprocessConfig.to_dict()`` used for training.
+        normalization: normalisation mode of the input windows (e.g. ``"subject"``).
+        label_scheme: name of the label scheme the classes come from (``"binary"``, ...).
+        fs_hz: sampling rate of the model input.
+        window_n: samples per window.
+        window_s: window duration; ``window_n == fs_hz * window_s``.
+        thresholds: per task, the decision threshold on P(class 1) for a binary task, or
+            None for argmax (always None for three or more classes).
+        output_layout: per task, ``[start, stop)`` output columns; derived from ``tasks``.
+        training_data: free-form description (datasets, subjects, windows, ...).
+        metrics: free-form evaluation results; must name the ``protocol`` when not empty.
+        demo: True for a model that is not validated for affect (synthetic data, random init).
+        notes: limits and caveats, free text.
+        created_utc: ISO-8601 UTC creation time.
+        package_version / torch_version: versions that wrote the artifact.
+        card_version: schema version (:data:`CARD_VERSION`).
+    """
+
+    name: str
+    tasks: dict[str, list[str]]
+    preprocessing: dict[str, Any]
+    normalization: str
+    label_scheme: str
+    fs_hz: float = 256.0
+    window_n: int = 2560
+    window_s: float = 10.0
+    thresholds: dict[str, float | None] = field(default_factory=dict)
+    output_layout: dict[str, list[int]] = field(default_factory=dict)
+    training_data: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    demo: bool = False
+    notes: str = ""
+    created_utc: str = field(default_factory=_utc_now)
+    package_version: str = field(default_factory=_package_version)
+    torch_version: str = field(default_factory=_torch_version)
+    card_version: int = CARD_VERSION
+
+    def __post_init__(self) -> None:
+        self.tasks = {str(t): [str(c) for c in cls] for t, cls in dict(self.tasks).items()}
+        if not self.output_layout:
+            self.output_layout = output_layout_for(self.tasks)
+        if not self.thresholds:
+            self.thresholds = dict.fromkeys(self.tasks)
+        self.validate()
+
+    # -- derived --------------------------------------------------------------------------
+    @property
+    def n_outputs(self) -> int:
+        """Number of output columns (sum of the tasks' class counts)."""
+        return sum(len(c) for c in self.tasks.values())
+
+    def classes(self, task: str) -> list[str]:
+        """Class names of ``task`` (ValueError naming the known tasks)."""
+        if task not in self.tasks:
+            raise ValueError(f"model {self.name!r} has no task {task!r}; tasks: {list(self.tasks)}")
+        return list(self.tasks[task])
+
+    def split_outputs(self, outputs: np.ndarray) -> dict[str, np.ndarray]:
+        """Split ``[batch, n_outputs]`` model outputs into ``{task: [batch, n_classes]}``."""
+        outputs = np.asarray(outputs)
+        if outputs.ndim != 2 or outputs.shape[1] != self.n_outputs:
+            raise ValueError(
+                f"model outputs have shape {outputs.shape}; the card of {self.name!r} "
+                f"expects [batch, {self.n_outputs}]"
+            )
+        return {t: outputs[:, a:b] for t, (a, b) in self.output_layout.items()}
+
+    def decide(self, task: str, probabilities: np.ndarray) -> np.ndarray:
+        """Predicted class index per row: threshold on P(class 1) for a thresholded binary
+        task, argmax otherwise."""
+        p = np.asarray(probabilities)
+        n = len(self.classes(task))
+        if p.ndim != 2 or p.shape[1] != n:
+            raise ValueError(
+                f"probabilities of task {task!r} have shape {p.shape}; expected [batch, {n}]"
+            )
+        threshold = self.thresholds.get(task)
+        if threshold is not None:
+            return (p[:, 1] >= threshold).astype(np.int64)
+        return np.argmax(p, axis=1).astype(np.int64)
+
+    # -- validation -----------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise :class:`ModelCardError` for any field outside what is allowed."""
+
+        def bad(field_name: str, value: Any, allowed: str) -> ModelCardError:
+            return ModelCardError(f"model card field {field_name!r} = {value!r}: {allowed}")
+
+        if not isinstance(self.card_version, int) or isinstance(self.card_version, bool):
+            raise bad("card_version", self.card_version, "must be an integer")
+        if self.card_version != CARD_VERSION:
+            raise bad(
+                "card_version",
+                self.card_version,
+                f"this ecgaffect reads card version {CARD_VERSION} only; "
+                "re-export the model or upgrade ecgaffect",
+            )
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise bad("name", self.name, "must be a non-empty string")
+        for key in ("normalization", "label_scheme"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not value.strip():
+                raise bad(key, value, "must be a non-empty string")
+        for key in ("notes", "created_utc", "package_version", "torch_version"):
+            if not isinstance(getattr(self, key), str):
+                raise bad(key, getattr(self, key), "must be a string")
+        if not isinstance(self.demo, bool):
+            raise bad("demo", self.demo, "must be true or false")
+        if (
+            isinstance(self.fs_hz, bool)
+            or not isinstance(self.fs_hz, int | float)
+            or not math.isfinite(self.fs_hz)
+            or self.fs_hz <= 0
+        ):
+            raise bad("fs_hz", self.fs_hz, "must be a finite number > 0")
+        if isinstance(self.window_n, bool) or not isinstance(self.window_n, int):
+            raise bad("window_n", self.window_n, "must be a positive integer")
+        if self.window_n <= 0:
+            raise bad("window_n", self.window_n, "must be a positive integer")
+        if (
+            isinstance(self.window_s, bool)
+            or not isinstance(self.window_s, int | float)
+            or not self.window_s > 0
+        ):
+            raise bad("window_s", self.window_s, "must be a number > 0")
+        if not math.isclose(self.fs_hz * self.window_s, self.window_n, abs_tol=1e-6):
+            raise bad(
+                "window_n",
+                self.window_n,
+                f"must equal fs_hz * window_s = {self.fs_hz} * {self.window_s}",
+            )
+        if not isinstance(self.preprocessing, dict) or not self.preprocessing:
+            raise bad("preprocessing", self.preprocessing, "must be a non-empty JSON object")
+        if not self.tasks:
+            raise bad("tasks", self.tasks, "must name at least one task with its classes")
+        for task, classes in self.tasks.items():
+            if not task:
+                raise bad("tasks", task, "task names must be non-empty")
+            if len(classes) < 2 or len(set(classes)) != len(classes):
+                raise bad(f"tasks.{task}", classes, "needs at least 2 distinct class names")
+        expected = output_layout_for(self.tasks)
+        layout = {t: [int(a) for a in v] for t, v in dict(self.output_layout).items()}
+        if layout != expected:
+            raise bad(
+                "output_layout",
+                self.output_layout,
+                f"must match the task order and class counts: {expected}",
+            )
+        self.output_layout = layout
+        if set(self.thresholds) != set(self.tasks):
+            raise bad(
+                "thresholds", self.thresholds, f"must have one entry per task {list(self.tasks)}"
+            )
+        for task, threshold in self.thresholds.items():
+            if threshold is None:
+                continue
+            if len(self.tasks[task]) != 2:
+                raise bad(
+                    f"thresholds.{task}",
+                    threshold,
+                    "only binary tasks take a threshold (on P(class 1)); use null for argmax",
+                )
+            if (
+                isinstance(threshold, bool)
+                or not isinstance(threshold, int | float)
+                or not 0.0 < threshold < 1.0
+            ):
+                raise bad(f"thresholds.{task}", threshold, "must be a probability in (0, 1)")
+        if not isinstance(self.training_data, dict):
+            raise bad("training_data", self.training_data, "must be a JSON object")
+        if not isinstance(self.metrics, dict):
+            raise bad("metrics", self.metrics, "must be a JSON object")
+        if self.metrics and not self.metrics.get("protocol"):
+            raise bad(
+                "metrics",
+                sorted(self.metrics),
+                "non-empty metrics must name their evaluation 'protocol'",
+            )
+
+    # -- serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-compatible dict (task order preserved)."""
+        return asdict(self)
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """JSON text of :meth:`to_dict` (strict: NaN/inf are rejected)."""
+        try:
+            return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ModelCardError(
+                f"model card {self.name!r} is not JSON-serialisable: {exc}"
+            ) from exc
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelCard:
+        """Build and validate a card; unknown or missing fields raise :class:`ModelCardError`."""
+        if not isinstance(data, Mapping):
+            raise ModelCardError(f"a model card must be a JSON object, got {type(data).__name__}")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelCardError(
+                f"model card has unknown fields {unknown}; allowed fields: {sorted(known)}"
+            )
+        required = ("name", "tasks", "preprocessing", "normalization", "label_scheme")
+        missing = [k for k in (*required, "card_version") if k not in data]
+        if missing:
+            raise ModelCardError(f"model card is missing required fields {missing}")
+        tasks = data["tasks"]
+        if not isinstance(tasks, Mapping) or not all(
+            isinstance(v, list | tuple) for v in tasks.values()
+        ):
+            raise ModelCardError(
+                f"model card field 'tasks' = {tasks!r}: must map each task to a list of classes"
+            )
+        for key in ("thresholds", "output_layout"):
+            if key in data and not isinstance(data[key], Mapping):
+                raise ModelCardError(f"model card field {key!r} = {data[key]!r}: must be an object")
+        try:
+            return cls(**dict(data))
+        except TypeError as exc:  # wrong value types that the dataclass itself trips over
+            raise ModelCardError(f"invalid model card: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ModelCard:
+        """Parse and validate JSON text."""
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelCardError(f"model card is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    def summary(self) -> str:
+        """Human-readable multi-line description (``ecgaffect model-info``)."""
+        lines = [f"model:          {self.name}"]
+        if self.demo:
+            lines.append(f"WARNING:        {DEMO_WARNING}")
+        lines += [
+            f"input:          [batch, 1, {self.window_n}] = "
+            f"{self.window_s:g} s at {self.fs_hz:g} Hz",
+            f"normalization:  {self.normalization}",
+            f"label scheme:   {self.label_scheme}",
+            "tasks:",
+        ]
+        for task, classes in self.tasks.items():
+            a, b = self.output_layout[task]
+            thr = self.thresholds.get(task)
+            rule = "argmax" if thr is None else f"P({classes[1]}) >= {thr:g}"
+            lines.append(f"  {task:<14}{', '.join(classes)}  (outputs {a}..{b - 1}; {rule})")
+        lines.append("preprocessing:")
+        lines += [f"  {k}: {v}" for k, v in self.preprocessing.items()]
+        if self.training_data:
+            lines.append("training data:")
+            lines += [f"  {k}: {v}" for k, v in self.training_data.items()]
+        if self.metrics:
+            lines.append("metrics:")
+            lines += [f"  {k}: {v}" for k, v in self.metrics.items()]
+        lines += [
+            f"created (UTC):  {self.created_utc}",
+            f"versions:       ecgaffect {self.package_version}, torch {self.torch_version}, "
+            f"card {self.card_version}",
+        ]
+        if self.notes:
+            lines.append(f"notes:          {self.notes}")
+        return "\n".join(lines)

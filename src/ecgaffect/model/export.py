@@ -1,0 +1,247 @@
+"""Export a trained emotion network as a self-contained artifact with its model card.
+
+Two formats, both loadable without our Python classes:
+
+- ``.pt2`` (:func:`export_pt2`): ``torch.export`` program with a dynamic batch dimension; the
+  forward path for Python (``torch.export.load``) and AOTInductor.
+- TorchScript ``.ts``/``.pt`` (:func:`export_torchscript`): for C++ ``torch::jit::load``
+  (libtorch). TorchScript is deprecated in torch 2.13; its warnings are silenced locally
+  around our own calls, never globally.
+
+Both save one fixed signature, ``forward(x: Tensor[batch, 1, window_n]) -> Tensor[batch,
+n_outputs]``: per-task class probabilities concatenated in the card's task order (see
+:class:`ScoringModule`), and the card as the extra file :data:`~ecgaffect.model.card.CARD_FILENAME`.
+
+This module does not import :mod:`ecgaffect.model.networks` at run time, so the scorer can use
+:func:`read_card` / :func:`sniff_format` without the training classes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import warnings
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import torch
+from torch import nn
+
+from ecgaffect.model.card import CARD_FILENAME, ModelCard, ModelCardError, ModelFormatError
+
+if TYPE_CHECKING:
+    from ecgaffect.model.networks import EmotionNet
+
+__all__ = [
+    "ArtifactFormat",
+    "ScoringModule",
+    "export_pt2",
+    "export_torchscript",
+    "read_card",
+    "sniff_format",
+]
+
+log = logging.getLogger(__name__)
+
+ArtifactFormat = Literal["torchscript", "pt2"]
+
+#: Largest batch the .pt2 program accepts (the dynamic dimension needs an upper bound).
+MAX_BATCH = 65536
+
+
+@contextlib.contextmanager
+def quiet_torchscript_deprecation() -> Iterator[None]:
+    """Silence exactly torch 2.13's "`torch.jit.*` is deprecated" DeprecationWarnings.
+
+    Users asked for TorchScript artifacts for C++ libtorch, so we keep writing and reading
+    them; the ``.pt2`` is the forward path. Only these messages, only inside the block.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"`torch\.jit\.\w+` is deprecated", category=DeprecationWarning
+        )
+        yield
+
+
+class ScoringModule(nn.Module):
+    """Plain inference module around an :class:`~ecgaffect.model.networks.EmotionNet`.
+
+    ``forward(x: [batch, 1, window_n]) -> [batch, n_outputs]``: per task (in ``task_order``)
+    the class probabilities, concatenated. Binary heads (two sigmoid units, as in the paper)
+    are normalised to sum to 1; heads with three or more classes use softmax. Same numbers as
+    ``networks.class_probabilities`` on the eager logits. Scriptable and exportable.
+    """
+
+    def __init__(self, net: EmotionNet, task_order: list[str] | None = None) -> None:
+        super().__init__()
+        tasks: dict[str, int] = dict(net.tasks)
+        order = list(tasks) if task_order is None else list(task_order)
+        if sorted(order) != sorted(tasks):
+            raise ValueError(
+                f"task_order {order} must list exactly the network's tasks {list(tasks)}"
+            )
+        net = copy.deepcopy(net).eval().requires_grad_(False)
+        self.encoder = net.encoder
+        self.heads = nn.ModuleList([net.heads[t] for t in order])
+        self.task_order = order
+        self.n_outputs = sum(tasks[t] for t in order)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(x)
+        outs: list[torch.Tensor] = []
+        for head in self.heads:
+            logits = head(z)
+            if logits.shape[-1] == 2:
+                p = torch.sigmoid(logits)
+                outs.append(p / p.sum(dim=-1, keepdim=True).clamp_min(1e-12))
+            else:
+                outs.append(torch.softmax(logits, dim=-1))
+        return torch.cat(outs, dim=1)
+
+
+def _check_card(net: EmotionNet, card: ModelCard) -> list[str]:
+    card.validate()
+    tasks = dict(net.tasks)
+    card_counts = {t: len(c) for t, c in card.tasks.items()}
+    if card_counts != tasks:
+        raise ValueError(
+            f"card tasks {card_counts} (task: number of classes) do not match the network's "
+            f"heads {tasks}"
+        )
+    return list(card.tasks)
+
+
+def _example_batch(card: ModelCard, batch: int = 2) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(batch, 1, card.window_n, generator=gen)
+
+
+def _prepare_path(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"output directory {str(path.parent)!r} does not exist")
+    return path
+
+
+def export_torchscript(net: EmotionNet, card: ModelCard, path: str | Path) -> Path:
+    """Script :class:`ScoringModule` of ``net`` and save it with ``card`` to ``path``.
+
+    Loadable with ``torch.jit.load`` (Python) or ``torch::jit::load`` (C++), no ecgaffect
+    classes needed. Returns the path.
+    """
+    order = _check_card(net, card)
+    path = _prepare_path(path)
+    module = ScoringModule(net, order)
+    with quiet_torchscript_deprecation():
+        scripted = torch.jit.script(module)
+        torch.jit.save(scripted, str(path), _extra_files={CARD_FILENAME: card.to_json()})
+    log.info("exported TorchScript model %r to %s", card.name, path)
+    return path
+
+
+def export_pt2(
+    net: EmotionNet, card: ModelCard, path: str | Path, *, example_batch: int = 2
+) -> Path:
+    """``torch.export`` :class:`ScoringModule` of ``net`` with a dynamic batch dimension.
+
+    ``example_batch`` must be at least 2 (a batch of 1 would be specialised into the program).
+    Saved with ``torch.export.save`` and the card as an extra file. Returns the path.
+    """
+    if example_batch < 2:
+        raise ValueError(
+            f"example_batch={example_batch}: torch.export needs an example batch of at least 2 "
+            "to keep the batch dimension dynamic"
+        )
+    order = _check_card(net, card)
+    path = _prepare_path(path)
+    module = ScoringModule(net, order)
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    program = torch.export.export(
+        module, (_example_batch(card, example_batch),), dynamic_shapes={"x": {0: batch}}
+    )
+    torch.export.save(program, str(path), extra_files={CARD_FILENAME: card.to_json()})
+    log.info("exported torch.export model %r to %s", card.name, path)
+    return path
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    if not path.exists():
+        raise FileNotFoundError(f"model file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise ModelFormatError(f"model file {str(path)!r} is not a regular file")
+    if path.stat().st_size == 0:
+        raise ModelFormatError(f"model file {str(path)!r} is empty")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModelFormatError(
+            f"model file {str(path)!r} is not an ecgaffect model (not a zip archive: {exc}); "
+            "expected a .pt2 or TorchScript file written by `ecgaffect export`"
+        ) from exc
+
+
+def _card_member(names: list[str]) -> str | None:
+    for name in names:
+        parts = name.split("/")
+        if len(parts) == 3 and parts[1] == "extra" and parts[2] == CARD_FILENAME:
+            return name
+    return None
+
+
+def sniff_format(path: str | Path) -> ArtifactFormat:
+    """``"torchscript"`` or ``"pt2"`` from the archive layout, without loading the model.
+
+    Raises :class:`ModelFormatError` naming the file for anything else (empty, truncated,
+    a plain state dict, someone else's zip, text).
+    """
+    path = Path(path)
+    with _open_zip(path) as zf:
+        return _format_of(path, zf)
+
+
+def _format_of(path: Path, zf: zipfile.ZipFile) -> ArtifactFormat:
+    names = zf.namelist()
+    tops = {n.split("/")[0] for n in names}
+    if len(tops) == 1:
+        top = next(iter(tops))
+        rest = {n[len(top) + 1 :] for n in names}
+        if "archive_format" in rest and "models/model.json" in rest:
+            fmt: ArtifactFormat = "pt2"
+        elif "constants.pkl" in rest and any(r.startswith("code/") for r in rest):
+            fmt = "torchscript"
+        else:
+            fmt = None  # type: ignore[assignment]
+        if fmt is not None:
+            if _card_member(names) is None:
+                raise ModelFormatError(
+                    f"model file {str(path)!r} is a {fmt} archive without an ecgaffect model "
+                    f"card ({CARD_FILENAME}); export it with `ecgaffect export`"
+                )
+            return fmt
+    raise ModelFormatError(
+        f"model file {str(path)!r} is a zip archive but not an ecgaffect model (a state dict "
+        "or someone else's format?); expected a .pt2 or TorchScript file written by "
+        "`ecgaffect export`"
+    )
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """Read the model card of a ``.pt2`` or TorchScript artifact without loading the model."""
+    path = Path(path)
+    with _open_zip(path) as zf:
+        _format_of(path, zf)
+        member = _card_member(zf.namelist())
+        assert member is not None  # _format_of checked it
+        try:
+            text = zf.read(member)
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise ModelFormatError(
+                f"model file {str(path)!r} is corrupt (cannot read its card: {exc})"
+            ) from exc
+    try:
+        return ModelCard.from_json(text)
+    except ModelCardError as exc:
+        raise ModelFormatError(f"model file {str(path)!r} has an invalid card: {exc}") from exc

@@ -1,0 +1,189 @@
+"""Load an exported model and score 10 s ECG windows with it.
+
+:class:`Scorer` loads a ``.pt2`` (``torch.export.load``) or TorchScript
+(``torch.jit.load``) artifact written by :mod:`ecgaffect.model.export`, together with its
+model card, without importing the training classes (:mod:`ecgaffect.model.networks`).
+It checks every batch against the card (sampling rate, window length, finite values) and
+returns per-task class probabilities.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ecgaffect.model.card import ModelCard, ModelFormatError
+from ecgaffect.model.export import ArtifactFormat, quiet_torchscript_deprecation, read_card
+
+__all__ = ["DEFAULT_BATCH_SIZE", "Scorer"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 64
+
+
+def _device(device: str | torch.device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device (e.g. 'cpu', 'cuda')") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: CUDA is not available here; use device='cpu'")
+    return dev
+
+
+class Scorer:
+    """Scores windows with an exported model. Build with :meth:`load`.
+
+    Attributes:
+        path: the artifact file.
+        card: its :class:`~ecgaffect.model.card.ModelCard`.
+        format: ``"pt2"`` or ``"torchscript"``.
+        device: torch device the model runs on.
+        batch_size: windows per forward call in :meth:`score`.
+    """
+
+    def __init__(
+        self,
+        module: Any,
+        card: ModelCard,
+        *,
+        path: Path,
+        fmt: ArtifactFormat,
+        device: torch.device,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self._module = module
+        self.card = card
+        self.path = path
+        self.format = fmt
+        self.device = device
+        self.batch_size = self._check_batch_size(batch_size)
+
+    @staticmethod
+    def _check_batch_size(batch_size: int) -> int:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r}: must be a positive integer")
+        return batch_size
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Scorer:
+        """Load a ``.pt2`` or TorchScript model written by ``ecgaffect export``.
+
+        Raises FileNotFoundError for a missing file and
+        :class:`~ecgaffect.model.card.ModelFormatError` (a ValueError) naming the file for a
+        corrupt, truncated, empty or foreign one.
+        """
+        path = Path(path)
+        dev = _device(device)
+        card = read_card(path)  # validates format and card before touching the model
+        from ecgaffect.model.export import sniff_format
+
+        fmt = sniff_format(path)
+        try:
+            if fmt == "pt2":
+                program = torch.export.load(str(path))
+                module: Any = program.module().to(dev)
+            else:
+                with quiet_torchscript_deprecation():
+                    module = torch.jit.load(str(path), map_location=dev)
+                module.eval()
+        except Exception as exc:  # torch raises many types for a damaged archive
+            raise ModelFormatError(
+                f"model file {str(path)!r} looks like a {fmt} model but cannot be loaded "
+                f"(corrupt or truncated?): {type(exc).__name__}: {exc}"
+            ) from exc
+        log.info("loaded %s model %r from %s on %s", fmt, card.name, path, dev)
+        if card.demo:
+            log.warning("model %r is a demo model — not validated for affect", card.name)
+        return cls(module, card, path=path, fmt=fmt, device=dev, batch_size=batch_size)
+
+    # -- card shortcuts -------------------------------------------------------------------
+    @property
+    def tasks(self) -> list[str]:
+        """Task names in output order."""
+        return list(self.card.tasks)
+
+    def classes(self, task: str) -> list[str]:
+        """Class names of ``task``."""
+        return self.card.classes(task)
+
+    # -- scoring --------------------------------------------------------------------------
+    def _check_windows(self, windows: np.ndarray | torch.Tensor, fs_hz: float) -> torch.Tensor:
+        card = self.card
+        if (
+            isinstance(fs_hz, bool)
+            or not isinstance(fs_hz, int | float)
+            or not math.isclose(float(fs_hz), card.fs_hz, rel_tol=1e-9)
+        ):
+            raise ValueError(
+                f"fs_hz={fs_hz!r}: model {card.name!r} expects windows sampled at "
+                f"{card.fs_hz:g} Hz; resample (ecgaffect.signal.preprocess_ecg) first"
+            )
+        x = torch.as_tensor(windows)
+        if x.ndim == 2:
+            x = x.unsqueeze(1)
+        if x.ndim != 3 or x.shape[1] != 1 or x.shape[2] != card.window_n:
+            raise ValueError(
+                f"windows have shape {tuple(torch.as_tensor(windows).shape)}; model "
+                f"{card.name!r} expects [batch, {card.window_n}] or [batch, 1, {card.window_n}] "
+                f"({card.window_s:g} s at {card.fs_hz:g} Hz)"
+            )
+        if not (x.is_floating_point() or x.dtype in (torch.int16, torch.int32, torch.int64)):
+            raise ValueError(f"windows have dtype {x.dtype}; expected a real number type")
+        x = x.to(torch.float32)
+        if not bool(torch.isfinite(x).all()):
+            bad = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(dim=1).nonzero().flatten()
+            raise ValueError(
+                f"windows contain NaN or infinite values (windows {bad[:10].tolist()}"
+                f"{' ...' if len(bad) > 10 else ''}); drop or repair them before scoring"
+            )
+        return x
+
+    def score_outputs(
+        self, windows: np.ndarray | torch.Tensor, *, fs_hz: float, batch_size: int | None = None
+    ) -> np.ndarray:
+        """Raw model outputs ``[batch, n_outputs]`` (float32 numpy), batched."""
+        x = self._check_windows(windows, fs_hz)
+        bs = self.batch_size if batch_size is None else self._check_batch_size(batch_size)
+        out = np.empty((x.shape[0], self.card.n_outputs), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, x.shape[0], bs):
+                chunk = x[start : start + bs].to(self.device)
+                y = self._module(chunk)
+                out[start : start + chunk.shape[0]] = y.detach().cpu().numpy()
+        return out
+
+    def score(
+        self, windows: np.ndarray | torch.Tensor, *, fs_hz: float, batch_size: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Class probabilities ``{task: [batch, n_classes]}`` for ``windows``.
+
+        ``windows`` is ``[batch, window_n]`` or ``[batch, 1, window_n]`` of preprocessed ECG
+        at ``fs_hz`` (must equal the card's rate). Runs in chunks of ``batch_size`` (default:
+        :attr:`batch_size`) under ``torch.inference_mode``. Raises ValueError for a wrong
+        rate, length or non-finite values.
+        """
+        outputs = self.score_outputs(windows, fs_hz=fs_hz, batch_size=batch_size)
+        return {t: np.ascontiguousarray(p) for t, p in self.card.split_outputs(outputs).items()}
+
+    def predict(self, probabilities: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Predicted class indices per task (card thresholds for binary tasks, else argmax)."""
+        return {t: self.card.decide(t, p) for t, p in probabilities.items()}
+
+    def __repr__(self) -> str:
+        return (
+            f"Scorer({self.card.name!r}, format={self.format!r}, tasks={self.tasks}, "
+            f"device={str(self.device)!r})"
+        )

@@ -1,0 +1,36 @@
+"""Shared fixtures for the export/scorer tests: a small real EmotionNet and its artifacts."""
+
+from __future__ import annotations
+
+import torch
+
+from ecgaffect.model.card import ModelCard
+from ecgaffect.model.networks import EmotionNet, Encoder
+
+TASKS = {"arousal": ["low", "high"], "affect": ["baseline", "stress", "amusement"]}
+PREPROCESSING = {"fs_hz": 256.0, "highpass_hz": 0.8, "window_s": 10.0, "version": "test"}
+
+
+def make_net(seed: int = 0) -> EmotionNet:
+    torch.manual_seed(seed)
+    net = EmotionNet(Encoder(), {t: len(c) for t, c in TASKS.items()}, variant="amigos")
+    return net.eval()
+
+
+def make_card(**overrides) -> ModelCard:
+    fields = {
+        "name": "test-model",
+        "tasks": TASKS,
+        "preprocessing": PREPROCESSING,
+        "normalization": "subject",
+        "label_scheme": "binary",
+        "demo": True,
+        "notes": "random weights for tests",
+    }
+    fields.update(overrides)
+    return ModelCard(**fields)
+
+
+def make_windows(n: int, seed: int = 1) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 2560, generator=gen)
