@@ -1,0 +1,198 @@
+"""``ecgaffect export`` / ``model-info`` / ``score`` and their helpers."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from _export_fixtures import PREPROCESSING, TASKS, make_card, make_net, make_windows
+from ecgaffect.cli import main
+from ecgaffect.model.cli_export import (
+    load_ecg_file,
+    parse_tasks,
+    parse_thresholds,
+    score_table,
+    write_table,
+)
+from ecgaffect.model.export import export_pt2, read_card
+from ecgaffect.model.scorer import Scorer
+
+TASK_ARGS = ["arousal=low,high", "affect=baseline,stress,amusement"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("ckpt")
+    torch.save({"state_dict": make_net().state_dict()}, d / "net.pt")
+    (d / "prep.json").write_text(json.dumps(PREPROCESSING))
+    return d
+
+
+@pytest.fixture(scope="module")
+def scorer(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli_scorer")
+    card = make_card(thresholds={"arousal": 0.4, "affect": None})
+    return Scorer.load(export_pt2(make_net(), card, d / "m.pt2"), batch_size=3)
+
+
+def test_export_writes_both_formats_and_model_info_reads_them(checkpoint, capsys):
+    d = checkpoint
+    rc = main(
+        ["export", "--checkpoint", str(d / "net.pt"), "--tasks", *TASK_ARGS,
+         "--variant", "amigos", "--name", "cli-model", "--preprocessing", str(d / "prep.json"),
+         "--threshold", "arousal=0.4", "--demo", "-o", str(d / "m.pt2"), str(d / "m.ts")]
+    )  # fmt: skip
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "wrote pt2 model 'cli-model'" in out
+    assert "wrote torchscript model 'cli-model'" in out
+    card = read_card(d / "m.ts")
+    assert card.tasks == TASKS
+    assert card.thresholds == {"arousal": 0.4, "affect": None}
+    assert card.preprocessing == PREPROCESSING
+    assert card.demo is True
+    # the exported weights are the checkpoint's
+    x = make_windows(2)
+    a = Scorer.load(d / "m.pt2").score_outputs(x, fs_hz=256.0)
+    b = Scorer.load(d / "m.ts").score_outputs(x, fs_hz=256.0)
+    ref = make_net()
+    with torch.no_grad():
+        logits = ref(x)["affect"]
+    np.testing.assert_allclose(a[:, 2:], torch.softmax(logits, 1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+    assert main(["model-info", str(d / "m.pt2")]) == 0
+    info = capsys.readouterr().out
+    assert "cli-model" in info
+    assert "demo model — not validated for affect" in info
+    assert "P(high) >= 0.4" in info
+    assert main(["model-info", "--json", str(d / "m.ts")]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "cli-model"
+
+
+def test_export_errors_are_one_line(checkpoint, capsys, tmp_path):
+    d = checkpoint
+    base = ["export", "--checkpoint", str(d / "net.pt"), "--name", "x",
+            "--preprocessing", str(d / "prep.json")]  # fmt: skip
+    cases = [
+        (["--tasks", "arousal", "-o", str(tmp_path / "m.pt2")], "expected TASK=CLASS,CLASS"),
+        (["--tasks", "arousal=low,high", "-o", str(tmp_path / "m.pt2")], "does not fit an"),
+        (["--tasks", *TASK_ARGS, "-o", str(tmp_path / "m.onnx")], "unknown model suffix '.onnx'"),
+    ]
+    for extra, match in cases:
+        assert main([*base, *extra]) == 1
+        assert match in capsys.readouterr().err
+    assert main(["model-info", str(d / "prep.json")]) == 1
+    assert "not a zip archive" in capsys.readouterr().err
+
+
+def test_parse_tasks_and_thresholds():
+    assert parse_tasks(TASK_ARGS) == TASKS
+    with pytest.raises(ValueError, match="names task 'a' twice"):
+        parse_tasks(["a=x,y", "a=x,y"])
+    with pytest.raises(ValueError, match=r"unknown task 'valence'; tasks: \['arousal', 'affect'\]"):
+        parse_thresholds(["valence=0.5"], TASKS)
+    with pytest.raises(ValueError, match="expected TASK=PROBABILITY"):
+        parse_thresholds(["arousal=high"], TASKS)
+
+
+def test_checkpoint_that_is_not_a_state_dict(tmp_path):
+    from ecgaffect.model.cli_export import load_checkpoint_net
+
+    bad = tmp_path / "bad.pt"
+    bad.write_text("hello")
+    with pytest.raises(ValueError, match=r"bad.pt' is not a torch state dict"):
+        load_checkpoint_net(bad, TASKS, "swell")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint_net(tmp_path / "none.pt", TASKS, "swell")
+
+
+def test_score_table_columns_batches_and_predictions(scorer):
+    windows = make_windows(7)[:, 0, :].numpy()
+    start_s = np.arange(7) * 10.0
+    table = score_table(scorer, windows, start_s, progress=False)
+    assert list(table) == [
+        "window_start_s", "window_end_s", "arousal_p_low", "arousal_p_high", "arousal_pred",
+        "affect_p_baseline", "affect_p_stress", "affect_p_amusement", "affect_pred",
+    ]  # fmt: skip
+    np.testing.assert_array_equal(table["window_end_s"], start_s + 10.0)
+    probs = scorer.score(windows, fs_hz=256.0, batch_size=7)  # one big batch
+    np.testing.assert_allclose(table["affect_p_stress"], probs["affect"][:, 1], atol=1e-6)
+    expected = np.where(probs["arousal"][:, 1] >= 0.4, "high", "low")
+    assert table["arousal_pred"].tolist() == expected.tolist()
+
+
+def test_write_table_csv_and_parquet_round_trip(scorer, tmp_path):
+    windows = make_windows(4)[:, 0, :].numpy()
+    table = score_table(scorer, windows, np.arange(4) * 5.0, progress=False)
+    write_table(table, tmp_path / "s.csv")
+    with (tmp_path / "s.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4
+    assert float(rows[1]["window_start_s"]) == 5.0
+    np.testing.assert_allclose(
+        [float(r["arousal_p_high"]) for r in rows], table["arousal_p_high"], rtol=1e-7
+    )
+    assert [r["affect_pred"] for r in rows] == table["affect_pred"].tolist()
+    pq = pytest.importorskip("pyarrow.parquet")
+    write_table(table, tmp_path / "s.parquet")
+    back = pq.read_table(tmp_path / "s.parquet").to_pydict()
+    assert back["affect_pred"] == table["affect_pred"].tolist()
+    np.testing.assert_allclose(back["affect_p_baseline"], table["affect_p_baseline"])
+    with pytest.raises(ValueError, match=r"unsupported suffix '.xlsx'; use .csv or .parquet"):
+        write_table(table, tmp_path / "s.xlsx")
+
+
+def test_load_ecg_file_npy_and_csv(tmp_path):
+    x = np.sin(np.arange(500) / 10.0)
+    np.save(tmp_path / "r.npy", x)
+    ecg, fs = load_ecg_file(tmp_path / "r.npy", 130.0)
+    np.testing.assert_array_equal(ecg, x)
+    assert fs == 130.0
+    (tmp_path / "r.csv").write_text(
+        "time_s,ecg_uv\n" + "".join(f"{i},{v}\n" for i, v in enumerate(x))
+    )
+    ecg, _ = load_ecg_file(tmp_path / "r.csv", 130.0)
+    np.testing.assert_allclose(ecg, x)
+    (tmp_path / "one.csv").write_text("".join(f"{v}\n" for v in x[:10]))
+    np.testing.assert_allclose(load_ecg_file(tmp_path / "one.csv", 130.0)[0], x[:10])
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fs_hz", "match"),
+    [
+        ("r.npy", None, None, r"--fs-hz=None: a .npy recording has no sampling rate"),
+        ("r.csv", "a,b\n1,2\n", 100.0, r"columns \['a', 'b'\]; expected one named 'ecg_uv'"),
+        ("r.csv", "ecg\n1\nx\n", 100.0, "non-numeric ECG value"),
+        ("r.edf", "", 100.0, r"unsupported suffix '.edf'; use .npy or .csv"),
+    ],
+)
+def test_load_ecg_file_errors(tmp_path, name, content, fs_hz, match):
+    path = tmp_path / name
+    if content is None:
+        np.save(path, np.zeros(10))
+    else:
+        path.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        load_ecg_file(path, fs_hz)
+
+
+def test_score_command_end_to_end(scorer, tmp_path, capsys):
+    pytest.importorskip("ecgaffect.signal", reason="ecgaffect.signal has not landed yet")
+    rng = np.random.default_rng(0)
+    fs_hz = 130.0
+    ecg = rng.normal(size=int(fs_hz * 35))
+    np.save(tmp_path / "rec.npy", ecg)
+    out = tmp_path / "scores.csv"
+    rc = main(["score", str(tmp_path / "rec.npy"), "--model", str(scorer.path), "--fs-hz", "130",
+               "--hop", "5", "--no-progress", "-o", str(out)])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    # 35 s at hop 5 s with 10 s windows: starts 0, 5, ..., 25
+    assert [float(r["window_start_s"]) for r in rows] == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0]
