@@ -54,15 +54,17 @@ MAX_BATCH = 65536
 
 @contextlib.contextmanager
 def quiet_torchscript_deprecation() -> Iterator[None]:
-    """Silence exactly torch 2.13's "`torch.jit.*` is deprecated" DeprecationWarnings.
+    """Silence exactly torch's "`torch.jit.*` is deprecated" warnings, locally.
 
     Users asked for TorchScript artifacts for C++ libtorch, so we keep writing and reading
     them; the ``.pt2`` is the forward path. Only these messages, only inside the block.
     """
     with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"`torch\.jit\.\w+` is deprecated", category=DeprecationWarning
-        )
+        # DeprecationWarning in torch 2.13-2.14, FutureWarning from 2.15 (same message)
+        for category in (DeprecationWarning, FutureWarning):
+            warnings.filterwarnings(
+                "ignore", message=r"`torch\.jit\.\w+` is deprecated", category=category
+            )
         yield
 
 
