@@ -141,6 +141,8 @@ def test_streaming_highpass_bit_identical() -> None:
         {"calibration_s": 4.0, "mode": "frozen"},
         {"calibration_s": 4.0, "mode": "running", "history_s": 6.0, "update_s": 1.5},
         {"calibration_s": 6.0, "mode": "running", "history_s": 3.0, "update_s": 2.0},
+        # short history: the normaliser's trimming of its history buffer is exercised
+        {"calibration_s": 1.0, "mode": "running", "history_s": 1.0, "update_s": 0.5},
     ],
 )
 @pytest.mark.parametrize("seed", [0, 1])
@@ -152,6 +154,8 @@ def test_streaming_normalizer_equals_offline(kw: dict, seed: int) -> None:
     y = _run(norm, x, rng)
     np.testing.assert_array_equal(y, S.normalize_calibrated(x, 256.0, **kw))
     assert norm.n_out == x.size
+    if kw["mode"] == "running":  # memory stays bounded by the history
+        assert norm._hist_len <= 2 * kw["history_s"] * 256 + 4096 + 500
 
 
 def test_normalizer_holds_back_during_calibration() -> None:

@@ -542,7 +542,9 @@ class StreamingNormalizer:
         self.n_out = 0
         self.stats: RobustStats | None = None
         self._held: list[np.ndarray] = []
-        self._hist = np.zeros(0)  # the last <= hist_n samples (running mode)
+        # running mode: recent samples as a list of chunks holding at least the last hist_n
+        self._hist: list[np.ndarray] = []
+        self._hist_len = 0
         self._next_update = 0
 
     @property
@@ -552,8 +554,15 @@ class StreamingNormalizer:
 
     def _remember(self, x: np.ndarray) -> None:
         if self.mode == "running":
-            h = np.concatenate([self._hist, x])
-            self._hist = h[-self._hist_n :] if h.shape[0] > self._hist_n else h
+            self._hist.append(x)
+            self._hist_len += x.shape[0]
+            if self._hist_len > 2 * self._hist_n + 4096:  # amortised trim, no copy per push
+                self._hist = [self._history()]
+                self._hist_len = self._hist[0].shape[0]
+
+    def _history(self) -> np.ndarray:
+        h = np.concatenate(self._hist) if self._hist else np.zeros(0)
+        return h[-self._hist_n :]
 
     def push(self, samples: Any) -> np.ndarray:
         x = _as_samples(samples, "samples")
@@ -584,7 +593,7 @@ class StreamingNormalizer:
                 self.n_in += take
                 pos += take
                 if self.mode == "running" and self.n_in == self._next_update:
-                    self.stats = robust_stats(self._hist, self.central_fraction)
+                    self.stats = robust_stats(self._history(), self.central_fraction)
                     self._next_update += self._upd_n
         y = np.concatenate(out) if out else np.zeros(0)
         self.n_out += y.shape[0]
