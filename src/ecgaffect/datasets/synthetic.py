@@ -179,7 +179,7 @@ class SyntheticEcg:
 def _rr_tachogram(
     params: EcgParams, duration_s: float, rng: np.random.Generator, sf_hz: float = 4.0
 ) -> tuple[np.ndarray, float]:
-    """RR intervals (s) sampled at ``sf_hz`` over ``duration_s`` from McSharry's bimodal spectrum."""
+    """RR intervals (s) at ``sf_hz`` over ``duration_s`` from McSharry's bimodal spectrum."""
     n = max(256, 1 << int(math.ceil(math.log2(duration_s * sf_hz + 64))))
     f = np.fft.rfftfreq(n, d=1.0 / sf_hz)
     c1 = c2 = 0.01  # spectral widths (Hz), ECGSYN defaults
@@ -328,9 +328,7 @@ def _draw_subject(rng: np.random.Generator) -> _Subject:
     )
 
 
-def subject_params(
-    subject: _Subject, condition: Condition, *, noise: bool = True
-) -> EcgParams:
+def subject_params(subject: _Subject, condition: Condition, *, noise: bool = True) -> EcgParams:
     """The recording parameters of ``subject`` in ``condition`` (the planted effects)."""
     high_a = condition.arousal == "high"
     high_v = condition.valence == "high"
