@@ -176,8 +176,6 @@ def test_csv_with_time_column_and_header(tmp_path):
         ValueError, match=r"no column named 'ECG'; columns are \['time_s', 'ecg_uv'"
     ):
         load_array_file(path, fs_hz=FS_HZ, column="ECG")
-    with pytest.raises(ValueError, match=r"polar\.csv: fs_hz is required for \.csv table"):
-        load_array_file(path)
 
 
 def test_csv_ecg_named_column_is_default(tmp_path):
@@ -313,3 +311,36 @@ def test_load_sessions_raises_without_skip_bad(tmp_path, ecg):
     empty_dir.mkdir()
     with pytest.raises(FileNotFoundError, match=r"no recordings \(\.npy, .*\) found under"):
         load_sessions(empty_dir, fs_hz=FS_HZ)
+
+
+def test_time_column_with_unit_gives_the_rate(tmp_path):
+    t_ms = np.arange(6) * (1000.0 / FS_HZ)
+    rows = "".join(f"{t:.4f},{v}\n" for t, v in zip(t_ms, range(6), strict=True))
+    path = _write(tmp_path / "stamped.csv", "timestamp_ms,ecg\n" + rows)
+    s = load_array_file(path)
+    assert s.fs_hz == pytest.approx(FS_HZ, rel=1e-3)
+    assert s.provenance["fs_from_time_column"] == pytest.approx(FS_HZ, rel=1e-3)
+    assert load_array_file(path, fs_hz=131.0).fs_hz == 131.0  # close enough: given rate wins
+    with pytest.raises(
+        ValueError, match=r"fs_hz=256 Hz was given but the time column 'timestamp_ms' says 130"
+    ):
+        load_array_file(path, fs_hz=256.0)
+
+
+def test_time_column_without_unit_needs_fs(tmp_path):
+    path = _write(tmp_path / "plain.csv", "time,ecg\n0,1\n1,2\n")
+    with pytest.raises(
+        ValueError, match=r"plain\.csv: fs_hz is required for \.csv tables without a time column"
+    ):
+        load_array_file(path)
+    npy_like = _write(tmp_path / "one.txt", "1\n2\n")
+    with pytest.raises(ValueError, match=r"one\.txt: fs_hz is required for \.txt tables"):
+        load_array_file(npy_like)
+
+
+def test_time_column_must_increase(tmp_path):
+    path = _write(tmp_path / "back.csv", "time [s],ecg\n0.0,1\n0.01,2\n0.005,3\n")
+    with pytest.raises(
+        DatasetError, match=r"time column 'time \[s\]' is not strictly increasing \(at data row 3"
+    ):
+        load_array_file(path)

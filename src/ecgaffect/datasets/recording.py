@@ -9,8 +9,10 @@ Used by ``ecgaffect pretrain/finetune --source FILE``. Supported files:
   ``fs_hz`` argument when both are given;
 * ``.csv`` / ``.tsv`` / ``.txt``: one row per sample, header optional, ``column`` by name or
   index (a column named ``ecg`` is taken by default); a first column named like time
-  (``time``, ``t``, ``timestamp``, ``time_s``...) is never taken as the ECG. ``.txt`` may be
-  separated by commas, tabs, semicolons or whitespace.
+  (``time``, ``t``, ``timestamp``, ``time_s``...) is never taken as the ECG, and when its
+  name gives its unit (``time_s``, ``timestamp_ms``, ``time [s]``, ``seconds``) the sampling
+  rate is taken from its median interval (a given ``fs_hz`` wins but must agree within
+  :data:`FS_TOLERANCE`). ``.txt`` may be separated by commas, tabs, semicolons or whitespace.
 
 :func:`load_recording` dispatches on the suffix through :data:`LOADERS`; that table is the one
 extension point for new formats (XDF is planned: it is in the table and raises a clear "not
@@ -37,6 +39,7 @@ from ecgaffect.datasets.base import DatasetError, LoadReport
 from ecgaffect.datasets.session import UNITS_TO_UV, Session
 
 __all__ = [
+    "FS_TOLERANCE",
     "LOADERS",
     "SUPPORTED_SUFFIXES",
     "load_array_file",
@@ -51,6 +54,11 @@ _TIME_NAME = re.compile(
     r"(time|timestamp|t)[\s_\-]*[\(\[]?(s|ms|sec|us|ns)?[\)\]]?)\s*$",
     re.IGNORECASE,
 )
+#: A time column's unit, read from the end of its name ("time_s", "timestamp [ms]", "seconds").
+_TIME_UNIT = re.compile(r"(?:^|[\s_\-\(\[])(s|sec|seconds|ms|us|ns)[\)\]]?\s*$", re.IGNORECASE)
+_UNIT_TO_S = {"s": 1.0, "sec": 1.0, "seconds": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+#: How far a given fs_hz may differ from the rate of a table's time column.
+FS_TOLERANCE = 0.05
 _ARRAY_SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".txt")
 
 
@@ -307,8 +315,6 @@ def _load_table(path: Path, *, fs_hz: float | None, column: int | str | None) ->
             f"{path}: column {names[0]!r} is the time column, not the ECG; columns are {names}"
         )
 
-    fs = _require_fs(path, fs_hz, f"{path.suffix} table")
-    cells = []
     for r_i, row in enumerate(rows):
         if len(row) != n_cols:
             raise DatasetError(
@@ -316,10 +322,37 @@ def _load_table(path: Path, *, fs_hz: float | None, column: int | str | None) ->
                 f"data row {r_i + 1} has {len(row)} cells, expected {n_cols} "
                 f"(like {'the header' if header else 'the first row'})",
             )
-        cells.append(row[idx])
-    values = ["nan" if c == "" else c for c in cells]
+    prov: dict[str, Any] = {"format": path.suffix.lower().lstrip("."), "column": names[idx]}
+    time_fs = None
+    unit = _TIME_UNIT.search(names[0]) if time_first else None
+    if unit is not None:
+        times_s = _column_values(path, rows, 0, names) * _UNIT_TO_S[unit.group(1).lower()]
+        time_fs = _fs_from_times(path, times_s, names[0])
+        prov["fs_from_time_column"] = time_fs
+    if fs_hz is None:
+        if time_fs is None:
+            raise ValueError(
+                f"{path}: fs_hz is required for {path.suffix} tables without a time column "
+                f"whose name gives its unit (like 'time_s' or 'timestamp_ms'); pass "
+                f"fs_hz=<Hz> (on the command line: --fs-hz)"
+            )
+        fs = time_fs
+    else:
+        if time_fs is not None and abs(time_fs / fs_hz - 1.0) > FS_TOLERANCE:
+            raise ValueError(
+                f"{path}: fs_hz={fs_hz:g} Hz was given but the time column {names[0]!r} "
+                f"says {time_fs:.4g} Hz (more than {FS_TOLERANCE:.0%} apart); "
+                f"leave fs_hz out or check the file"
+            )
+        fs = fs_hz
+    return _column_values(path, rows, idx, names), fs, prov
+
+
+def _column_values(path: Path, rows: list[list[str]], idx: int, names: list[str]) -> np.ndarray:
+    """Column ``idx`` as float64; empty cells become NaN; a non-number names its cell."""
+    values = ["nan" if row[idx] == "" else row[idx] for row in rows]
     try:
-        ecg = np.array(values, dtype=np.float64)
+        return np.array(values, dtype=np.float64)
     except ValueError:
         for r_i, c in enumerate(values):
             if not _is_number(c):
@@ -328,7 +361,22 @@ def _load_table(path: Path, *, fs_hz: float | None, column: int | str | None) ->
                     f"cell in data row {r_i + 1}, column {names[idx]!r} is not a number: {c!r}",
                 ) from None
         raise  # pragma: no cover - numpy and float() disagree
-    return ecg, fs, {"format": path.suffix.lower().lstrip("."), "column": names[idx]}
+
+
+def _fs_from_times(path: Path, times_s: np.ndarray, name: str) -> float | None:
+    """Sampling rate from a time column (median interval); ``None`` for a single row."""
+    if times_s.size < 2:
+        return None
+    steps = np.diff(times_s)
+    bad = ~(np.isfinite(steps) & (steps > 0))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 2
+        raise DatasetError(
+            path,
+            f"time column {name!r} is not strictly increasing (at data row {row}); "
+            f"fix it or rename it so it is not read as time",
+        )
+    return float(1.0 / np.median(steps))
 
 
 def _load_xdf(path: Path, **_: Any) -> tuple:
@@ -367,7 +415,8 @@ def load_array_file(
     Args:
         path: the file.
         fs_hz: sampling rate in Hz; required unless the file stores it (``.npz`` ``fs_hz``
-            entry), and must agree with the file when both are given.
+            entry, a table's time column with a unit in its name), and must agree with the
+            file when both are given.
         column: the ECG channel of a 2-D array (integer index), the ``.npz`` key, or the
             table column (name or index).
         units: units of the samples, one of ``"uV"``, ``"mV"``, ``"V"``, ``"au"``.
