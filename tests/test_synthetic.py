@@ -245,5 +245,9 @@ def test_condition_and_params_errors():
         Condition("x", "medium", "low")
     with pytest.raises(ValueError, match=r"hr_bpm must be within 20..240, got 500"):
         EcgParams(500, 0.05, 1.0, 0.1, 0.25, 1000.0, (0,) * 5, (0,) * 5, (0.1,) * 5)
+    with pytest.raises(ValueError, match=r"resp_hz must be within \(0, 1\) Hz, got 2.0"):
+        EcgParams(60, 0.05, 1.0, 0.1, 2.0, 1000.0, (0,) * 5, (0,) * 5, (0.1,) * 5)
+    with pytest.raises(ValueError, match=r"lf_hf_ratio must be a finite number >= 0, got -1"):
+        EcgParams(60, 0.05, -1, 0.1, 0.25, 1000.0, (0,) * 5, (0,) * 5, (0.1,) * 5)
     with pytest.raises(ValueError, match=r"rel_amp needs 5 values"):
         EcgParams(60, 0.05, 1.0, 0.1, 0.25, 1000.0, (0,) * 5, (0,) * 4, (0.1,) * 5)

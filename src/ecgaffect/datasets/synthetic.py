@@ -52,7 +52,6 @@ __all__ = [
     "SyntheticEcg",
     "load_sessions",
     "make_synthetic_sessions",
-    "subject_params",
     "synthesize_ecg",
     "synthetic_corpus",
 ]
@@ -152,6 +151,11 @@ class EcgParams:
             raise ValueError(f"hr_bpm must be within 20..240, got {self.hr_bpm!r}")
         if not (self.sdnn_s >= 0.0 and math.isfinite(self.sdnn_s)):
             raise ValueError(f"sdnn_s must be a finite number >= 0, got {self.sdnn_s!r}")
+        if not (self.lf_hf_ratio >= 0.0 and math.isfinite(self.lf_hf_ratio)):
+            raise ValueError(f"lf_hf_ratio must be a finite number >= 0, got {self.lf_hf_ratio!r}")
+        for name in ("lf_hz", "resp_hz"):
+            if not (0.0 < getattr(self, name) < 1.0):
+                raise ValueError(f"{name} must be within (0, 1) Hz, got {getattr(self, name)!r}")
         if self.r_amp_uv <= 0:
             raise ValueError(f"r_amp_uv must be positive, got {self.r_amp_uv!r}")
         for name in ("theta_deg", "rel_amp", "width_rad"):
@@ -328,7 +332,7 @@ def _draw_subject(rng: np.random.Generator) -> _Subject:
     )
 
 
-def subject_params(subject: _Subject, condition: Condition, *, noise: bool = True) -> EcgParams:
+def _condition_params(subject: _Subject, condition: Condition, *, noise: bool = True) -> EcgParams:
     """The recording parameters of ``subject`` in ``condition`` (the planted effects)."""
     high_a = condition.arousal == "high"
     high_v = condition.valence == "high"
@@ -417,7 +421,7 @@ def make_synthetic_sessions(
         subject = _draw_subject(np.random.default_rng([seed, i]))
         for j, cond in enumerate(conditions):
             rng = np.random.default_rng([seed, i, j + 1])
-            params = subject_params(subject, cond, noise=noise)
+            params = _condition_params(subject, cond, noise=noise)
             rec = synthesize_ecg(params, duration_s=duration_s, fs_hz=fs_hz, rng=rng)
             labels = {
                 "arousal": _rating(rng, cond.arousal),
@@ -471,7 +475,7 @@ def synthetic_corpus(
         rng = np.random.default_rng([seed, i, 0, 1])  # disjoint from the labelled streams
         subject = _draw_subject(rng)
         a, v = rng.uniform(0.0, 1.0, size=2)
-        base = subject_params(subject, Condition("x", "low", "low"), noise=noise)
+        base = _condition_params(subject, Condition("x", "low", "low"), noise=noise)
         rel_amp = list(base.rel_amp)
         width = list(base.width_rad)
         rel_amp[4] *= 1.0 + v * (subject.valence_t_amp - 1.0)
