@@ -188,7 +188,7 @@ def _load_npz(path: Path, *, fs_hz: float | None, column: int | str | None) -> t
                 file_fs = _check_fs(raw.reshape(()).item(), name="the file's fs_hz entry")
             except ValueError as exc:
                 raise DatasetError(path, str(exc)) from None
-        arrays = [k for k in keys if k not in ("fs_hz", "units")]
+        arrays = [k for k in keys if k != "fs_hz"]
         sub_column = column
         if isinstance(column, str) and column in arrays:
             key, sub_column = column, None
