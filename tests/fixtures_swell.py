@@ -274,44 +274,35 @@ def write_label_tab(path: Path, rows: list[dict[str, object]]) -> Path:
 
 
 def write_block_files(raw_dir: Path, b: BlockSpec, *, fs_hz: int = FS_HZ) -> dict[str, Path]:
-    """The block's main file (and continuation) with SWELL's 8 paired channels."""
+    """The block's main file (and continuation) with SWELL's 8 paired channels.
+
+    The main file starts 20 s before the first labelled minute and, without a continuation,
+    ends with the last one. With a continuation, the continuation starts 5 s before its first
+    minute (the last ``cont_minutes``) and the main file ends ``cont_gap_s`` before that.
+    """
     out = {}
-    n_main = (
-        b.minutes * 60 * fs_hz if not b.cont_filename else (b.minutes - b.cont_minutes) * 60 * fs_hz
-    )
-    # main recording starts 20 s before the first labelled minute and runs until its end
-    lead_s = 20
-    n_main += lead_s * fs_hz if not b.cont_filename else lead_s * fs_hz - b.cont_gap_s * fs_hz
-    start = b.start - timedelta(seconds=lead_s)
-    seed = b.pp * 10 + b.block
-    data = np.vstack(
-        [ecg_like(n_main, fs_hz, seed=seed + 100 * c) for c in range(len(SWELL_CHANNELS))]
-    )
+    start = b.start - timedelta(seconds=20)
+    end = b.start + timedelta(minutes=b.minutes)
+    cont_start = b.start + timedelta(minutes=b.minutes - b.cont_minutes, seconds=-5)
+    main_end = cont_start - timedelta(seconds=b.cont_gap_s) if b.cont_filename else end
     names = [c[0] for c in SWELL_CHANNELS]
     units = [c[1] for c in SWELL_CHANNELS]
-    out["main"] = write_poly5(
-        raw_dir / b.filename,
-        data,
-        fs_hz=fs_hz,
-        names=names,
-        units=units,
-        start_time=start,
-        version=b.version,
-    )
+    seed = b.pp * 10 + b.block
+    parts = [("main", b.filename, start, main_end, 0)]
     if b.cont_filename:
-        cont_start = start + timedelta(seconds=n_main / fs_hz + b.cont_gap_s)
-        end = b.start + timedelta(minutes=b.minutes)
-        n_cont = int((end - cont_start).total_seconds() * fs_hz)
-        data_c = np.vstack(
-            [ecg_like(n_cont, fs_hz, seed=seed + 100 * c + 5) for c in range(len(SWELL_CHANNELS))]
+        parts.append(("cont", b.cont_filename, cont_start, end, 5))
+    for key, filename, t0, t1, seed_add in parts:
+        n = int((t1 - t0).total_seconds() * fs_hz)
+        data = np.vstack(
+            [ecg_like(n, fs_hz, seed=seed + 100 * c + seed_add) for c in range(len(SWELL_CHANNELS))]
         )
-        out["cont"] = write_poly5(
-            raw_dir / b.cont_filename,
-            data_c,
+        out[key] = write_poly5(
+            raw_dir / filename,
+            data,
             fs_hz=fs_hz,
             names=names,
             units=units,
-            start_time=cont_start,
+            start_time=t0,
             version=b.version,
         )
     return out
