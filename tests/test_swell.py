@@ -305,3 +305,30 @@ def test_truncated_file_needs_allow_truncated(tmp_path):
     (s,) = swell.load_sessions(root, allow_truncated=True, report=report, progress=False)
     assert s.segments[-1].end_s <= s.duration_s
     assert any("truncated" in p.message for p in report.problems)
+
+
+def test_ecg_channel_not_recognised(tmp_path):
+    from fixtures_swell import write_poly5
+
+    path = write_poly5(
+        tmp_path / "a.S00",
+        np.zeros((2, 10)),
+        fs_hz=256,
+        names=["Bip 1", "Bip 2"],
+        units=["µV", "µV"],
+        start_time=datetime(2012, 9, 18, 13, 0),
+    )
+    with read_poly5(path) as f:
+        with pytest.raises(DatasetError, match=r"cannot tell the ECG channel.*0: 'Bip 1' \[µV\]"):
+            swell.select_ecg_channel(f)
+        sig, how = swell.select_ecg_channel(f, "bip 2")
+    assert sig.index == 1
+    assert "requested" in how
+
+
+def test_scan_records_bad_files_instead_of_raising(tmp_path):
+    root = _tree_with_unlabelled_participant(tmp_path)
+    info = swell.scan(root)
+    assert info.participants == ["PP01"]
+    assert [p.path for p in info.skipped] == [str(root / RAW_DIR / "pp9_3-12-2012_c1.S00")]
+    assert "no label rows" in info.summary()

@@ -66,6 +66,7 @@ __all__ = [
     "parse_filename",
     "read_labels",
     "scan",
+    "select_ecg_channel",
 ]
 
 log = logging.getLogger(__name__)
