@@ -225,3 +225,15 @@ def test_read_raw_copies_one_channel_only(tmp_path):
         assert raw.flags.writeable  # a copy: views on the read-only map are not writeable
         assert raw.nbytes == 512 * 4
     np.testing.assert_allclose(raw, data[1], atol=1e-3)
+
+
+def test_zero_sample_periods_reads_all_blocks(tmp_path, caplog):
+    data = _data(128)
+    path = write_poly5(
+        tmp_path / "a.S00", data, fs_hz=256, names=NAMES, units=UNITS, start_time=START,
+        periods_per_block=64, n_periods=0,
+    )  # fmt: skip
+    with read_poly5(path) as f:
+        assert f.n_samples == 128
+        np.testing.assert_allclose(f.read_channel(0), data[0], atol=1e-3)
+    assert "0 sample periods" in caplog.text

@@ -306,6 +306,13 @@ class Poly5File:
                 self.n_blocks,
             )
         self.n_samples = min(self.n_sample_periods, self.n_complete_blocks * self.periods_per_block)
+        if self.n_sample_periods == 0 and self.n_blocks > 0:
+            log.warning(
+                "%s: header gives 0 sample periods for %d blocks; reading all blocks",
+                self.path,
+                self.n_blocks,
+            )
+            self.n_samples = self.n_complete_blocks * self.periods_per_block
         if self.truncated:
             self.n_samples = self.n_complete_blocks * self.periods_per_block
 
