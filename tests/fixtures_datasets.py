@@ -1,0 +1,127 @@
+"""Writers of small fake AMIGOS / DREAMER / WESAD copies in the official file layouts.
+
+They produce the same containers, variable names and cell/struct nesting as the published
+files (MATLAB cells as numpy object arrays, structs as structured arrays, a Python-2-style
+latin1 pickle for WESAD), but with short synthetic ECG so tests stay fast. End-to-end tests
+(pretrain -> finetune -> evaluate per dataset) can reuse them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+AMIGOS_RATINGS = 12
+
+
+def synthetic_ecg(duration_s: float, fs_hz: float, *, seed: int = 0, hr_bpm: float = 70.0):
+    """A cheap ECG-like trace (narrow R peaks + baseline wander + noise), in microvolts."""
+    rng = np.random.default_rng(seed)
+    n = round(duration_s * fs_hz)
+    t = np.arange(n) / fs_hz
+    beat_s = 60.0 / hr_bpm
+    phase = (t % beat_s) - 0.3 * beat_s
+    ecg = 1000.0 * np.exp(-0.5 * (phase / 0.012) ** 2) + 150.0 * np.exp(
+        -0.5 * ((phase - 0.25) / 0.05) ** 2
+    )
+    ecg += 200.0 * np.sin(2 * np.pi * 0.25 * t) + rng.normal(0.0, 20.0, n)
+    return ecg
+
+
+def cell(items) -> np.ndarray:
+    """A MATLAB 1 x n cell array."""
+    out = np.empty((1, len(items)), dtype=object)
+    for i, item in enumerate(items):
+        out[0, i] = item
+    return out
+
+
+# ------------------------------------------------------------------------------- AMIGOS
+
+
+def amigos_ratings(subject_index: int, trial: int) -> np.ndarray:
+    """The 1 x 12 self-assessment row written for (subject, 0-based trial)."""
+    arousal = 1.0 + (trial * 3 + subject_index) % 9
+    valence = 1.0 + (trial * 5 + 2 * subject_index + 4) % 9
+    dominance = 1.0 + (trial + subject_index) % 9
+    basic = [(trial + k) % 2 for k in range(7)]
+    return np.array([[arousal, valence, dominance, 5.0, 3.0, *basic]], dtype=np.float64)
+
+
+def write_amigos(
+    root: Path,
+    subjects=(1, 2),
+    *,
+    short_s: float = 16.0,
+    long_s: float = 24.0,
+    empty: tuple[tuple[int, int], ...] = (),
+    all_nan: tuple[tuple[int, int], ...] = (),
+    nan_gap: tuple[tuple[int, int, float], ...] = (),
+    no_long_videos: tuple[int, ...] = (),
+    no_long_ratings: tuple[int, ...] = (),
+    original: bool = False,
+) -> dict[str, Path]:
+    """Write ``Data_Preprocessed_Pxx.mat`` (and ``Data_Original_Pxx.mat``) per subject.
+
+    Trials are 1-based in the ``empty`` / ``all_nan`` / ``nan_gap`` tuples; ``nan_gap`` is
+    ``(subject, trial, gap_s)`` and puts a NaN gap of that length in the middle of the ECG.
+    Lead II (column 15) carries ``synthetic_ecg(seed=100*s+t)``; lead III is its negation
+    plus 7, so tests can tell the columns apart.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for s in subjects:
+        joined, labels, original_ecg = [], [], []
+        for t in range(20):
+            dur = short_s if t < 16 else long_s
+            ecg = synthetic_ecg(dur, 128.0, seed=100 * s + t)
+            data = np.zeros((ecg.size, 17))
+            data[:, 14], data[:, 15], data[:, 16] = ecg, -ecg + 7.0, 3.0
+            ecg256 = synthetic_ecg(dur, 256.0, seed=100 * s + t)
+            orig = np.column_stack([np.arange(ecg256.size) / 256.0, ecg256, -ecg256 + 7.0])
+            rating = amigos_ratings(s, t)
+            if (s, t + 1) in empty or (t >= 16 and s in no_long_videos):
+                data, orig = np.zeros((0, 0)), np.zeros((0, 0))
+                if s in no_long_videos:
+                    rating = np.zeros((0, 0))
+            if (s, t + 1) in all_nan:
+                data[:, 14:16] = np.nan
+                orig[:, 1:] = np.nan
+            for gs, gt, gap_s in nan_gap:
+                if (gs, gt) == (s, t + 1):
+                    mid, n = data.shape[0] // 2, round(gap_s * 128)
+                    data[mid : mid + n, 14:16] = np.nan
+            if t >= 16 and s in no_long_ratings:
+                rating = np.full((1, AMIGOS_RATINGS), np.nan)
+            joined.append(data)
+            labels.append(rating)
+            original_ecg.append(orig)
+        video_ids = cell([f"{(t * 7 + 3) % 40 + 1}" for t in range(20)])
+        path = root / f"Data_Preprocessed_P{s:02d}" / f"Data_Preprocessed_P{s:02d}.mat"
+        path.parent.mkdir(exist_ok=True)
+        scipy.io.savemat(
+            path,
+            {
+                "joined_data": cell(joined),
+                "labels_selfassessment": cell(labels),
+                "labels_ext_annotation": cell([np.zeros((3, 3))] * 20),
+                "VideoIDs": video_ids,
+            },
+            do_compression=True,
+        )
+        files[f"P{s:02d}"] = path
+        if original:
+            opath = root / f"Data_Original_P{s:02d}.mat"
+            scipy.io.savemat(
+                opath, {"ECG_DATA": cell(original_ecg), "VideoIDs": video_ids}, do_compression=True
+            )
+            files[f"P{s:02d}_original"] = opath
+    return files
+
+
+def truncate(path: Path, fraction: float = 0.5) -> None:
+    """Cut a file to a fraction of its size (a broken download)."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
