@@ -125,3 +125,91 @@ def truncate(path: Path, fraction: float = 0.5) -> None:
     """Cut a file to a fraction of its size (a broken download)."""
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * fraction)])
+
+
+# ------------------------------------------------------------------------------ DREAMER
+
+
+def dreamer_scores(subject_index: int, n_clips: int, offset: int) -> np.ndarray:
+    """18 x 1 ratings on 1-5 written for a subject (``offset`` differs per rating kind)."""
+    return (1.0 + (np.arange(n_clips) + subject_index + offset) % 5).reshape(-1, 1)
+
+
+def _struct(**fields) -> np.ndarray:
+    """A MATLAB 1 x 1 struct."""
+    out = np.empty((1, 1), dtype=[(k, object) for k in fields])
+    for k, v in fields.items():
+        out[0, 0][k] = v
+    return out
+
+
+def _col_cell(items) -> np.ndarray:
+    out = np.empty((len(items), 1), dtype=object)
+    for i, item in enumerate(items):
+        out[i, 0] = item
+    return out
+
+
+def write_dreamer(
+    root: Path,
+    *,
+    n_subjects: int = 3,
+    n_clips: int = 18,
+    stimulus_s: float = 12.0,
+    baseline_s: float = 11.0,
+    empty: tuple[tuple[int, int], ...] = (),
+    all_nan: tuple[tuple[int, int], ...] = (),
+    broken_subject: int | None = None,
+) -> Path:
+    """Write ``root/DREAMER.mat`` with the official struct nesting.
+
+    Column 0 of ``stimuli{t}`` is ``synthetic_ecg(seed=1000*s+t)`` (1-based s and t), column
+    1 its negation. ``empty`` / ``all_nan`` name (subject, clip), 1-based. ``broken_subject``
+    gets a ScoreValence of the wrong length.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    # Data is a 1 x 23 cell of 1 x 1 structs: the widely used indexing
+    # m["DREAMER"][0, 0]["Data"][0, s]["ECG"][0, 0]["stimuli"][0, 0][t, 0] relies on it.
+    subjects = []
+    for s in range(1, n_subjects + 1):
+        stimuli, baseline = [], []
+        for t in range(1, n_clips + 1):
+            x = synthetic_ecg(stimulus_s, 256.0, seed=1000 * s + t)
+            stim = np.column_stack([x, -x])
+            if (s, t) in empty:
+                stim = np.zeros((0, 0))
+            if (s, t) in all_nan:
+                stim[:] = np.nan
+            stimuli.append(stim)
+            b = synthetic_ecg(baseline_s, 256.0, seed=5000 * s + t)
+            baseline.append(np.column_stack([b, -b]))
+        valence = dreamer_scores(s, n_clips, 0)
+        if broken_subject == s:
+            valence = valence[:-2]
+        subjects.append(
+            _struct(
+                Age=np.array([[25.0]]),
+                Gender="male",
+                EEG=_struct(baseline=_col_cell([np.zeros((2, 14))] * n_clips)),
+                ECG=_struct(stimuli=_col_cell(stimuli), baseline=_col_cell(baseline)),
+                ScoreValence=valence,
+                ScoreArousal=dreamer_scores(s, n_clips, 1),
+                ScoreDominance=dreamer_scores(s, n_clips, 2),
+            )
+        )
+    data = cell(subjects)
+    top = _struct(
+        Data=data,
+        EEG_SamplingRate=np.array([[128.0]]),
+        ECG_SamplingRate=np.array([[256.0]]),
+        EEG_Electrodes=cell(["AF3", "F7"]),
+        noOfSubjects=np.array([[float(n_subjects)]]),
+        noOfVideoSequences=np.array([[float(n_clips)]]),
+        Disclaimer="synthetic test fixture",
+        Provider="ecgaffect tests",
+        Version="1.0.2",
+        Acknowledgement="",
+    )
+    path = root / "DREAMER.mat"
+    scipy.io.savemat(path, {"DREAMER": top}, do_compression=True)
+    return path
