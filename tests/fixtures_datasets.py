@@ -8,6 +8,7 @@ latin1 pickle for WESAD), but with short synthetic ECG so tests stay fast. End-t
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -213,3 +214,71 @@ def write_dreamer(
     path = root / "DREAMER.mat"
     scipy.io.savemat(path, {"DREAMER": top}, do_compression=True)
     return path
+
+
+# -------------------------------------------------------------------------------- WESAD
+
+#: (label code, seconds) runs written for every subject: two labelled runs are separated by
+#: undefined (0) or ignored (6) codes, and stress follows baseline directly.
+WESAD_RUNS = ((0, 3.0), (1, 12.0), (2, 12.0), (0, 2.0), (3, 11.0), (6, 2.0), (4, 11.0), (0, 1.0))
+
+
+def wesad_labels(fs_hz: float = 700.0) -> np.ndarray:
+    return np.concatenate(
+        [np.full(round(d * fs_hz), code, dtype=np.int32) for code, d in WESAD_RUNS]
+    )
+
+
+def write_wesad(
+    root: Path,
+    subjects=(2, 3),
+    *,
+    bytes_keys: bool = True,
+    numpy1_names: bool = True,
+    label_mismatch: int | None = None,
+    quest: bool = True,
+) -> dict[str, Path]:
+    """Write ``root/WESAD/SX/SX.pkl`` (protocol 2, like the Python-2 originals).
+
+    The chest ECG is ``synthetic_ecg(seed=s)/1000`` in mV with the labels of
+    :func:`wesad_labels`. ``bytes_keys`` stores the wrist dict keys as bytes (as a Python-2
+    ``str`` read without an encoding would be); ``numpy1_names`` rewrites the numpy module
+    name to ``numpy.core.multiarray`` as in pickles made by numpy < 2. ``label_mismatch``
+    names a subject whose label array is one sample short.
+    """
+    base = root / "WESAD"
+    files = {}
+    label = wesad_labels()
+    duration_s = label.size / 700.0
+    for s in subjects:
+        sub = base / f"S{s}"
+        sub.mkdir(parents=True, exist_ok=True)
+        ecg = (synthetic_ecg(duration_s, 700.0, seed=s) / 1000.0).reshape(-1, 1)
+        wrist = {"BVP": np.zeros((4, 1)), "EDA": np.zeros((2, 1))}
+        if bytes_keys:
+            wrist = {k.encode("latin1"): v for k, v in wrist.items()}
+        lab = label[:-1] if label_mismatch == s else label
+        data = {
+            "signal": {
+                "chest": {
+                    "ACC": np.zeros((ecg.shape[0], 3)),
+                    "ECG": ecg,
+                    "EMG": np.zeros_like(ecg),
+                    "EDA": np.zeros_like(ecg),
+                    "Temp": np.zeros_like(ecg),
+                    "Resp": np.zeros_like(ecg),
+                },
+                "wrist": wrist,
+            },
+            "label": lab,
+            "subject": f"S{s}",
+        }
+        raw = pickle.dumps(data, protocol=2)
+        if numpy1_names:
+            raw = raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+        path = sub / f"S{s}.pkl"
+        path.write_bytes(raw)
+        if quest:
+            (sub / f"S{s}_quest.csv").write_text(f"# Subj;S{s}\n# ORDER;Base;TSST;Medi 1\n")
+        files[f"S{s}"] = path
+    return files
