@@ -174,3 +174,17 @@ def test_file_fingerprint_reads_only_the_edges(tmp_path):
     tail[-10] ^= 1
     big.write_bytes(bytes(tail))
     assert cache.file_fingerprint(big)["edge_sha256"] != fp["edge_sha256"]
+
+
+def test_build_command_fills_and_reuses_the_cache(amigos_copy, tmp_path, loads, capsys):
+    from ecgaffect.cli import main
+
+    root, _ = amigos_copy
+    args = ["datasets", "build", "amigos", str(root), "--cache-dir", str(tmp_path / "c")]
+    assert main([*args, "--no-progress"]) == 0
+    assert main([*args, "--no-progress", "-o", "lead=III"]) == 0
+    assert main([*args, "--no-progress"]) == 0
+    assert len(loads) == 2
+    assert "amigos: 32 windows, tasks arousal, valence" in capsys.readouterr().out
+    assert main(["datasets", "clear-cache", "amigos", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert "removed 2 cache entries" in capsys.readouterr().out

@@ -5,6 +5,8 @@
 * ``check NAME ROOT``: the same load, strict: exits non-zero when a file cannot be read or is
   malformed, when nothing loads, or when a session is unusable (non-finite, shorter than one
   window); ``--skip-bad`` skips bad files and reports them instead.
+* ``build NAME ROOT``: preprocess into the window cache (:mod:`ecgaffect.datasets.cache`);
+  ``clear-cache`` empties it.
 * ``download``: SWELL-KW download when ``ecgaffect.datasets.download`` is installed; otherwise
   (and for AMIGOS, DREAMER, WESAD) how to request access.
 
@@ -197,6 +199,42 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_build(args: argparse.Namespace) -> int:
+    import time
+
+    from ecgaffect.datasets.cache import cached_windowset
+
+    report = LoadReport(dataset=args.name, root=str(args.root))
+    t0 = time.perf_counter()
+    ws = cached_windowset(
+        args.name,
+        args.root,
+        scheme=args.scheme,
+        hop_s=args.hop_s,
+        loader_options=parse_options(args.option),
+        cache_dir=args.cache_dir,
+        rebuild=args.rebuild,
+        skip_bad=args.skip_bad,
+        report=report,
+        progress=not args.no_progress,
+    )
+    print(
+        f"{args.name}: {len(ws)} windows, tasks {', '.join(ws.labels)}, "
+        f"ready in {time.perf_counter() - t0:.1f} s"
+    )
+    if report.problems:
+        print(report.summary())
+    return 0
+
+
+def _cmd_clear(args: argparse.Namespace) -> int:
+    from ecgaffect.datasets.cache import clear_cache
+
+    n = clear_cache(args.cache_dir, args.name)
+    print(f"removed {n} cache entr{'y' if n == 1 else 'ies'}")
+    return 0
+
+
 def _cmd_access(args: argparse.Namespace) -> int:
     print(ACCESS_INSTRUCTIONS[args.dataset])
     if args.dataset == "swell":
@@ -247,6 +285,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--skip-bad", action="store_true", help="skip bad files and report them instead"
     )
     check.set_defaults(func=_cmd_check)
+
+    build = dsub.add_parser(
+        "build",
+        help="preprocess into the window cache (later runs load it in seconds)",
+        formatter_class=HelpFormatter,
+    )
+    _add_common(build)
+    build.add_argument("--cache-dir", default=None, help="cache folder (default: user cache)")
+    build.add_argument("--rebuild", action="store_true", help="rebuild even if cached")
+    build.add_argument("--skip-bad", action="store_true", help="skip bad files and sessions")
+    build.set_defaults(func=_cmd_build)
+
+    clear = dsub.add_parser(
+        "clear-cache", help="delete cached windows", formatter_class=HelpFormatter
+    )
+    clear.add_argument("name", nargs="?", choices=sorted(registry.DATASETS), help="only this one")
+    clear.add_argument("--cache-dir", default=None, help="cache folder (default: user cache)")
+    clear.set_defaults(func=_cmd_clear)
 
     try:
         from ecgaffect.datasets.download import register_download
