@@ -113,7 +113,7 @@ def cache_key(
     from ecgaffect.datasets.windows import FORMAT_VERSION
 
     files = registry.source_files(dataset, root, **loader_options)
-    if not files:
+    if not files and dataset not in registry.GENERATED:
         raise FileNotFoundError(f"dataset {dataset!r}: no source files found under {root}")
     doc = {
         "cache_format": CACHE_FORMAT,

@@ -18,6 +18,7 @@ from ecgaffect.datasets.session import Session
 __all__ = [
     "DATASETS",
     "DEFAULT_TASKS",
+    "GENERATED",
     "dataset_tasks",
     "get_loader",
     "load_dataset",
@@ -35,13 +36,16 @@ DATASETS: dict[str, str] = {
     "recording": "ecgaffect.datasets.recording",
 }
 
+#: Datasets generated rather than read: no source files to fingerprint, ``root`` is ignored.
+GENERATED = frozenset({"synthetic"})
+
 #: Tasks a model is trained on by default, per dataset.
 DEFAULT_TASKS: dict[str, tuple[str, ...]] = {
     "amigos": ("arousal", "valence"),
     "dreamer": ("arousal", "valence"),
     "swell": ("stress", "arousal", "valence"),
     "wesad": ("affect_state",),
-    "synthetic": ("condition",),
+    "synthetic": ("arousal", "valence"),
     "recording": (),
 }
 
@@ -100,8 +104,9 @@ def load_dataset(
     """
     loader = get_loader(name)
     allowed = inspect.signature(loader.load_sessions).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in allowed.values())
     unknown = sorted(set(options) - set(allowed))
-    if unknown:
+    if unknown and not takes_any:
         raise ValueError(
             f"dataset {name!r} has no loader option(s) {unknown}; "
             f"allowed: {sorted(loader_options(name))}"
@@ -116,8 +121,10 @@ def source_files(name: str, root: str | Path, **options: Any) -> list[Path]:
     """The files dataset ``name`` reads from ``root`` with these options.
 
     Uses the loader's own ``source_files`` when it has one, else every file below ``root``
-    (or ``root`` itself when it is a file).
+    (or ``root`` itself when it is a file); none for generated datasets.
     """
+    if name in GENERATED:
+        return []
     loader = get_loader(name)
     fn = getattr(loader, "source_files", None)
     if fn is not None:
