@@ -63,11 +63,14 @@ def write_amigos(
     no_long_videos: tuple[int, ...] = (),
     no_long_ratings: tuple[int, ...] = (),
     original: bool = False,
+    original_order: list[int] | None = None,
 ) -> dict[str, Path]:
     """Write ``Data_Preprocessed_Pxx.mat`` (and ``Data_Original_Pxx.mat``) per subject.
 
     Trials are 1-based in the ``empty`` / ``all_nan`` / ``nan_gap`` tuples; ``nan_gap`` is
     ``(subject, trial, gap_s)`` and puts a NaN gap of that length in the middle of the ECG.
+    ``original_order`` (0-based trial indices) writes the original file's trials, and its
+    ``VideoIDs``, in that order instead of the preprocessed file's.
     Lead II (column 15) carries ``synthetic_ecg(seed=100*s+t)``; lead III is its negation
     plus 7, so tests can tell the columns apart.
     """
@@ -115,8 +118,14 @@ def write_amigos(
         files[f"P{s:02d}"] = path
         if original:
             opath = root / f"Data_Original_P{s:02d}.mat"
+            order = original_order if original_order is not None else list(range(20))
             scipy.io.savemat(
-                opath, {"ECG_DATA": cell(original_ecg), "VideoIDs": video_ids}, do_compression=True
+                opath,
+                {
+                    "ECG_DATA": cell([original_ecg[i] for i in order]),
+                    "VideoIDs": cell([video_ids[0, i] for i in order]),
+                },
+                do_compression=True,
             )
             files[f"P{s:02d}_original"] = opath
     return files

@@ -96,6 +96,18 @@ def test_original_files_at_256_hz_take_labels_from_preprocessed(amigos_root):
     assert len(amigos.source_files(amigos_root, source="original")) == 8
 
 
+def test_original_trials_in_another_order_are_matched_by_video_id(tmp_path):
+    order = [1, 0, *range(2, 20)]
+    write_amigos(tmp_path, subjects=(3,), short_s=12.0, long_s=12.0, original=True,
+                 original_order=order)  # fmt: skip
+    report = LoadReport()
+    sessions = amigos.load_sessions(tmp_path, source="original", report=report)
+    first = sessions[0]  # holds the ECG of preprocessed trial 2
+    np.testing.assert_allclose(first.ecg, synthetic_ecg(12.0, 256.0, seed=301))
+    assert first.segments[0].labels["arousal"] == amigos_ratings(3, 1)[0, 0]
+    assert "matched ratings by VideoID" in report.summary()
+
+
 def test_scan_lists_subjects(amigos_root):
     info = amigos.scan(amigos_root)
     assert info["preprocessed_subjects"] == ["P01", "P02", "P08", "P32"]

@@ -277,6 +277,19 @@ def _load_subject(
             lab_mat = load_mat(label_file)
             report.files_read += 1
             labels = _get(lab_mat, "labels_selfassessment", label_file)
+            lab_ids = [_video_id(cells(lab_mat.get("VideoIDs", [])), t) for t in range(N_TRIALS)]
+            own_ids = [_video_id(ids, t) for t in range(N_TRIALS)]
+            if all(own_ids) and all(lab_ids) and own_ids != lab_ids:
+                if sorted(own_ids) != sorted(lab_ids):
+                    raise DatasetError(
+                        file, f"VideoIDs differ from those of {label_file}: cannot match ratings"
+                    )
+                by_id = dict(zip(lab_ids, labels, strict=True))
+                labels = [by_id[v] for v in own_ids]
+                report.note(
+                    file,
+                    "trial order differs from the preprocessed file: matched ratings by VideoID",
+                )
             ids = ids or cells(lab_mat.get("VideoIDs", []))
         else:
             report.note(file, "no matching Data_Preprocessed file: trials are unlabelled")
