@@ -91,8 +91,9 @@ class FakeH10Config:
     ecg_start_delay_s: float = 0.0
     #: status answered to the ECG start (0 ok, 13 device in charger, ...)
     start_status: int = 0
-    #: the next N control-point writes get no indication
+    #: the next N control-point writes with an op in ``lose_ops`` get no indication
     lose_indications: int = 0
+    lose_ops: tuple[int, ...] = (1, 2, 3)
     #: push "01 00" and "0F .." on the control point before every answer
     stray_pushes: bool = False
     #: drop the link after this many ECG frames (per connection, once each listed)
@@ -279,7 +280,7 @@ class FakeH10(BaseBleakClient):
         else:
             status = 1
         answer = bytes([0xF0, op, mtype, status, 0]) + params
-        if cfg.lose_indications > 0:
+        if cfg.lose_indications > 0 and op in cfg.lose_ops:
             cfg.lose_indications -= 1
             return
         self._spawn(self._indicate(answer))
