@@ -176,6 +176,7 @@ class PolarH10Source(Source):
         self._gap_next = False
         self._ecg_seen = False
         self._ecg_running = False
+        self._link_up = False
         self._fatal: SourceError | None = None
 
     # -- lifecycle (consumer thread) ------------------------------------------------------
@@ -353,8 +354,9 @@ class PolarH10Source(Source):
         pending[1].set_result(response)
 
     def _on_disconnect(self, _client: Any) -> None:
-        if self._closing:
-            return
+        if self._closing or not self._link_up:
+            return  # requested, or a connection that never finished its setup
+        self._link_up = False
         self._ecg_running = False
         if not self.reconnect:
             self._emit(
@@ -513,8 +515,10 @@ class PolarH10Source(Source):
             raise UnsupportedDeviceError(
                 f"{self.name}: the strap offers ECG at {rates} Hz, not {self.fs_hz:g} Hz"
             )
-        await self._start_ecg()
+        # before the start request, so that no ECG frame can be queued ahead of this status
         self._emit_status(SourceState.WAITING_FOR_ECG, self._describe())
+        await self._start_ecg()
+        self._link_up = True
 
     async def _start_ecg(self) -> None:
         resp = await self._request(
