@@ -90,7 +90,7 @@ def test_pacing_at_20x_real_clock():
     n = int(fs * 40)  # 40 s of signal -> 2 s at 20x
     arrivals, dues = [], []
     with ReplaySource(_session(n), speed=speed) as src:
-        t0 = src._t_start
+        t0 = src.start_time_s
         while not src.finished:
             for x in src.read(timeout_s=0.5):
                 if isinstance(x, EcgChunk):
@@ -108,7 +108,7 @@ def test_markers_replayed_at_their_times():
     events = (Event(1.0, "rest"), Event(2.5, "video"), Event(4.99, "end"))
     with ReplaySource(_session(650, events=events), speed=math.inf) as src:
         items = _drain(src)
-        t0 = src._t_start
+        t0 = src.start_time_s
     markers = [x for x in items if isinstance(x, Marker)]
     assert [m.text for m in markers] == ["rest", "video", "end"]
     np.testing.assert_allclose([m.timestamp_s - t0 for m in markers], [1.0, 2.5, 4.99])

@@ -228,6 +228,11 @@ class ReplaySource(Source):
         return m
 
     @property
+    def start_time_s(self) -> float:
+        """LSL time the replay started (sample 0's timestamp); NaN before open()."""
+        return self._t_start
+
+    @property
     def progress(self) -> float:
         """Fraction of the current pass delivered (0..1)."""
         return self._pos / self._ecg_uv.size
