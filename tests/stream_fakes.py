@@ -7,6 +7,7 @@ pipeline tests do not depend on the Polar/replay/signal/export work landing firs
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,6 +59,7 @@ class FakeSource(Source):
         gap_flag_at: tuple[int, ...] = (),
         fail_at: int | None = None,
         extras: bool = False,
+        sleep_s: float = 0.0,
     ) -> None:
         super().__init__()
         self.fs_hz = float(fs_hz)
@@ -68,6 +70,7 @@ class FakeSource(Source):
         self._gap_flag_at = gap_flag_at
         self._fail_at = fail_at
         self._extras = extras
+        self._sleep_s = sleep_s
         self._pos = 0
         self._k = 0
         self.delivered = 0
@@ -81,6 +84,8 @@ class FakeSource(Source):
     def _read(self, timeout_s: float) -> list:
         if self.finished:
             return []
+        if self._sleep_s:
+            time.sleep(self._sleep_s)
         if self._fail_at is not None and self._k == self._fail_at:
             raise SourceError("fake: the strap fell off (test)")
         self._pos += self._skip.get(self._k, 0)
@@ -146,8 +151,6 @@ class FakeScorer:
             raise ValueError(f"fs_hz {fs_hz} != card {self.card.fs_hz}")
         x = np.asarray(windows, dtype=np.float64).reshape(-1, self.card.window_n)
         if self.delay_s:
-            import time
-
             time.sleep(self.delay_s)
         self.batches.append(x.shape[0])
         out = {}
