@@ -138,6 +138,7 @@ class FakeScorer:
         }
         self.delay_s = delay_s
         self.batches: list[int] = []
+        self.inputs: list[np.ndarray] = []
 
     @property
     def tasks(self) -> list[str]:
@@ -153,6 +154,7 @@ class FakeScorer:
         if self.delay_s:
             time.sleep(self.delay_s)
         self.batches.append(x.shape[0])
+        self.inputs.append(x.copy())
         out = {}
         for t, w in self._w.items():
             z = x @ w
