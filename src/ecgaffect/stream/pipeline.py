@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ecgaffect._optional import require
 from ecgaffect.stream.buffer import RingBuffer
 from ecgaffect.stream.quality import QualityConfig, assess_window, hrv_summary
 from ecgaffect.stream.sinks import Score, Sink
@@ -237,6 +238,8 @@ class Pipeline:
             self.source.close()
             raise ValueError(f"source {self.source.name!r} has no valid fs_hz ({fs_in!r})")
         self.fs_in_hz = fs_in
+        # import the R-peak detector now, not on the first window (it takes ~1 s)
+        require("neurokit2", "R-peak detection for signal quality")
         self.buffer = RingBuffer(self.buffer_s, fs_in)
         self._pre_buffer = RingBuffer(self.buffer_s, self.fs_out_hz, dtype=np.float32)
         self._pre = self._factory(fs_in, self.config)
