@@ -18,7 +18,11 @@ from ecgaffect import __version__
 log = logging.getLogger(__name__)
 
 #: Modules that provide ``register(subparsers)``; order is the order in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = ("ecgaffect.model.cli", "ecgaffect.datasets.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "ecgaffect.model.cli",
+    "ecgaffect.datasets.cli",
+    "ecgaffect.stream.cli",
+)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
