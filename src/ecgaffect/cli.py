@@ -18,7 +18,12 @@ from ecgaffect import __version__
 log = logging.getLogger(__name__)
 
 #: Modules that provide ``register(subparsers)``; order is the order in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = ("ecgaffect.model.cli", "ecgaffect.model.cli_export")
+COMMAND_MODULES: tuple[str, ...] = (
+    "ecgaffect.model.cli",
+    "ecgaffect.model.cli_export",
+    "ecgaffect.datasets.cli",
+    "ecgaffect.stream.cli",
+)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -187,7 +187,9 @@ def _scheme_classes(scheme: str, task: str, dataset: str) -> list[str]:
     if task == "affect_state":
         return list(WESAD_STATES)
     if task == "condition":
-        return ["class0", "class1"] if dataset == "synthetic" else ["R", "N", "I", "T"]
+        if dataset == "synthetic":  # names of datasets.synthetic.DEFAULT_CONDITIONS
+            return ["LA-LV", "LA-HV", "HA-LV", "HA-HV"]
+        return ["R", "N", "I", "T"]
     raise ValueError(
         f"label scheme {scheme!r} has no classes for task {task!r} of dataset {dataset!r}"
     )

@@ -1,0 +1,318 @@
+"""``ecgaffect datasets info|check|download``: look at a dataset copy before a long run.
+
+* ``info NAME ROOT``: subjects, trials, hours of ECG, sampling rates, label balance (in
+  windows) under a label scheme, and every problem the loader skipped or noted.
+* ``check NAME ROOT``: the same load, strict: exits non-zero when a file cannot be read or is
+  malformed, when nothing loads, or when a session is unusable (non-finite, shorter than one
+  window); ``--skip-bad`` skips bad files and reports them instead.
+* ``build NAME ROOT``: preprocess into the window cache (:mod:`ecgaffect.datasets.cache`);
+  ``clear-cache`` empties it.
+* ``download``: SWELL-KW download when ``ecgaffect.datasets.download`` is installed; otherwise
+  (and for AMIGOS, DREAMER, WESAD) how to request access.
+
+Loader options go through ``-o KEY=VALUE`` (repeatable), e.g. ``-o lead=III -o videos=all``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from ecgaffect.datasets import registry
+from ecgaffect.datasets.base import DatasetError, LoadReport
+from ecgaffect.datasets.session import SCHEMES, Session, get_scheme
+
+__all__ = ["ACCESS_INSTRUCTIONS", "label_balance", "parse_options", "register", "summarize"]
+
+log = logging.getLogger(__name__)
+
+WINDOW_S = 10.0
+
+ACCESS_INSTRUCTIONS = {
+    "amigos": (
+        "AMIGOS (Miranda-Correa et al.): sign the EULA at "
+        "http://www.eecs.qmul.ac.uk/mmv/datasets/amigos/ and download the "
+        "'Data_Preprocessed' (and optionally 'Data_Original') archives; unzip them into one "
+        "folder and run: ecgaffect datasets check amigos FOLDER. No redistribution."
+    ),
+    "dreamer": (
+        "DREAMER (Katsigiannis & Ramzan): request access on Zenodo "
+        "(https://zenodo.org/record/546113) and put DREAMER.mat in a folder; then run: "
+        "ecgaffect datasets check dreamer FOLDER. Restricted access, no redistribution."
+    ),
+    "wesad": (
+        "WESAD (Schmidt et al.): download WESAD.zip from the authors' page "
+        "(https://ubicomp.eti.uni-siegen.de/home/datasets/icmi18/), unzip it and run: "
+        "ecgaffect datasets check wesad FOLDER/WESAD. Its .pkl files are pickles: loading "
+        "one runs code, so only use a copy obtained from the authors (ecgaffect refuses "
+        "anything but numpy arrays in them). Do not redistribute."
+    ),
+    "swell": (
+        "SWELL-KW (Koldijk et al.): open download (CC BY-NC-SA 4.0) from the DANS Data "
+        "Station, DOI 10.17026/dans-x55-69zp; unzip 0_SWELL.zip and run: "
+        "ecgaffect datasets check swell FOLDER."
+    ),
+}
+
+
+def parse_options(items: list[str] | None) -> dict[str, Any]:
+    """``["lead=III", "subjects=[\"P01\"]"]`` -> ``{"lead": "III", "subjects": ["P01"]}``.
+
+    Values are read as JSON when they parse (numbers, true/false, lists), else as strings.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"loader option {item!r} must look like KEY=VALUE (e.g. lead=III)")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _window_labels(session: Session, hop_s: float) -> list[dict[str, Any]]:
+    """Labels of each window on the session's grid (a window takes the segment holding it)."""
+    n = int(math.floor((session.duration_s - WINDOW_S) / hop_s + 1e-9)) + 1
+    out = []
+    for k in range(max(n, 0)):
+        start = k * hop_s
+        for seg in session.segments:
+            if seg.start_s - 1e-9 <= start and start + WINDOW_S <= seg.end_s + 1e-9:
+                out.append(dict(seg.labels))
+                break
+        else:
+            out.append({})
+    return out
+
+
+def label_balance(
+    dataset: str, sessions: list[Session], tasks: list[str], scheme: str, hop_s: float
+) -> dict[str, dict[str, int]]:
+    """Windows per class for each task (``"unlabelled"`` counts windows without a class)."""
+    label_scheme = get_scheme(scheme)
+    counts: dict[str, Counter[str]] = {t: Counter() for t in tasks}
+    for s in sessions:
+        for labels in _window_labels(s, hop_s):
+            for task in tasks:
+                classes = label_scheme.classes(task, dataset)
+                idx = label_scheme.encode(task, dataset, labels.get(task))
+                counts[task][classes[idx] if idx >= 0 else "unlabelled"] += 1
+    return {t: dict(sorted(c.items())) for t, c in counts.items()}
+
+
+def summarize(
+    dataset: str, sessions: list[Session], *, scheme: str = "binary", hop_s: float = WINDOW_S
+) -> dict[str, Any]:
+    """Counts, hours, rates and label balance of loaded sessions (what ``info`` prints)."""
+    tasks = list(registry.dataset_tasks(dataset))
+    hours = sum(s.duration_s for s in sessions) / 3600.0
+    return {
+        "dataset": dataset,
+        "subjects": len({s.subject for s in sessions}),
+        "sessions": len(sessions),
+        "labelled_sessions": sum(bool(s.segments) for s in sessions),
+        "hours": hours,
+        "fs_hz": sorted({float(s.fs_hz) for s in sessions}),
+        "tasks": tasks,
+        "scheme": scheme,
+        "balance": label_balance(dataset, sessions, tasks, scheme, hop_s),
+    }
+
+
+def _print_summary(info: dict[str, Any], report: LoadReport) -> None:
+    print(
+        f"{info['dataset']}: {info['subjects']} subjects, {info['sessions']} sessions "
+        f"({info['labelled_sessions']} labelled), {info['hours']:.2f} h of ECG at "
+        f"{', '.join(f'{f:g}' for f in info['fs_hz'])} Hz"
+    )
+    print(f"label balance in {WINDOW_S:g} s windows (scheme {info['scheme']!r}):")
+    for task, counts in info["balance"].items():
+        parts = ", ".join(f"{k}: {v}" for k, v in counts.items())
+        print(f"  {task}: {parts}")
+    print(report.summary())
+
+
+def _load(args: argparse.Namespace, skip_bad: bool) -> tuple[list[Session], LoadReport]:
+    report = LoadReport(dataset=args.name, root=str(args.root))
+    sessions = registry.load_dataset(
+        args.name,
+        args.root,
+        skip_bad=skip_bad,
+        report=report,
+        progress=not args.no_progress,
+        **parse_options(args.option),
+    )
+    return sessions, report
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    sessions, report = _load(args, skip_bad=True)
+    info = summarize(args.name, sessions, scheme=args.scheme, hop_s=args.hop_s)
+    if args.json:
+        info["problems"] = [str(p) for p in report.problems]
+        print(json.dumps(info, indent=2))
+    else:
+        _print_summary(info, report)
+    return 0
+
+
+def _session_problems(s: Session) -> list[str]:
+    problems = []
+    if not np.isfinite(s.ecg).all():
+        problems.append("ECG has non-finite samples")
+    if s.duration_s < WINDOW_S:
+        problems.append(f"shorter than one {WINDOW_S:g} s window ({s.duration_s:.2f} s)")
+    elif np.ptp(s.ecg) == 0:
+        problems.append("ECG is flat")
+    return problems
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    try:
+        sessions, report = _load(args, skip_bad=args.skip_bad)
+    except DatasetError as exc:
+        print(f"FAILED: {exc}")
+        print("(use --skip-bad to skip bad files and see every problem)")
+        return 1
+    bad = 0
+    for s in sessions:
+        for message in _session_problems(s):
+            report.skip(s.key, message)
+            bad += 1
+    info = summarize(args.name, sessions, scheme=args.scheme, hop_s=args.hop_s)
+    _print_summary(info, report)
+    if not sessions:
+        print("FAILED: no sessions loaded")
+        return 1
+    if bad and not args.skip_bad:
+        print(f"FAILED: {bad} unusable session(s)")
+        return 1
+    print("OK" if not report.skipped else f"OK with {len(report.skipped)} skipped item(s)")
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    import time
+
+    from ecgaffect.datasets.cache import cached_windowset
+
+    report = LoadReport(dataset=args.name, root=str(args.root))
+    t0 = time.perf_counter()
+    ws = cached_windowset(
+        args.name,
+        args.root,
+        scheme=args.scheme,
+        hop_s=args.hop_s,
+        loader_options=parse_options(args.option),
+        cache_dir=args.cache_dir,
+        rebuild=args.rebuild,
+        skip_bad=args.skip_bad,
+        report=report,
+        progress=not args.no_progress,
+    )
+    print(
+        f"{args.name}: {len(ws)} windows, tasks {', '.join(ws.labels)}, "
+        f"ready in {time.perf_counter() - t0:.1f} s"
+    )
+    if report.problems:
+        print(report.summary())
+    return 0
+
+
+def _cmd_clear(args: argparse.Namespace) -> int:
+    from ecgaffect.datasets.cache import clear_cache
+
+    n = clear_cache(args.cache_dir, args.name)
+    print(f"removed {n} cache entr{'y' if n == 1 else 'ies'}")
+    return 0
+
+
+def _cmd_access(args: argparse.Namespace) -> int:
+    print(ACCESS_INSTRUCTIONS[args.dataset])
+    if args.dataset == "swell":
+        print("(automatic SWELL download is not part of this installation)")
+    return 0
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", choices=sorted(registry.DATASETS), help="dataset")
+    p.add_argument("root", help="folder of your copy of the dataset")
+    p.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="loader option, repeatable (e.g. -o lead=III -o videos=all)",
+    )
+    p.add_argument("--scheme", default="binary", choices=sorted(SCHEMES), help="label scheme")
+    p.add_argument("--hop-s", type=float, default=WINDOW_S, help="window hop for the balance")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``datasets`` command group."""
+    from ecgaffect.cli import HelpFormatter
+
+    group = sub.add_parser(
+        "datasets",
+        help="inspect, check and obtain datasets",
+        description=__doc__,
+        formatter_class=HelpFormatter,
+    )
+    dsub = group.add_subparsers(dest="datasets_command", metavar="ACTION")
+    group.set_defaults(func=lambda _args: group.print_help() or 2)
+
+    info = dsub.add_parser(
+        "info", help="subjects, hours, label balance, problems", formatter_class=HelpFormatter
+    )
+    _add_common(info)
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(func=_cmd_info)
+
+    check = dsub.add_parser(
+        "check", help="validate a copy (non-zero exit on problems)", formatter_class=HelpFormatter
+    )
+    _add_common(check)
+    check.add_argument(
+        "--skip-bad", action="store_true", help="skip bad files and report them instead"
+    )
+    check.set_defaults(func=_cmd_check)
+
+    build = dsub.add_parser(
+        "build",
+        help="preprocess into the window cache (later runs load it in seconds)",
+        formatter_class=HelpFormatter,
+    )
+    _add_common(build)
+    build.add_argument("--cache-dir", default=None, help="cache folder (default: user cache)")
+    build.add_argument("--rebuild", action="store_true", help="rebuild even if cached")
+    build.add_argument("--skip-bad", action="store_true", help="skip bad files and sessions")
+    build.set_defaults(func=_cmd_build)
+
+    clear = dsub.add_parser(
+        "clear-cache", help="delete cached windows", formatter_class=HelpFormatter
+    )
+    clear.add_argument("name", nargs="?", choices=sorted(registry.DATASETS), help="only this one")
+    clear.add_argument("--cache-dir", default=None, help="cache folder (default: user cache)")
+    clear.set_defaults(func=_cmd_clear)
+
+    try:
+        from ecgaffect.datasets.download import register_download
+    except ImportError:
+        register_download = None
+    if register_download is not None:
+        register_download(dsub)
+    else:
+        dl = dsub.add_parser(
+            "download", help="how to obtain each dataset", formatter_class=HelpFormatter
+        )
+        dl.add_argument("dataset", choices=sorted(ACCESS_INSTRUCTIONS))
+        dl.set_defaults(func=_cmd_access)

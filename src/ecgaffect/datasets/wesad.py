@@ -1,0 +1,277 @@
+"""WESAD (Schmidt et al., ICMI 2018): one :class:`Session` per subject, chest ECG at 700 Hz.
+
+Point ``root`` at the ``WESAD`` folder (or its parent). Each subject folder ``S2`` .. ``S17``
+holds ``SX.pkl``, a Python-2 pickle of a dict with ``signal.chest.ECG`` (N x 1, mV, 700 Hz) and
+``label`` (N, 700 Hz: 0 undefined, 1 baseline, 2 stress, 3 amusement, 4 meditation, 5-7 to be
+ignored). Each contiguous run of labels 1-4 becomes one :class:`Segment` with label
+``affect_state`` = the code (1-4), so filtering runs over the whole recording and windows take
+the state of the run they fall in.
+
+**Security: unpickling runs code.** A pickle can name any Python function to call while it is
+loaded, so a malicious ``.pkl`` can do anything your user account can. This loader therefore
+
+* only opens ``S<n>/S<n>.pkl`` files inside the ``root`` you point it at, and refuses symlinks
+  (file or folder) that lead outside ``root``;
+* unpickles with a restricted unpickler that only rebuilds numpy arrays, dtypes and plain
+  containers, and refuses anything else with a :class:`DatasetError`.
+
+Only point it at a WESAD copy you obtained from the authors. ``SX_quest.csv`` (self-reports)
+is not parsed; its path is kept in the session provenance when present.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ecgaffect.datasets._util import check_root, clean_ecg
+from ecgaffect.datasets.base import DatasetError, LoadReport
+from ecgaffect.datasets.session import Segment, Session
+
+__all__ = ["FS_HZ", "STATE_CODES", "SafeUnpickler", "load_pickle", "load_sessions", "scan"]
+
+log = logging.getLogger(__name__)
+
+DATASET = "wesad"
+FS_HZ = 700.0
+#: Label codes kept as segments.
+STATE_CODES = {1: "baseline", 2: "stress", 3: "amusement", 4: "meditation"}
+_SUBJECT_RE = re.compile(r"^S(\d+)$")
+_HINT = "expected the WESAD folder with subject folders S2 .. S17, each holding SX.pkl"
+
+#: The only globals a WESAD pickle needs: numpy array reconstruction and bytes decoding.
+_ALLOWED_GLOBALS = {
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+    ("collections", "OrderedDict"),
+}
+
+
+class RefusedGlobalError(pickle.UnpicklingError):
+    """A pickle asked for a global outside the allow-list."""
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickler that rebuilds only numpy arrays and plain containers.
+
+    Any other global (``os.system``, ``subprocess.Popen``, ...) raises
+    :class:`pickle.UnpicklingError` instead of being imported and called.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith("numpy.core"):  # pickles written by numpy < 2
+            module = "numpy._core" + module.removeprefix("numpy.core")
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise RefusedGlobalError(
+            f"refusing to load global {module}.{name}: a WESAD pickle only contains numpy "
+            "arrays, and anything else could run code"
+        )
+
+
+def load_pickle(path: str | Path) -> Any:
+    """Load a Python-2 WESAD pickle (latin1 strings) with :class:`SafeUnpickler`."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return SafeUnpickler(f, encoding="latin1").load()
+    except RefusedGlobalError as exc:
+        raise DatasetError(path, f"not loaded: {exc}") from exc
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+    ) as exc:
+        raise DatasetError(
+            path, f"cannot read as a WESAD pickle ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _wesad_dir(root: str | Path) -> Path:
+    path = check_root(root, "WESAD", _HINT)
+    if not any(_SUBJECT_RE.match(p.name) for p in path.iterdir()) and (path / "WESAD").is_dir():
+        path = (path / "WESAD").resolve()
+    return path
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def _find(root: Path, report: LoadReport | None = None) -> dict[str, Path]:
+    """Subject id -> ``root/SX/SX.pkl``, refusing links that leave ``root``."""
+    found: dict[str, Path] = {}
+    for sub in sorted(root.iterdir(), key=lambda p: (len(p.name), p.name)):
+        m = _SUBJECT_RE.match(sub.name)
+        if not m or not sub.is_dir():
+            continue
+        pkl = sub / f"{sub.name}.pkl"
+        if not pkl.is_file():
+            if report is not None:
+                report.skip(sub, f"no {pkl.name} in this subject folder")
+            continue
+        if not _inside(pkl, root):
+            if report is not None:
+                report.skip(pkl, f"refused: links outside the WESAD root {root}")
+            continue
+        found[sub.name] = pkl
+    return found
+
+
+def source_files(root: str | Path, **_: Any) -> list[Path]:
+    """The pickles :func:`load_sessions` reads (for cache fingerprints)."""
+    return list(_find(_wesad_dir(root)).values())
+
+
+def scan(root: str | Path) -> dict[str, Any]:
+    """Which subject pickles are present (none is opened)."""
+    path = _wesad_dir(root)
+    files = _find(path)
+    return {
+        "dataset": DATASET,
+        "root": str(path),
+        "subjects": sorted(files, key=lambda s: int(s[1:])),
+        "n_files": len(files),
+        "size_bytes": sum(p.stat().st_size for p in files.values()),
+    }
+
+
+def _key(d: dict[Any, Any], name: str) -> Any:
+    """``d[name]`` whether the pickle stored the key as str or (latin1) bytes."""
+    if name in d:
+        return d[name]
+    b = name.encode("latin1")
+    if b in d:
+        return d[b]
+    raise KeyError(name)
+
+
+def label_runs(label: np.ndarray, fs_hz: float = FS_HZ) -> list[Segment]:
+    """One segment per contiguous run of a code in :data:`STATE_CODES`."""
+    label = np.asarray(label).reshape(-1).astype(np.int64)
+    if label.size == 0:
+        return []
+    change = np.flatnonzero(np.diff(label)) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [label.size]])
+    return [
+        Segment(s / fs_hz, e / fs_hz, {"affect_state": int(label[s])})
+        for s, e in zip(starts, ends, strict=True)
+        if int(label[s]) in STATE_CODES
+    ]
+
+
+def load_sessions(
+    root: str | Path,
+    *,
+    skip_bad: bool = False,
+    report: LoadReport | None = None,
+    subjects: list[str] | None = None,
+    max_gap_s: float = 1.0,
+    progress: bool = False,
+) -> list[Session]:
+    """Load the chest ECG of each WESAD subject with its labelled runs.
+
+    Args:
+        root: the ``WESAD`` folder (or its parent).
+        skip_bad: record unreadable or malformed pickles in ``report`` and go on.
+        report: filled with what was read, skipped and noted.
+        subjects: only these ids (``["S2", "S5"]``); ``None`` = all found.
+        max_gap_s: interior NaN gaps up to this long are interpolated, longer ones skip.
+        progress: show a tqdm bar over subjects.
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist.
+        DatasetError: no subject pickle, or (unless ``skip_bad``) a pickle that cannot be
+            read, needs anything but numpy to load, or lacks ``signal.chest.ECG``/``label``.
+    """
+    report = report if report is not None else LoadReport()
+    path = _wesad_dir(root)
+    report.dataset, report.root = DATASET, str(path)
+    files = _find(path, report)
+    if not files:
+        raise DatasetError(path, f"no subject pickles found; {_HINT}")
+    if subjects is not None:
+        wanted = {f"S{int(str(s).upper().lstrip('S'))}" for s in subjects}
+        unknown = sorted(wanted - set(files))
+        if unknown:
+            raise ValueError(f"wesad: subjects {unknown} not under {path}; found {list(files)}")
+        files = {s: p for s, p in files.items() if s in wanted}
+    sessions = []
+    for subject, pkl in tqdm(files.items(), desc="WESAD", unit="subject", disable=not progress):
+        try:
+            session = _load_subject(subject, pkl, report, max_gap_s)
+        except DatasetError as exc:
+            if not skip_bad:
+                raise
+            report.skip(pkl, str(exc).removeprefix(f"{pkl}: "))
+            continue
+        if session is not None:
+            sessions.append(session)
+    log.info("WESAD: %d sessions", len(sessions))
+    return sessions
+
+
+def _load_subject(subject: str, pkl: Path, report: LoadReport, max_gap_s: float) -> Session | None:
+    data = load_pickle(pkl)
+    report.files_read += 1
+    try:
+        ecg = np.asarray(_key(_key(_key(data, "signal"), "chest"), "ECG"), dtype=np.float64)
+        label = np.asarray(_key(data, "label"))
+    except (KeyError, TypeError) as exc:
+        raise DatasetError(
+            pkl, f"missing {exc} (expected dict keys signal.chest.ECG and label)"
+        ) from exc
+    ecg = ecg.reshape(-1) if ecg.ndim == 2 and ecg.shape[1] == 1 else ecg
+    if ecg.ndim != 1:
+        raise DatasetError(pkl, f"signal.chest.ECG must be N x 1, got shape {ecg.shape}")
+    label = label.reshape(-1)
+    if label.size != ecg.size:
+        raise DatasetError(
+            pkl, f"label has {label.size} samples but chest ECG has {ecg.size} (both 700 Hz)"
+        )
+    if np.isfinite(ecg).all():
+        samples, message, offset = ecg, None, 0.0
+    else:
+        samples, message, offset = clean_ecg(ecg, FS_HZ, max_gap_s=max_gap_s)
+        if samples is None:
+            report.skip(pkl, message or "unusable ECG")
+            return None
+        report.note(pkl, message or "")
+    first = round(offset * FS_HZ)
+    segments = label_runs(label[first : first + samples.size])
+    if not segments:
+        report.note(pkl, "no samples with labels 1-4: session kept unlabelled")
+    quest = pkl.parent / f"{subject}_quest.csv"
+    return Session(
+        dataset=DATASET,
+        subject=subject,
+        trial="chest",
+        ecg=samples,
+        fs_hz=FS_HZ,
+        units="mV",
+        segments=tuple(segments),
+        provenance={
+            "file": str(pkl),
+            "signal": "chest.ECG",
+            "quest_file": str(quest) if quest.is_file() else None,
+            "notes": message,
+        },
+    )

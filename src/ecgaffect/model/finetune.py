@@ -1,0 +1,424 @@
+"""Stage 2: the emotion network on labelled windows, and the fully-supervised baseline.
+
+Self-supervised model (``freeze_encoder=True``): the transferred encoder is frozen, so its
+128-d embeddings are computed once and the dense heads train on them (mathematically the same
+as running the frozen convolutions every step, and far faster). One head per task; each head
+only sees windows labelled for its task.
+
+Fully-supervised baseline (:func:`train_baseline`): the same architecture from random
+initialisation trained end to end, one network per task, as in the paper.
+
+Training follows the paper: Adam, lr 1e-3, batch 128, 200 epochs, no early stopping (the final
+model is the one scored). Two classes: two sigmoid units with binary cross-entropy on one-hot
+targets; three or more: softmax cross-entropy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ecgaffect.model.metrics import classification_metrics
+from ecgaffect.model.networks import (
+    EmotionNet,
+    Encoder,
+    class_probabilities,
+    get_variant,
+    l2_penalty,
+)
+from ecgaffect.model.training import (
+    RunDir,
+    config_digest,
+    environment_info,
+    load_checkpoint,
+    save_checkpoint,
+    seed_torch,
+    select_device,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "FinetuneConfig",
+    "FinetuneResult",
+    "LabelledWindows",
+    "embed",
+    "finetune",
+    "load_emotion_net",
+    "predict",
+    "train_baseline",
+]
+
+
+@dataclass(frozen=True)
+class LabelledWindows:
+    """Windows ``[n, 2560]`` with per-task integer labels (``-1`` = not labelled).
+
+    A :class:`ecgaffect.datasets.windows.WindowSet` can be passed wherever this is expected
+    (it has the same ``x``, ``labels`` and ``classes`` attributes).
+    """
+
+    x: np.ndarray
+    labels: Mapping[str, np.ndarray]
+    classes: Mapping[str, Sequence[str]]
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 1e-3
+    variant: str = "swell"
+    l2: float | None = None  # None: the variant's (1e-4 for DREAMER, else 0)
+    seed: int = 1
+    freeze_encoder: bool = True
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        get_variant(self.variant)  # validates the name
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    @property
+    def l2_weight(self) -> float:
+        return get_variant(self.variant).l2 if self.l2 is None else self.l2
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class FinetuneResult:
+    model: EmotionNet
+    tasks: dict[str, list[str]]
+    history: list[dict[str, Any]]
+    run_dir: Path | None
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.history[-1] if self.history else {}
+
+
+def _windows_tensor(x: np.ndarray) -> np.ndarray:
+    if x.ndim == 3 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim != 2 or x.shape[1] != 2560:
+        raise ValueError(f"windows must be [n, 2560] (10 s at 256 Hz), got shape {x.shape}")
+    return x
+
+
+@torch.inference_mode()
+def embed(
+    encoder: Encoder,
+    x: np.ndarray,
+    *,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> np.ndarray:
+    """128-d embeddings of windows ``[n, 2560]`` through the (frozen) encoder."""
+    x = _windows_tensor(x)
+    encoder = encoder.to(device).eval()
+    out = np.empty((x.shape[0], 128), dtype=np.float32)
+    for start in tqdm(
+        range(0, x.shape[0], batch_size),
+        desc="embedding",
+        unit="batch",
+        disable=not progress,
+        leave=False,
+    ):
+        xb = torch.from_numpy(np.asarray(x[start : start + batch_size], dtype=np.float32))
+        out[start : start + xb.shape[0]] = encoder(xb.unsqueeze(1).to(device)).cpu().numpy()
+    return out
+
+
+def _task_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if logits.shape[1] == 2:
+        target = nn.functional.one_hot(y, 2).to(logits.dtype)
+        return nn.functional.binary_cross_entropy_with_logits(logits, target)
+    return nn.functional.cross_entropy(logits, y)
+
+
+def _select_tasks(data: LabelledWindows, tasks: Sequence[str] | None) -> dict[str, list[str]]:
+    available = list(data.labels)
+    chosen = list(tasks) if tasks else available
+    for t in chosen:
+        if t not in data.labels:
+            raise ValueError(f"task {t!r} has no labels in this data; available: {available}")
+        if not np.any(np.asarray(data.labels[t]) >= 0):
+            raise ValueError(f"task {t!r} has no labelled windows")
+    if not chosen:
+        raise ValueError("no tasks to train: the data carries no labels")
+    return {t: list(data.classes[t]) for t in chosen}
+
+
+def finetune(
+    train: LabelledWindows,
+    encoder: Encoder | None,
+    config: FinetuneConfig = FinetuneConfig(),
+    out_dir: str | Path | None = None,
+    *,
+    tasks: Sequence[str] | None = None,
+    val: LabelledWindows | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    data_description: str = "",
+) -> FinetuneResult:
+    """Train the emotion heads (frozen encoder) or the whole network (baseline) on ``train``.
+
+    ``encoder=None`` starts from a randomly initialised encoder (only sensible with
+    ``freeze_encoder=False``: the fully-supervised baseline).
+    """
+    task_classes = _select_tasks(train, tasks)
+    device = select_device(config.device)
+    x_train = _windows_tensor(train.x)
+    if encoder is None:
+        if config.freeze_encoder:
+            raise ValueError(
+                "a frozen encoder must come from pretraining; pass encoder= or use "
+                "freeze_encoder=False for the fully-supervised baseline"
+            )
+        seed_torch(config.seed, -1)
+        encoder = Encoder()
+    net = EmotionNet(
+        encoder,
+        {t: len(c) for t, c in task_classes.items()},
+        config.variant,
+        freeze_encoder=config.freeze_encoder,
+    ).to(device)
+    seed_torch(config.seed, 0)
+    for head in net.heads.values():  # heads re-initialised from the seed: repeatable runs
+        for m in head.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    labels = {t: np.asarray(train.labels[t], dtype=np.int64) for t in task_classes}
+    frozen = config.freeze_encoder
+    if frozen:
+        inputs = embed(net.encoder, x_train, device=device, progress=progress)
+        val_inputs = (
+            embed(net.encoder, _windows_tensor(val.x), device=device, progress=progress)
+            if val is not None
+            else None
+        )
+    else:
+        inputs = x_train
+        val_inputs = _windows_tensor(val.x) if val is not None else None
+
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=config.lr)
+    run = RunDir(out_dir) if out_dir is not None else None
+    digest = config_digest({**config.to_dict(), "tasks": task_classes, "n": int(len(x_train))})
+    history: list[dict[str, Any]] = []
+    start_epoch = 1
+    if resume and run is not None and run.file("checkpoint.pt").is_file():
+        state = load_checkpoint(run.file("checkpoint.pt"), map_location=device)
+        if state.get("stage") != "finetune" or state.get("config_digest") != digest:
+            raise ValueError(
+                f"{run.file('checkpoint.pt')} belongs to a different fine-tuning run; use a new "
+                "output directory or pass resume=False (--no-resume)"
+            )
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch = int(state["epoch"]) + 1
+        history = list(state.get("history", []))
+        run.truncate_metrics(start_epoch - 1)
+        log.info("resuming fine-tuning from epoch %d", start_epoch)
+    if run is not None and start_epoch == 1:
+        run.write_json(
+            "config.json",
+            {
+                "stage": "finetune",
+                "mode": "self-supervised (frozen encoder)" if frozen else "fully-supervised",
+                "config": config.to_dict(),
+                "tasks": task_classes,
+                "n_train": int(len(x_train)),
+                "n_val": int(0 if val is None else len(val.x)),
+                "data": data_description,
+                "environment": environment_info(),
+            },
+        )
+
+    n = inputs.shape[0]
+    bar = tqdm(
+        range(start_epoch, config.epochs + 1),
+        desc="finetune" if frozen else "baseline",
+        unit="epoch",
+        disable=not progress,
+        initial=start_epoch - 1,
+        total=config.epochs,
+    )
+    for epoch in bar:
+        t0 = time.perf_counter()
+        net.train()
+        seed_torch(config.seed, epoch)
+        order = np.random.default_rng([config.seed, epoch]).permutation(n)
+        loss_sum, n_seen = 0.0, 0
+        for start in range(0, n, config.batch_size):
+            idx = np.sort(order[start : start + config.batch_size])
+            xb = torch.from_numpy(np.asarray(inputs[idx], dtype=np.float32)).to(device)
+            out = net.forward_features(xb) if frozen else net(xb.unsqueeze(1))
+            loss = l2_penalty(net, config.l2_weight)
+            for t in task_classes:
+                y = labels[t][idx]
+                keep = y >= 0
+                if keep.any():
+                    yt = torch.from_numpy(y[keep]).to(device)
+                    loss = loss + _task_loss(out[t][torch.from_numpy(keep).to(device)], yt)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(idx)
+            n_seen += len(idx)
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": loss_sum / max(n_seen, 1),
+            "seconds": time.perf_counter() - t0,
+        }
+        last = epoch == config.epochs
+        if last or epoch % 10 == 0 or epoch == start_epoch:
+            record.update(_metrics(net, inputs, labels, task_classes, frozen, device, "train_"))
+            if val is not None and val_inputs is not None:
+                val_labels = {t: np.asarray(val.labels[t], dtype=np.int64) for t in task_classes}
+                record.update(
+                    _metrics(net, val_inputs, val_labels, task_classes, frozen, device, "val_")
+                )
+        history.append(record)
+        bar.set_postfix(loss=f"{record['train_loss']:.3f}")
+        if run is not None:
+            run.append_metrics(record)
+            if last or epoch % 10 == 0:
+                save_checkpoint(
+                    run.file("checkpoint.pt"),
+                    {
+                        "stage": "finetune",
+                        "epoch": epoch,
+                        "model": net.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "config_digest": digest,
+                        "history": history,
+                    },
+                )
+    bar.close()
+    net.eval()
+    if run is not None:
+        save_emotion_net(net, task_classes, run.file("emotion.pt"), config, data_description)
+        log.info("fine-tuned model written to %s", run.file("emotion.pt"))
+    return FinetuneResult(net, task_classes, history, run.path if run else None)
+
+
+@torch.inference_mode()
+def _predict_inputs(
+    net: EmotionNet, inputs: np.ndarray, frozen: bool, device: torch.device, batch: int = 256
+) -> dict[str, np.ndarray]:
+    net.eval()
+    chunks: dict[str, list[np.ndarray]] = {t: [] for t in net.heads}
+    for start in range(0, inputs.shape[0], batch):
+        xb = torch.from_numpy(np.asarray(inputs[start : start + batch], dtype=np.float32))
+        xb = xb.to(device)
+        out = net.forward_features(xb) if frozen else net(xb.unsqueeze(1))
+        for t, logits in out.items():
+            chunks[t].append(class_probabilities(logits).cpu().numpy())
+    return {t: np.concatenate(c) if c else np.empty((0, 0)) for t, c in chunks.items()}
+
+
+def _metrics(net, inputs, labels, task_classes, frozen, device, prefix) -> dict[str, Any]:
+    probs = _predict_inputs(net, inputs, frozen, device)
+    was = net.training
+    out: dict[str, Any] = {}
+    for t, classes in task_classes.items():
+        y = labels[t]
+        keep = y >= 0
+        if not keep.any():
+            continue
+        m = classification_metrics(y[keep], probs[t][keep].argmax(axis=1), len(classes))
+        out[f"{prefix}{t}/accuracy"] = m["accuracy"]
+        out[f"{prefix}{t}/f1_paper"] = m["f1_paper"]
+        out[f"{prefix}{t}/f1_macro_sklearn"] = m["f1_macro_sklearn"]
+    net.train(was)
+    return out
+
+
+def predict(
+    net: EmotionNet, x: np.ndarray, *, device: str = "auto", batch_size: int = 256
+) -> dict[str, np.ndarray]:
+    """Class probabilities ``{task: [n, n_classes]}`` for windows ``[n, 2560]``."""
+    dev = select_device(device)
+    net = net.to(dev)
+    return _predict_inputs(net, _windows_tensor(x), False, dev, batch_size)
+
+
+def train_baseline(
+    train: LabelledWindows,
+    config: FinetuneConfig = FinetuneConfig(freeze_encoder=False),
+    out_dir: str | Path | None = None,
+    *,
+    tasks: Sequence[str] | None = None,
+    val: LabelledWindows | None = None,
+    progress: bool = True,
+    resume: bool = True,
+) -> dict[str, FinetuneResult]:
+    """The fully-supervised baseline: one randomly initialised network per task."""
+    cfg = dataclasses.replace(config, freeze_encoder=False)
+    results = {}
+    for t in _select_tasks(train, tasks):
+        sub = Path(out_dir) / t if out_dir is not None else None
+        results[t] = finetune(
+            train, None, cfg, sub, tasks=[t], val=val, progress=progress, resume=resume
+        )
+    return results
+
+
+def save_emotion_net(
+    net: EmotionNet,
+    task_classes: Mapping[str, Sequence[str]],
+    path: Path,
+    config: FinetuneConfig,
+    data_description: str = "",
+) -> None:
+    save_checkpoint(
+        path,
+        {
+            "kind": "ecgaffect-emotion-net",
+            "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+            "tasks": {t: list(c) for t, c in task_classes.items()},
+            "variant": net.variant_name,
+            "freeze_encoder": net.freeze_encoder,
+            "config": config.to_dict(),
+            "data": data_description,
+        },
+    )
+
+
+def load_emotion_net(path: str | Path) -> tuple[EmotionNet, dict[str, list[str]], dict]:
+    """Load ``emotion.pt`` (or a run directory holding it) → (net, task classes, info)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "emotion.pt"
+    state = load_checkpoint(path)
+    if state.get("kind") != "ecgaffect-emotion-net":
+        raise ValueError(f"{path} is not an ecgaffect emotion network file")
+    tasks = {t: list(c) for t, c in state["tasks"].items()}
+    net = EmotionNet(
+        Encoder(),
+        {t: len(c) for t, c in tasks.items()},
+        state["variant"],
+        freeze_encoder=bool(state["freeze_encoder"]),
+    )
+    net.load_state_dict(state["model"])
+    net.eval()
+    info = {k: state[k] for k in ("config", "data", "variant") if k in state}
+    return net, tasks, info

@@ -1,0 +1,75 @@
+"""A sink that prints one live line per score (the headless ``ecgaffect live`` display)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+from typing import TextIO
+
+import numpy as np
+
+from ecgaffect.stream.sinks import Score, Sink
+from ecgaffect.stream.sources.base import SourceStatus
+
+__all__ = ["ConsoleSink", "format_score"]
+
+
+def format_score(score: Score) -> str:
+    """``t=12.0s HR 72 bpm | quality ok | arousal high 0.71 | ... | latency 35 ms``."""
+    hr = (
+        f"HR {score.heart_rate_bpm:3.0f} bpm"
+        if math.isfinite(score.heart_rate_bpm)
+        else "HR  -- bpm"
+    )
+    quality = (
+        "quality ok" if score.quality_ok else "quality BAD (" + ",".join(score.quality_flags) + ")"
+    )
+    parts = [f"#{score.window_index:<5d}", hr, quality]
+    for task, probs in score.probabilities.items():
+        p = np.asarray(probs)
+        names = score.classes.get(task, ())
+        k = int(np.argmax(p))
+        name = names[k] if k < len(names) else str(k)
+        parts.append(f"{task} {name} {float(p[k]):.2f}")
+    latency = f"{score.latency_s * 1000:.0f} ms" if math.isfinite(score.latency_s) else "--"
+    parts.append(f"latency {latency}")
+    return " | ".join(parts)
+
+
+class ConsoleSink(Sink):
+    """Prints :func:`format_score` for every score and status changes, to ``stream``.
+
+    On a terminal the score line is rewritten in place (``\\r``); otherwise one line each.
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, every: int = 1) -> None:
+        if every < 1:
+            raise ValueError(f"ConsoleSink every must be >= 1, got {every}")
+        self.stream = stream or sys.stdout
+        self.every = every
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._lock = threading.Lock()
+        self.n_printed = 0
+
+    def _write(self, text: str, *, inplace: bool) -> None:
+        with self._lock:
+            if inplace and self._tty:
+                self.stream.write("\r\x1b[2K" + text)
+            else:
+                self.stream.write(("\n" if self._tty and self.n_printed else "") + text + "\n")
+            self.stream.flush()
+            self.n_printed += 1
+
+    def on_score(self, score: Score) -> None:
+        if score.window_index % self.every == 0:
+            self._write(format_score(score), inplace=True)
+
+    def on_status(self, status: SourceStatus) -> None:
+        self._write(f"[{status}]", inplace=False)
+
+    def close(self) -> None:
+        if self._tty:
+            with self._lock:
+                self.stream.write("\n")
+                self.stream.flush()

@@ -1,0 +1,517 @@
+"""The live pipeline: source -> ring buffer -> preprocessing -> windows -> scores -> sinks.
+
+Two threads:
+
+- the **I/O thread** pulls the source, checks its sample counter (lost / duplicated samples
+  become booked gaps), keeps the raw ring buffer, hands every item to the sinks, pushes the
+  samples through the streaming preprocessor (resample to 256 Hz, high-pass, calibrated
+  normalisation; :class:`ecgaffect.signal.StreamingPreprocessor`) and cuts a window of the
+  model's length every hop. It never waits for inference: windows go into a bounded pending
+  queue, and when the queue is full the *oldest* pending window is dropped and counted.
+- the **scoring worker** takes the pending windows (as one batch), rates their quality on
+  the raw signal (:mod:`ecgaffect.stream.quality`), runs the scorer and fans each
+  :class:`~ecgaffect.stream.sinks.Score` out to the sinks' ``on_score``.
+
+Windows are aligned by sample index exactly like offline ``make_windows`` (starts at 0, hop,
+2 hop, ... of the 256 Hz preprocessed stream), so a replayed recording gives the same tensors
+as offline processing (``tests/test_pipeline_parity.py``). Until the preprocessor's
+calibration period is over the pipeline is ``calibrating`` and emits no scores.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import enum
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ecgaffect._optional import require
+from ecgaffect.stream.buffer import RingBuffer
+from ecgaffect.stream.quality import QualityConfig, assess_window, hrv_summary
+from ecgaffect.stream.sinks import Score, Sink
+from ecgaffect.stream.sources.base import (
+    EcgChunk,
+    HeartRate,
+    Marker,
+    Source,
+    SourceError,
+    SourceState,
+    SourceStatus,
+    local_clock,
+)
+
+__all__ = ["Pipeline", "PipelineCounters", "PipelineState"]
+
+log = logging.getLogger(__name__)
+
+
+class PipelineState(enum.StrEnum):
+    IDLE = "idle"
+    CALIBRATING = "calibrating"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass
+class PipelineCounters:
+    """Running counts; read them any time (they are plain ints updated by the threads)."""
+
+    chunks_in: int = 0
+    samples_in: int = 0
+    samples_lost: int = 0
+    samples_duplicated: int = 0
+    gaps: int = 0
+    windows_cut: int = 0
+    windows_skipped_calibrating: int = 0
+    windows_scored: int = 0
+    windows_dropped: int = 0
+    sink_errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+class _Preprocessor(Protocol):
+    n_out: int
+
+    def push(self, samples: np.ndarray) -> np.ndarray: ...
+
+    def flush(self) -> np.ndarray: ...
+
+
+PreprocessorFactory = Callable[[float, Any], _Preprocessor]
+
+
+@dataclass
+class _Window:
+    index: int
+    start_n: int
+    x: np.ndarray
+    raw_uv: np.ndarray
+    raw_timestamps_s: np.ndarray
+    raw_gap_before: np.ndarray
+    raw_complete: bool
+    start_s: float
+    end_s: float
+    arrival_s: float
+
+
+def _default_config(scorer: Any, config: Any) -> Any:
+    """The model card's preprocessing with ``normalization="calibrated"`` (live use)."""
+    from ecgaffect import signal
+
+    card = scorer.card
+    if config is None:
+        prep = getattr(card, "preprocessing", None)
+        if isinstance(prep, Mapping):
+            config = signal.PreprocessConfig.from_dict(dict(prep))
+        elif prep is None:
+            config = signal.PreprocessConfig()
+        else:
+            config = prep
+        config = dataclasses.replace(config, normalization="calibrated")
+    if not math.isclose(float(config.fs_hz), float(card.fs_hz)):
+        raise ValueError(
+            f"preprocessing config fs_hz={config.fs_hz} differs from the model card's "
+            f"fs_hz={card.fs_hz}; use the model's rate"
+        )
+    return config
+
+
+def _default_factory(fs_in_hz: float, config: Any) -> _Preprocessor:
+    from ecgaffect import signal
+
+    return signal.StreamingPreprocessor(fs_in_hz, config=config)
+
+
+class Pipeline:
+    """Runs a source through preprocessing and a scorer, fanning out to sinks.
+
+    Args:
+        source: any :class:`~ecgaffect.stream.sources.base.Source` (opened by :meth:`start`,
+            closed by :meth:`stop`).
+        scorer: an object with ``card`` (``fs_hz``, ``window_n``, ``preprocessing``),
+            ``tasks``, ``classes(task)`` and ``score(windows, fs_hz=)`` (the
+            :class:`ecgaffect.model.scorer.Scorer` contract).
+        hop_s: seconds between windows (> 0; 1.0 for live display, 10.0 = no overlap).
+        sinks: receivers of chunks, heart rate, markers, statuses and scores.
+        config: a :class:`ecgaffect.signal.PreprocessConfig`; default: the model card's
+            preprocessing with ``normalization="calibrated"``.
+        max_pending: windows waiting for the scoring worker before the oldest is dropped.
+        buffer_s: seconds of raw signal kept in :attr:`buffer` (for display, HRV, quality).
+        quality: thresholds for the window quality flags.
+        preprocessor_factory: ``(fs_in_hz, config) -> preprocessor`` with ``push``, ``flush``
+            and ``n_out`` (default :class:`ecgaffect.signal.StreamingPreprocessor`); tests
+            swap in a fake.
+        read_timeout_s: how long one ``source.read`` may wait (bounds the stop latency).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        scorer: Any,
+        *,
+        hop_s: float = 1.0,
+        sinks: Iterable[Sink] = (),
+        config: Any = None,
+        max_pending: int = 2,
+        buffer_s: float = 60.0,
+        quality: QualityConfig | None = None,
+        preprocessor_factory: PreprocessorFactory | None = None,
+        read_timeout_s: float = 0.1,
+    ) -> None:
+        if not (isinstance(hop_s, int | float) and math.isfinite(hop_s) and hop_s > 0):
+            raise ValueError(f"hop_s must be a positive number of seconds, got {hop_s!r}")
+        if not isinstance(max_pending, int) or max_pending < 1:
+            raise ValueError(f"max_pending must be an integer >= 1, got {max_pending!r}")
+        card = scorer.card
+        self.fs_out_hz = float(card.fs_hz)
+        self.window_n = int(card.window_n)
+        self.hop_n = int(round(hop_s * self.fs_out_hz))
+        if self.hop_n < 1 or not math.isclose(self.hop_n, hop_s * self.fs_out_hz, abs_tol=1e-6):
+            raise ValueError(
+                f"hop_s={hop_s} must be a whole number of samples at {self.fs_out_hz} Hz "
+                f"(e.g. 0.5, 1.0, 10.0)"
+            )
+        if buffer_s * self.fs_out_hz < self.window_n:
+            raise ValueError(
+                f"buffer_s={buffer_s} must hold at least one window "
+                f"({self.window_n / self.fs_out_hz} s)"
+            )
+        self.hop_s = float(hop_s)
+        self.source = source
+        self.scorer = scorer
+        self.sinks: list[Sink] = list(sinks)
+        self.max_pending = max_pending
+        self.buffer_s = float(buffer_s)
+        self.quality_config = quality or QualityConfig()
+        self._factory = preprocessor_factory or _default_factory
+        self.config = config if preprocessor_factory else _default_config(scorer, config)
+        self._read_timeout_s = float(read_timeout_s)
+        self._classes = {t: tuple(scorer.classes(t)) for t in scorer.tasks}
+
+        self.counters = PipelineCounters()
+        self.buffer: RingBuffer | None = None
+        self._pre_buffer: RingBuffer | None = None
+        self._pre: _Preprocessor | None = None
+        self.fs_in_hz = math.nan
+        self._state = PipelineState.IDLE
+        self.source_status: SourceStatus | None = None
+        self.error: BaseException | None = None
+        self.latest_heart_rate: HeartRate | None = None
+        self.latest_score: Score | None = None
+
+        self._next_source_index: int | None = None
+        self._next_window_end = self.window_n
+        self._window_index = 0
+        self._pending: collections.deque[_Window] = collections.deque()
+        self._cond = threading.Condition()
+        self._io_done = False
+        self._stop = threading.Event()
+        self._finished = threading.Event()
+        self._io_thread: threading.Thread | None = None
+        self._worker: threading.Thread | None = None
+        self._sink_error_logged: set[tuple[int, str]] = set()
+        self._closed = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def state(self) -> PipelineState:
+        return self._state
+
+    def start(self) -> Pipeline:
+        """Open the source and start the I/O and scoring threads."""
+        if self._io_thread is not None:
+            raise RuntimeError("Pipeline.start() called twice; make a new Pipeline")
+        self.source.open()
+        fs_in = float(self.source.fs_hz)
+        if not (math.isfinite(fs_in) and fs_in > 0):
+            self.source.close()
+            raise ValueError(f"source {self.source.name!r} has no valid fs_hz ({fs_in!r})")
+        self.fs_in_hz = fs_in
+        # import the R-peak detector now, not on the first window (it takes ~1 s)
+        require("neurokit2", "R-peak detection for signal quality")
+        self.buffer = RingBuffer(self.buffer_s, fs_in)
+        self._pre_buffer = RingBuffer(self.buffer_s, self.fs_out_hz, dtype=np.float32)
+        self._pre = self._factory(fs_in, self.config)
+        self._state = PipelineState.CALIBRATING
+        self._worker = threading.Thread(target=self._score_loop, name="ecgaffect-score")
+        self._io_thread = threading.Thread(target=self._io_loop, name="ecgaffect-io")
+        self._worker.start()
+        self._io_thread.start()
+        log.info(
+            "pipeline started: %s at %.1f Hz -> %d-sample windows every %.2f s",
+            self.source.name,
+            fs_in,
+            self.window_n,
+            self.hop_s,
+        )
+        return self
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait until a finite source is fully processed (or the pipeline failed/stopped)."""
+        return self._finished.wait(timeout_s)
+
+    def stop(self) -> None:
+        """Stop both threads (pending windows are still scored), close the source and sinks."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._io_thread is not None:
+            self._io_thread.join()
+        if self._worker is not None:
+            self._worker.join()
+        try:
+            self.source.close()
+        except Exception:
+            log.exception("closing source %s failed", self.source.name)
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception:
+                log.exception("closing sink %s failed", type(sink).__name__)
+        if self._state not in (PipelineState.FINISHED, PipelineState.FAILED):
+            self._state = PipelineState.STOPPED
+        self._finished.set()
+        log.info("pipeline %s: %s", self._state.value, self.counters.as_dict())
+
+    close = stop
+
+    def __enter__(self) -> Pipeline:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- display helpers ------------------------------------------------------------------
+    def hrv(self, seconds: float = 60.0) -> Any:
+        """Mean HR, RMSSD and SDNN over the last ``seconds`` of raw signal (HrvSummary)."""
+        if self.buffer is None:
+            raise RuntimeError("Pipeline.hrv() before start()")
+        snap = self.buffer.last(int(seconds * self.fs_in_hz))
+        return hrv_summary(snap.samples, self.fs_in_hz)
+
+    # -- sinks ----------------------------------------------------------------------------
+    def _fanout(self, method: str, item: Any) -> None:
+        for sink in self.sinks:
+            try:
+                getattr(sink, method)(item)
+            except Exception:
+                self.counters.sink_errors += 1
+                key = (id(sink), method)
+                if key not in self._sink_error_logged:
+                    self._sink_error_logged.add(key)
+                    log.exception(
+                        "sink %s.%s failed (further errors of it are counted, not logged)",
+                        type(sink).__name__,
+                        method,
+                    )
+
+    # -- I/O thread -----------------------------------------------------------------------
+    def _io_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    items = self.source.read(self._read_timeout_s)
+                except SourceError as exc:
+                    self.error = exc
+                    self._state = PipelineState.FAILED
+                    status = SourceStatus(SourceState.FAILED, str(exc))
+                    self.source_status = status
+                    log.error("source %s failed: %s", self.source.name, exc)
+                    self._fanout("on_status", status)
+                    return
+                arrival_s = local_clock()
+                for item in items:
+                    self._handle(item, arrival_s)
+                if not items and self.source.finished:
+                    self._flush(local_clock())
+                    if self._state is not PipelineState.FAILED:
+                        self._state = PipelineState.FINISHED
+                    return
+        except Exception as exc:  # a bug, not a source error: end with a clear state
+            self.error = exc
+            self._state = PipelineState.FAILED
+            log.exception("pipeline I/O thread failed")
+        finally:
+            with self._cond:
+                self._io_done = True
+                self._cond.notify_all()
+
+    def _handle(self, item: Any, arrival_s: float) -> None:
+        if isinstance(item, EcgChunk):
+            self._on_chunk(item, arrival_s)
+        elif isinstance(item, HeartRate):
+            self.latest_heart_rate = item
+            self._fanout("on_heart_rate", item)
+        elif isinstance(item, Marker):
+            self._fanout("on_marker", item)
+        elif isinstance(item, SourceStatus):
+            self.source_status = item
+            self._fanout("on_status", item)
+        else:
+            log.warning("source %s yielded an unknown item %r", self.source.name, type(item))
+
+    def _on_chunk(self, chunk: EcgChunk, arrival_s: float) -> None:
+        assert self.buffer is not None
+        assert self._pre is not None
+        samples = np.asarray(chunk.samples_uv, dtype=np.float64)
+        timestamps = np.asarray(chunk.timestamps_s, dtype=np.float64)
+        gap = bool(chunk.gap_before)
+        expected = self._next_source_index
+        if expected is not None and chunk.first_index != expected:
+            if chunk.first_index > expected:
+                lost = chunk.first_index - expected
+                self.counters.samples_lost += lost
+                gap = True
+                log.warning(
+                    "%s: %d samples lost before index %d", self.source.name, lost, chunk.first_index
+                )
+            else:
+                overlap = min(expected - chunk.first_index, len(chunk))
+                self.counters.samples_duplicated += overlap
+                samples, timestamps = samples[overlap:], timestamps[overlap:]
+                log.warning("%s: %d duplicated samples dropped", self.source.name, overlap)
+        self._next_source_index = max(expected or 0, chunk.first_index + len(chunk))
+        self.counters.chunks_in += 1
+        self._fanout("on_chunk", chunk)
+        if samples.shape[0] == 0:
+            return
+        if gap and self.buffer.total_samples > 0:
+            self.counters.gaps += 1
+        self.buffer.append(samples, timestamps, gap_before=gap)
+        self.counters.samples_in += int(samples.shape[0])
+        self._consume(self._pre.push(samples), arrival_s)
+
+    def _flush(self, arrival_s: float) -> None:
+        assert self._pre is not None
+        flush = getattr(self._pre, "flush", None)
+        if flush is not None:
+            self._consume(np.asarray(flush()), arrival_s)
+
+    def _calibrated(self) -> bool:
+        calibrated = getattr(self._pre, "calibrated", None)
+        if calibrated is not None:
+            return bool(calibrated)
+        calibration_s = float(getattr(self.config, "calibration_s", 0.0) or 0.0)
+        return self._pre_buffer.total_samples >= calibration_s * self.fs_out_hz  # type: ignore[union-attr]
+
+    def _consume(self, y: np.ndarray, arrival_s: float) -> None:
+        """Append preprocessed samples and cut every window they complete."""
+        assert self._pre_buffer is not None
+        y = np.asarray(y, dtype=np.float32)
+        step = max(1, self._pre_buffer.capacity - self.window_n)
+        for lo in range(0, y.shape[0], step):
+            piece = y[lo : lo + step]
+            self._pre_buffer.append(piece, np.full(piece.shape[0], np.nan))
+            self._cut_windows(arrival_s)
+
+    def _cut_windows(self, arrival_s: float) -> None:
+        assert self._pre_buffer is not None
+        assert self.buffer is not None
+        while self._next_window_end <= self._pre_buffer.total_samples:
+            end = self._next_window_end
+            start = end - self.window_n
+            self._next_window_end += self.hop_n
+            self.counters.windows_cut += 1
+            if not self._calibrated():
+                self.counters.windows_skipped_calibrating += 1
+                continue
+            if self._state is PipelineState.CALIBRATING:
+                self._state = PipelineState.RUNNING
+                log.info("calibration done; scoring every %.2f s", self.hop_s)
+            x = self._pre_buffer.get(start, end).samples
+            ratio = self.fs_in_hz / self.fs_out_hz
+            raw_lo = int(math.floor(start * ratio))
+            raw_hi = int(math.ceil(end * ratio))
+            held_lo = max(raw_lo, self.buffer.first_index)
+            held_hi = min(raw_hi, self.buffer.total_samples)
+            raw = self.buffer.get(held_lo, max(held_lo, held_hi))
+            try:
+                start_s = self.buffer.timestamp_at(start * ratio)
+            except ValueError:
+                start_s = math.nan
+            end_s = self.buffer.timestamp_at(max((end - 1) * ratio, self.buffer.first_index))
+            window = _Window(
+                index=self._window_index,
+                start_n=start,
+                x=x,
+                raw_uv=raw.samples,
+                raw_timestamps_s=raw.timestamps_s,
+                raw_gap_before=raw.gap_before,
+                raw_complete=(held_lo == raw_lo and held_hi == raw_hi),
+                start_s=start_s,
+                end_s=end_s,
+                arrival_s=arrival_s,
+            )
+            self._window_index += 1
+            with self._cond:
+                if len(self._pending) >= self.max_pending:
+                    dropped = self._pending.popleft()
+                    self.counters.windows_dropped += 1
+                    log.debug("scoring behind: dropped pending window %d", dropped.index)
+                self._pending.append(window)
+                self._cond.notify()
+
+    # -- scoring worker -------------------------------------------------------------------
+    def _score_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._io_done:
+                    self._cond.wait()
+                if not self._pending:
+                    break
+                batch = list(self._pending)
+                self._pending.clear()
+            try:
+                self._score_batch(batch)
+            except Exception as exc:
+                self.error = exc
+                self._state = PipelineState.FAILED
+                log.exception("scoring failed; stopping the pipeline")
+                self._stop.set()
+                break
+        self._finished.set()
+
+    def _score_batch(self, batch: list[_Window]) -> None:
+        x = np.stack([w.x for w in batch])
+        probs = self.scorer.score(x, fs_hz=self.fs_out_hz)
+        for i, w in enumerate(batch):
+            if w.raw_uv.shape[0] >= 2:
+                q = assess_window(
+                    w.raw_uv,
+                    self.fs_in_hz,
+                    timestamps_s=w.raw_timestamps_s,
+                    gap_before=w.raw_gap_before,
+                    config=self.quality_config,
+                )
+                flags, hr = list(q.flags), q.heart_rate_bpm
+            else:
+                flags, hr = [], math.nan
+            if not w.raw_complete:
+                flags.insert(0, "raw_incomplete")
+            score = Score(
+                timestamp_s=w.end_s,
+                window_start_s=w.start_s,
+                window_index=w.index,
+                probabilities={t: np.asarray(p[i], dtype=np.float64) for t, p in probs.items()},
+                classes=self._classes,
+                quality_ok=not flags,
+                quality_flags=tuple(flags),
+                heart_rate_bpm=hr,
+                latency_s=local_clock() - w.arrival_s,
+                extras={"start_n": float(w.start_n)},
+            )
+            self.counters.windows_scored += 1
+            self.latest_score = score
+            self._fanout("on_score", score)

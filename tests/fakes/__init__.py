@@ -1,0 +1,1 @@
+"""Fakes of devices and services for tests (no Bluetooth, no network)."""

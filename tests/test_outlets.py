@@ -1,0 +1,130 @@
+"""AffectOutlet, EcgOutlet and MarkerInlet against local LSL inlets/outlets."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pylsl
+import pytest
+
+from ecgaffect.stream.outlets import AffectOutlet, EcgOutlet, MarkerInlet
+from ecgaffect.stream.sinks import Score
+from ecgaffect.stream.sources.base import EcgChunk
+from lsl_helpers import RESOLVE_S, resolve_one, unique_name, wait_until
+
+CLASSES = {"arousal": ("low", "high"), "stress": ("no-stress", "stress")}
+
+
+def _pull_all(inlet: pylsl.StreamInlet, n: int, timeout_s: float = 3.0):
+    samples, stamps = [], []
+    deadline = time.monotonic() + timeout_s
+    while len(samples) < n and time.monotonic() < deadline:
+        chunk, ts = inlet.pull_chunk(timeout=0.05)
+        samples.extend(chunk)
+        stamps.extend(ts)
+    assert len(samples) == n, f"received {len(samples)} of {n} samples"
+    return np.asarray(samples), np.asarray(stamps)
+
+
+def test_affect_outlet_layout_metadata_and_samples():
+    name = unique_name("affect")
+    info_meta = {
+        "name": "cpc-ecg-v1",
+        "training_data": ["amigos", "swell"],
+        "preprocessing": {"fs_hz": 256.0, "window_s": 10.0},
+    }
+    with AffectOutlet(CLASSES, name=name, model_info=info_meta) as outlet:
+        info = resolve_one(name)
+        assert info.type() == "Affect"
+        assert info.nominal_srate() == pylsl.IRREGULAR_RATE
+        inlet = pylsl.StreamInlet(info)
+        full = inlet.info(timeout=RESOLVE_S)
+        ch = full.desc().child("channels").child("channel")
+        labels = []
+        while not ch.empty():
+            labels.append(ch.child_value("label"))
+            ch = ch.next_sibling()
+        assert labels == [
+            "arousal:low",
+            "arousal:high",
+            "stress:no-stress",
+            "stress:stress",
+            "quality_ok",
+            "heart_rate_bpm",
+        ]
+        model = full.desc().child("model")
+        assert model.child_value("name") == "cpc-ecg-v1"
+        assert model.child("preprocessing").child_value("window_s") == "10.0"
+        assert model.child("training_data").first_child().child_value() == "amigos"
+        assert model.child("classes").child("stress").child("item").child_value() == "no-stress"
+        inlet.open_stream(timeout=RESOLVE_S)
+        assert wait_until(outlet.have_consumers)
+        score = Score(
+            timestamp_s=pylsl.local_clock(),
+            window_start_s=pylsl.local_clock() - 10,
+            window_index=3,
+            probabilities={"arousal": np.array([0.25, 0.75])},  # no stress task
+            classes={"arousal": ("low", "high")},
+            quality_ok=False,
+            heart_rate_bpm=64.0,
+        )
+        outlet.on_score(score)
+        samples, stamps = _pull_all(inlet, 1)
+    np.testing.assert_allclose(samples[0, :2], [0.25, 0.75])
+    assert np.isnan(samples[0, 2:4]).all()
+    assert samples[0, 4] == 0.0
+    assert samples[0, 5] == 64.0
+    assert stamps[0] == pytest.approx(score.timestamp_s, abs=1e-6)
+
+
+def test_affect_outlet_rejects_empty_layout():
+    with pytest.raises(ValueError, match="non-empty class names"):
+        AffectOutlet({"arousal": ()})
+
+
+def test_ecg_outlet_per_sample_timestamps():
+    name = unique_name("ecg")
+    fs = 130.0
+    with EcgOutlet(fs, name=name) as outlet:
+        info = resolve_one(name)
+        assert (info.type(), info.nominal_srate(), info.channel_count()) == ("ECG", fs, 1)
+        inlet = pylsl.StreamInlet(info)
+        inlet.open_stream(timeout=RESOLVE_S)
+        assert wait_until(outlet.have_consumers)
+        t0 = pylsl.local_clock()
+        # irregular spacing survives: the outlet must not re-derive times from the rate
+        ts = (
+            t0 + np.cumsum(np.r_[0.0, np.full(72, 1 / fs)]) + np.r_[np.zeros(40), 0.5 * np.ones(33)]
+        )
+        outlet.on_chunk(EcgChunk(np.arange(73.0), ts, 0))
+        samples, stamps = _pull_all(inlet, 73)
+    np.testing.assert_array_equal(samples[:, 0], np.arange(73.0))
+    np.testing.assert_allclose(stamps, ts, atol=1e-6)
+    with pytest.raises(ValueError, match="fs_hz must be a positive number, got -1"):
+        EcgOutlet(-1)
+
+
+def test_marker_inlet_delivers_clock_corrected_markers():
+    name = unique_name("markers")
+    info = pylsl.StreamInfo(name, "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, name)
+    outlet = pylsl.StreamOutlet(info)
+    got = []
+    with MarkerInlet(got.append, name=name, resolve_timeout_s=0.5) as inlet:
+        assert inlet.connected.wait(RESOLVE_S + 1)
+        assert wait_until(outlet.have_consumers)
+        t = pylsl.local_clock()
+        outlet.push_sample(["trial 1 start"], t)
+        outlet.push_sample(["trial 1 end"], t + 0.25)
+        assert wait_until(lambda: len(got) >= 2)
+    assert [m.text for m in got] == ["trial 1 start", "trial 1 end"]
+    # same machine: clock correction is ~0, timestamps come back as pushed
+    assert got[0].timestamp_s == pytest.approx(t, abs=1e-3)
+    assert got[1].timestamp_s - got[0].timestamp_s == pytest.approx(0.25, abs=1e-6)
+    assert inlet.stream_name == name
+    del outlet
+
+
+def test_marker_inlet_rejects_bad_timeout():
+    with pytest.raises(ValueError, match="resolve_timeout_s must be > 0, got 0"):
+        MarkerInlet(print, resolve_timeout_s=0)

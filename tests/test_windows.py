@@ -1,0 +1,242 @@
+"""WindowSet building, labels, per-subject normalisation, persistence and fingerprints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgaffect import signal as S
+from ecgaffect.datasets.session import Segment, Session
+from ecgaffect.datasets.windows import WindowSet, make_windowset
+
+
+def _ecg_mv(fs_hz: float, duration_s: float, seed: int, gain: float = 1.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(fs_hz * duration_s)) / fs_hz
+    beats = np.exp(-(((t % 0.8) - 0.3) ** 2) / (2 * 0.012**2))
+    return gain * (beats + 0.2 * np.sin(2 * np.pi * 0.2 * t) + 0.03 * rng.standard_normal(t.size))
+
+
+def _session(subject: str, trial: str, duration_s: float = 40.0, fs: float = 128.0, **kw):
+    seed = zlib.crc32(f"{subject}/{trial}".encode())
+    return Session(
+        dataset=kw.pop("dataset", "amigos"),
+        subject=subject,
+        trial=trial,
+        ecg=_ecg_mv(fs, duration_s, seed, kw.pop("gain", 1.0)),
+        fs_hz=fs,
+        units="mV",
+        **kw,
+    )
+
+
+def _corpus() -> list[Session]:
+    return [
+        _session("P1", "t1", segments=(Segment(0, 40, {"arousal": 7.0, "valence": 2.0}),)),
+        _session(
+            "P1",
+            "t2",
+            duration_s=45,
+            segments=(
+                Segment(0, 25, {"arousal": 3.0, "valence": 8.0}),
+                Segment(25, 45, {"arousal": 9.0}),
+            ),
+        ),
+        _session("P2", "t1", fs=256.0, gain=3.0, segments=(Segment(0, 40, {"arousal": 6.0}),)),
+        _session("P3", "rest", duration_s=30),  # unlabelled
+    ]
+
+
+def test_windows_labels_and_ids() -> None:
+    ws = make_windowset(_corpus(), progress=False)
+    assert ws.tasks == ["arousal", "valence"]
+    assert ws.classes == {"arousal": ["low", "high"], "valence": ["low", "high"]}
+    assert ws.x.dtype == np.float32
+    assert ws.x.shape[1] == S.WINDOW_N
+    # P1/t1: 4 windows; P1/t2: [0,10),[10,20) in seg 0, [20,30) straddles 25 -> dropped,
+    # [30,40) in seg 1; P2: 4; P3: 3 unlabelled
+    sessions = list(ws.session)
+    assert sessions.count("amigos/P1/t1") == 4
+    assert sessions.count("amigos/P1/t2") == 3
+    assert sessions.count("amigos/P2/t1") == 4
+    assert sessions.count("amigos/P3/rest") == 3
+    assert len(ws) == 14
+    t2 = ws.session == "amigos/P1/t2"
+    np.testing.assert_array_equal(ws.start_s[t2], [0.0, 10.0, 30.0])
+    np.testing.assert_array_equal(ws.labels["arousal"][t2], [0, 0, 1])
+    np.testing.assert_array_equal(ws.labels["valence"][t2], [1, 1, -1])  # seg 1: no valence
+    np.testing.assert_array_equal(ws.labels["arousal"][ws.session == "amigos/P1/t1"], 1)
+    np.testing.assert_array_equal(ws.labels["valence"][ws.session == "amigos/P3/rest"], -1)
+    assert set(ws.subject) == {"amigos/P1", "amigos/P2", "amigos/P3"}
+    assert ws.meta["n_subjects"] == 3
+    assert ws.meta["n_sessions"] == 4
+    assert ws.meta["datasets"] == ["amigos"]
+    assert ws.meta["scheme"] == "binary"
+    assert "midpoint" in ws.meta["scheme_description"]
+    assert S.PreprocessConfig.from_dict(ws.meta["preprocessing"]) == S.PreprocessConfig()
+    assert ws.meta["hop_s"] == 10.0
+    assert ws.meta["skipped"] == []
+
+
+def test_windows_equal_per_subject_preprocessing() -> None:
+    """Windows are the subject's sessions filtered apart, z-scored with joint stats."""
+    corpus = _corpus()
+    ws = make_windowset(corpus, progress=False)
+    s1, s2 = corpus[0], corpus[1]
+    f1 = S.preprocess_ecg(s1.ecg_uv(), s1.fs_hz, normalize=False)
+    f2 = S.preprocess_ecg(s2.ecg_uv(), s2.fs_hz, normalize=False)
+    stats = S.robust_stats(np.concatenate([f1, f2]))
+    z2 = S.robust_zscore(f2, stats)
+    rows = np.flatnonzero(ws.session == "amigos/P1/t2")
+    np.testing.assert_array_equal(ws.x[rows[2]], z2[30 * 256 : 40 * 256].astype(np.float32))
+    # P2 recorded with 3x the gain: per-subject normalisation removes it
+    p1 = ws.x[ws.subject == "amigos/P1"]
+    p2 = ws.x[ws.subject == "amigos/P2"]
+    assert np.std(p2) == pytest.approx(np.std(p1), rel=0.2)
+
+
+def test_windows_hop_and_calibrated_normalisation() -> None:
+    cfg = S.PreprocessConfig(normalization="calibrated", calibration_s=20.0)
+    s = _session("P1", "t1", duration_s=40, fs=130.0)
+    ws = make_windowset([s], hop_s=5.0, config=cfg, progress=False)
+    assert len(ws) == 7
+    np.testing.assert_array_equal(ws.start_s, np.arange(7) * 5.0)
+    expected = S.preprocess_ecg(s.ecg_uv(), 130.0, config=cfg)
+    np.testing.assert_array_equal(ws.x[3], expected[15 * 256 : 25 * 256].astype(np.float32))
+    assert ws.meta["preprocessing"]["normalization"] == "calibrated"
+    assert ws.tasks == []
+
+
+def test_paper_scheme_and_task_selection() -> None:
+    ws = make_windowset(_corpus(), tasks=["arousal"], scheme="paper", progress=False)
+    assert ws.tasks == ["arousal"]
+    assert ws.classes["arousal"] == [str(v) for v in range(1, 10)]
+    np.testing.assert_array_equal(ws.labels["arousal"][ws.session == "amigos/P1/t2"], [2, 2, 8])
+
+
+def test_paper_scheme_mixed_datasets_error() -> None:
+    corpus = [
+        _session("P1", "a", segments=(Segment(0, 40, {"arousal": 7.0}),)),
+        _session("S1", "b", dataset="dreamer", segments=(Segment(0, 40, {"arousal": 4.0}),)),
+    ]
+    with pytest.raises(ValueError, match="task 'arousal' has different classes per dataset"):
+        make_windowset(corpus, scheme="paper", progress=False)
+    ws = make_windowset(corpus, scheme="binary", progress=False)
+    assert ws.meta["datasets"] == ["amigos", "dreamer"]
+
+
+def test_unknown_scheme() -> None:
+    with pytest.raises(ValueError, match="unknown label scheme 'ternary'"):
+        make_windowset(_corpus(), scheme="ternary", progress=False)
+
+
+def test_bad_session_raises_with_key() -> None:
+    corpus = [*_corpus(), _session("P4", "short", duration_s=5)]
+    with pytest.raises(ValueError, match=r"session amigos/P4/short: ecg is too short: 5\.000 s"):
+        make_windowset(corpus, progress=False)
+
+
+def test_skip_bad_records_and_logs(caplog: pytest.LogCaptureFixture) -> None:
+    bad = _session("P1", "nan")
+    bad.ecg[100] = np.nan
+    corpus = [*_corpus(), _session("P4", "short", duration_s=5), bad]
+    with caplog.at_level(logging.WARNING, logger="ecgaffect.datasets.windows"):
+        ws = make_windowset(corpus, progress=False, skip_bad=True)
+    assert [d["session"] for d in ws.meta["skipped"]] == ["amigos/P1/nan", "amigos/P4/short"]
+    assert "non-finite" in ws.meta["skipped"][0]["reason"]
+    assert "skipping session amigos/P4/short" in caplog.text
+    assert len(ws) == 14
+    assert ws.meta["n_subjects"] == 3
+
+
+def test_subset() -> None:
+    ws = make_windowset(_corpus(), progress=False)
+    sub = ws.subset(ws.subject == "amigos/P2")
+    assert len(sub) == 4
+    np.testing.assert_array_equal(sub.x, ws.x[ws.subject == "amigos/P2"])
+    np.testing.assert_array_equal(sub.labels["arousal"], 1)
+    sub2 = ws.subset([0, 2])
+    np.testing.assert_array_equal(sub2.start_s, ws.start_s[[0, 2]])
+    with pytest.raises(ValueError, match=r"subset mask must have shape \(14,\)"):
+        ws.subset(np.ones(3, dtype=bool))
+
+
+def test_save_load_roundtrip(tmp_path: Path) -> None:
+    ws = make_windowset(_corpus(), progress=False)
+    ws.save(tmp_path / "ws")
+    for mmap in (True, False):
+        back = WindowSet.load(tmp_path / "ws", mmap=mmap)
+        assert isinstance(back.x, np.memmap) == mmap
+        np.testing.assert_array_equal(back.x, ws.x)
+        for t in ws.tasks:
+            np.testing.assert_array_equal(back.labels[t], ws.labels[t])
+        np.testing.assert_array_equal(back.subject, ws.subject)
+        np.testing.assert_array_equal(back.session, ws.session)
+        np.testing.assert_array_equal(back.start_s, ws.start_s)
+        assert back.classes == ws.classes
+        assert back.meta == ws.meta
+        assert back.fingerprint() == ws.fingerprint()
+
+
+def test_fingerprint_stable_and_sensitive() -> None:
+    a = make_windowset(_corpus(), progress=False)
+    b = make_windowset(_corpus(), progress=False)
+    assert a.fingerprint() == b.fingerprint()
+    assert len(a.fingerprint()) == 64
+    b.labels["arousal"][0] = 1 - b.labels["arousal"][0]
+    assert a.fingerprint() != b.fingerprint()
+    c = make_windowset(_corpus(), hop_s=5.0, progress=False)
+    assert a.fingerprint() != c.fingerprint()
+    d = make_windowset(_corpus(), progress=False)
+    d.x[3, 100] += 1e-3
+    assert a.fingerprint() != d.fingerprint()
+
+
+def test_load_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="window set folder .*nowhere does not exist"):
+        WindowSet.load(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"meta\.json is missing"):
+        WindowSet.load(tmp_path / "empty")
+    ws = make_windowset(_corpus()[:1], progress=False)
+    d = ws.save(tmp_path / "ws")
+    (d / "meta.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"meta\.json is corrupt"):
+        WindowSet.load(d)
+    ws.save(d)
+    (d / "start_s.npy").unlink()
+    with pytest.raises(FileNotFoundError, match=r"start_s\.npy is missing"):
+        WindowSet.load(d)
+    ws.save(d)
+    doc = json.loads((d / "meta.json").read_text())
+    doc["n_windows"] = 99
+    (d / "meta.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="array shapes do not match meta.json"):
+        WindowSet.load(d)
+    ws.save(d)
+    (d / "x.npy").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"x\.npy is corrupt"):
+        WindowSet.load(d)
+
+
+def test_windowset_shape_validation() -> None:
+    with pytest.raises(ValueError, match=r"WindowSet\.subject must have shape \(2,\)"):
+        WindowSet(
+            x=np.zeros((2, 10), dtype=np.float32),
+            labels={},
+            classes={},
+            subject=np.array(["a"]),
+            session=np.array(["s", "s"]),
+            start_s=np.zeros(2),
+        )
+
+
+def test_empty_input() -> None:
+    ws = make_windowset([], progress=False)
+    assert len(ws) == 0
+    assert ws.x.shape == (0, S.WINDOW_N)
