@@ -196,3 +196,12 @@ def test_score_command_end_to_end(scorer, tmp_path, capsys):
         rows = list(csv.DictReader(fh))
     # 35 s at hop 5 s with 10 s windows: starts 0, 5, ..., 25
     assert [float(r["window_start_s"]) for r in rows] == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0]
+
+
+def test_score_command_errors_are_one_line(scorer, tmp_path, capsys):
+    np.save(tmp_path / "rec.npy", np.random.default_rng(0).normal(size=500))
+    args = ["score", str(tmp_path / "rec.npy"), "--model", str(scorer.path), "--no-progress"]
+    assert main([*args, "-o", str(tmp_path / "s.xlsx")]) == 1
+    assert "use a .csv or .parquet file name" in capsys.readouterr().err
+    assert main([*args, "--fs-hz", "130", "-o", str(tmp_path / "s.csv")]) == 1
+    assert "is shorter than one 10 s window" in capsys.readouterr().err

@@ -32,6 +32,7 @@ __all__ = [
     "parse_tasks",
     "parse_thresholds",
     "preprocess_windows",
+    "read_recording",
     "register",
     "score_table",
     "write_table",
@@ -219,8 +220,8 @@ def load_ecg_file(path: str | Path, fs_hz: float | None) -> tuple[np.ndarray, fl
     """ECG samples and rate from ``.npy`` (1-D) or ``.csv`` (one column, or a column named
     ``ecg_uv``/``ecg``; optional header). ``fs_hz`` is required: these files carry no rate.
 
-    TODO(recording): replace with ``ecgaffect.datasets.recording.load_recording`` when it
-    lands on main; kept minimal on purpose.
+    Fallback only: ``ecgaffect score`` reads recordings with
+    ``ecgaffect.datasets.recording.load_recording`` (see :func:`read_recording`).
     """
     path = Path(path)
     if not path.is_file():
@@ -263,6 +264,21 @@ def load_ecg_file(path: str | Path, fs_hz: float | None) -> tuple[np.ndarray, fl
     if ecg.ndim != 1:
         raise ValueError(f"recording {str(path)!r} has shape {ecg.shape}; expected one channel")
     return ecg, float(fs_hz)
+
+
+def read_recording(
+    path: str | Path, fs_hz: float | None, column: str | None, units: str
+) -> tuple[np.ndarray, float]:
+    """ECG in µV and its rate via :func:`ecgaffect.datasets.recording.load_recording` (every
+    recording format the project reads); falls back to :func:`load_ecg_file` (.npy/.csv)
+    where that module is missing."""
+    try:
+        from ecgaffect.datasets.recording import load_recording
+    except ImportError:
+        return load_ecg_file(path, fs_hz)
+    col: int | str | None = int(column) if column is not None and column.isdigit() else column
+    session = load_recording(path, fs_hz=fs_hz, column=col, units=units)
+    return session.ecg_uv(), float(session.fs_hz)
 
 
 def preprocess_windows(
@@ -359,7 +375,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         if p.suffix not in (".csv", ".parquet"):
             raise ValueError(f"--out {str(p)!r}: use a .csv or .parquet file name")
     scorer = Scorer.load(args.model, device=args.device, batch_size=args.batch_size)
-    ecg, fs_hz = load_ecg_file(args.recording, args.fs_hz)
+    ecg, fs_hz = read_recording(args.recording, args.fs_hz, args.column, args.units)
     windows, start_s = preprocess_windows(ecg, fs_hz, scorer.card, hop_s=args.hop)
     if len(windows) == 0:
         raise ValueError(
@@ -417,10 +433,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="score a whole recording offline → CSV/Parquet time series",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("recording", help="ECG recording (.npy or .csv for now)")
+    p.add_argument("recording", help="ECG recording (any format load_recording reads)")
     p.add_argument("--model", required=True, help=".pt2 or TorchScript model")
     p.add_argument("-o", "--out", nargs="+", required=True, help="OUT.csv and/or OUT.parquet")
     p.add_argument("--fs-hz", type=float, help="sampling rate of a .npy/.csv recording")
+    p.add_argument("--column", help="ECG column (name or index) of a multi-column recording")
+    p.add_argument("--units", default="uV", help="units of the ECG samples (uV, mV, V, au)")
     p.add_argument("--hop", type=float, default=10.0, help="hop between windows in seconds")
     p.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="torch device")
