@@ -38,7 +38,7 @@ from ecgaffect.signal import (
     validate_ecg,
 )
 
-__all__ = ["ALIGNMENTS", "FORMAT_VERSION", "WindowSet", "make_windowset"]
+__all__ = ["ALIGNMENTS", "FORMAT_VERSION", "VOLATILE_META", "WindowSet", "make_windowset"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ _EDGE_TOL_S = 1e-9
 #: Window grids of labelled sessions: ``"segment"`` starts windows at each segment's start,
 #: ``"session"`` uses one grid from the session's first sample (windows must fit a segment).
 ALIGNMENTS = ("segment", "session")
+#: Meta keys :meth:`WindowSet.fingerprint` ignores (provenance of this copy, not content).
+VOLATILE_META = ("cache", "fingerprint", "source")
 #: Samples per chunk of the finiteness check on full-rate input (bounds its temporary).
 _CHECK_CHUNK_N = 1 << 20
 
@@ -195,13 +197,18 @@ class WindowSet:
         )
 
     def fingerprint(self) -> str:
-        """SHA-256 (hex) of the windows, labels, ids, start times, classes and meta."""
+        """SHA-256 (hex) of the windows, labels, ids, start times, classes and meta.
+
+        Meta keys that describe where the set came from rather than what it is
+        (:data:`VOLATILE_META`: the cache status, a stored fingerprint) are left out, so a set
+        read from the cache has the fingerprint of the one built.
+        """
         h = hashlib.sha256()
         header = {
             "shape": list(self.x.shape),
             "tasks": self.tasks,
             "classes": self.classes,
-            "meta": self.meta,
+            "meta": {k: v for k, v in self.meta.items() if k not in VOLATILE_META},
         }
         h.update(json.dumps(header, sort_keys=True, default=str).encode())
         rows = max(1, (16 << 20) // max(1, self.x.shape[1] * 4))

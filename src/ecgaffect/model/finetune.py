@@ -175,11 +175,14 @@ def finetune(
     resume: bool = True,
     progress: bool = True,
     data_description: str = "",
+    data_info: Mapping[str, Any] | None = None,
 ) -> FinetuneResult:
     """Train the emotion heads (frozen encoder) or the whole network (baseline) on ``train``.
 
     ``encoder=None`` starts from a randomly initialised encoder (only sensible with
-    ``freeze_encoder=False``: the fully-supervised baseline).
+    ``freeze_encoder=False``: the fully-supervised baseline). ``data_info`` (a JSON-able
+    record of the data: dataset, label scheme, window set fingerprint) goes to
+    ``config.json``.
     """
     task_classes = _select_tasks(train, tasks)
     device = select_device(config.device)
@@ -248,6 +251,7 @@ def finetune(
                 "n_train": int(len(x_train)),
                 "n_val": int(0 if val is None else len(val.x)),
                 "data": data_description,
+                "data_info": dict(data_info or {}),
                 "environment": environment_info(),
             },
         )
@@ -370,6 +374,8 @@ def train_baseline(
     val: LabelledWindows | None = None,
     progress: bool = True,
     resume: bool = True,
+    data_description: str = "",
+    data_info: Mapping[str, Any] | None = None,
 ) -> dict[str, FinetuneResult]:
     """The fully-supervised baseline: one randomly initialised network per task."""
     cfg = dataclasses.replace(config, freeze_encoder=False)
@@ -377,7 +383,16 @@ def train_baseline(
     for t in _select_tasks(train, tasks):
         sub = Path(out_dir) / t if out_dir is not None else None
         results[t] = finetune(
-            train, None, cfg, sub, tasks=[t], val=val, progress=progress, resume=resume
+            train,
+            None,
+            cfg,
+            sub,
+            tasks=[t],
+            val=val,
+            progress=progress,
+            resume=resume,
+            data_description=data_description,
+            data_info=data_info,
         )
     return results
 
