@@ -11,35 +11,65 @@ one built (``data_info["cache"]["status"]``, not a timing).
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import torch
 
 from ecgaffect.cli import main
+from ecgaffect.datasets.cli import parse_options
 from ecgaffect.datasets.windows import WindowSet
 from fixtures_datasets import truncate, write_amigos, write_dreamer, write_wesad
-from fixtures_swell import make_swell_tree
+from fixtures_swell import RAW_DIR, BlockSpec, make_swell_tree
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
+def _isolated(monkeypatch, tmp_path):
+    """One torch thread; the default cache folder inside the test's tmp_path."""
+    monkeypatch.setenv("ECGAFFECT_CACHE_DIR", str(tmp_path / "default-cache"))
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
 
 
+def _swell_blocks() -> list[BlockSpec]:
+    """Two participants with a neutral and a stressor block of one labelled minute each, and
+    PP3 with label rows but no files (a loader note)."""
+    r = {"Valence_rc": 5.0, "Arousal_rc": 5.0, "Dominance": 5.0, "Stress": 3.0}
+    day = datetime(2012, 9, 18)
+    blocks = [(1, 1, "N", 10), (1, 2, "T", 11), (2, 1, "N", 13), (2, 3, "I", 14)]
+    return [
+        *(
+            BlockSpec(
+                pp,
+                b,
+                c,
+                day.replace(hour=h),
+                1,
+                relax=0,
+                ratings=r,
+                filename=f"pp{pp}_18-9-2012_c{b}.S00",
+            )
+            for pp, b, c, h in blocks
+        ),
+        BlockSpec(3, 1, "N", day.replace(hour=9), 1, relax=0, filename="", ratings=r),
+    ]
+
+
 def _write_tree(name: str, root: Path) -> list[str]:
-    """Write the fixture tree of ``name``; returns the loader options used for it."""
+    """Write a tiny fixture tree of ``name`` (12-24 windows, so pretraining one epoch stays
+    cheap); returns the ``-o`` loader options the chain uses for it."""
     if name == "swell":
-        make_swell_tree(root)  # PP1, PP2 at 64 Hz; PP3 has labels but no files
+        make_swell_tree(root, blocks=_swell_blocks())
         return []
     if name == "amigos":
-        write_amigos(root, subjects=(1, 2, 3), short_s=15.0, long_s=12.0)
-        return ["-o", "baseline_s=5"]
+        # 4 long videos of 15 s per subject: 10 s after the 5 s baseline -> 1 window each
+        write_amigos(root, subjects=(1, 2, 3), short_s=12.0, long_s=15.0)
+        return ["-o", "videos=long", "-o", "baseline_s=5"]
     if name == "dreamer":
-        write_dreamer(root, n_subjects=3, n_clips=6, stimulus_s=20.0, baseline_s=11.0)
+        write_dreamer(root, n_subjects=3, n_clips=4, stimulus_s=12.0, baseline_s=11.0)
         return []
     write_wesad(root, subjects=(2, 3, 4))
     return []
@@ -62,7 +92,8 @@ def test_pretrain_finetune_through_the_cli(name, tmp_path, capsys):
     assert out.rstrip().endswith("OK")
     assert main(["datasets", "info", name, str(root), "--json", "--no-progress"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["dataset"] == name and info["sessions"] > 0
+    assert info["dataset"] == name
+    assert info["sessions"] > 0
 
     pre = tmp_path / "pre"
     args = ["pretrain", *data, "--epochs", "1", "--batch-size", "8", "--out", str(pre), *quiet]
@@ -99,14 +130,13 @@ def test_pretrain_finetune_through_the_cli(name, tmp_path, capsys):
         assert ft_info["fingerprint"] == pre_info["fingerprint"]
     else:  # tasks without labelled windows were left out: another set, another fingerprint
         assert ft_info["fingerprint"] != pre_info["fingerprint"]
-    assert ft_info["loader_options"] == json.loads(
-        json.dumps({o.split("=")[0]: int(o.split("=")[1]) for o in options[1::2]})
-    )
+    assert ft_info["loader_options"] == parse_options(options[1::2])
+    assert pre_info["loader_options"] == parse_options(options[1::2])
 
 
 def test_scheme_and_options_change_the_cache_entry_and_reach_config(tmp_path, capsys):
     root = tmp_path / "dreamer"
-    write_dreamer(root, n_subjects=3, n_clips=4, stimulus_s=20.0, baseline_s=11.0)
+    write_dreamer(root, n_subjects=3, n_clips=3, stimulus_s=12.0, baseline_s=11.0)
     cache = tmp_path / "cache"
     data = ["--dataset", "dreamer", "--root", str(root), "--cache-dir", str(cache)]
     quiet = ["--no-progress", "--threads", "1", "--epochs", "1", "--batch-size", "8"]
@@ -140,14 +170,14 @@ def test_no_cache_and_rebuild(tmp_path, capsys):
     write_wesad(root, subjects=(2, 3))
     cache = tmp_path / "cache"
     data = ["--dataset", "wesad", "--root", str(root), "--cache-dir", str(cache)]
-    quiet = ["--no-progress", "--threads", "1", "--epochs", "1", "--batch-size", "8"]
-    assert main(["pretrain", *data, "--no-cache", "--out", str(tmp_path / "a"), *quiet]) == 0
-    assert _config(tmp_path / "a")["data_info"]["cache"] == {"status": "off"}
-    assert not cache.exists()
-    assert main(["pretrain", *data, "--out", str(tmp_path / "b"), *quiet]) == 0
-    assert main(["pretrain", *data, "--rebuild-cache", "--out", str(tmp_path / "c"), *quiet]) == 0
-    infos = [_config(tmp_path / k)["data_info"] for k in "abc"]
-    assert [i["cache"]["status"] for i in infos] == ["off", "built", "built"]
+    run = ["finetune", "--baseline", "--epochs", "1", "--batch-size", "8", *data]
+    quiet = ["--no-progress", "--threads", "1", "--val-subjects", "0"]
+    for key, extra in {"a": ["--no-cache"], "b": [], "c": ["--rebuild-cache"], "d": []}.items():
+        assert main([*run, *extra, "--out", str(tmp_path / key), *quiet]) == 0
+        if key == "a":
+            assert not cache.exists()
+    infos = [_config(tmp_path / k / "affect_state")["data_info"] for k in "abcd"]
+    assert [i["cache"]["status"] for i in infos] == ["off", "built", "built", "hit"]
     # the same windows whether cached or not
     assert len({i["fingerprint"] for i in infos}) == 1
     capsys.readouterr()
@@ -165,34 +195,43 @@ def test_cli_data_errors_are_one_line(tmp_path, capsys):
     assert "only applies to --dataset" in capsys.readouterr().err
     assert main([*base, "--dataset", "wesad", "--root", str(root), "-o", "lead"]) == 1
     assert "loader option 'lead' must look like KEY=VALUE" in capsys.readouterr().err
-    ft = ["finetune", "--baseline", "--epochs", "1", "--no-progress", "--no-cache"]
-    assert main([*ft, "--dataset", "wesad", "--root", str(root), "--tasks", "stress"]) == 1
-    assert "--tasks ['stress']" in capsys.readouterr().err
+    ft = ["finetune", "--baseline", "--epochs", "1", "--no-progress"]
+    wesad = ["--dataset", "wesad", "--root", str(root), "--tasks", "stress"]
+    assert main([*ft, *wesad, "--no-cache"]) == 1
+    assert "has no labels for the requested tasks ['stress']" in capsys.readouterr().err
+    assert main([*ft, *wesad]) == 1
+    assert "stress" in capsys.readouterr().err
 
 
 def test_info_and_check_name_problems_and_skip_bad(tmp_path, capsys):
     """Each fixture with one broken file: check fails naming it, --skip-bad goes on, and a
     training command with --skip-bad trains on the rest and records the skipped file."""
     root = tmp_path / "amigos"
-    files = write_amigos(root, subjects=(1, 2, 3), short_s=15.0, long_s=12.0)
+    files = write_amigos(root, subjects=(1, 2, 3), short_s=12.0, long_s=25.0)
     truncate(files["P02"], 0.5)
     assert main(["datasets", "check", "amigos", str(root), "--no-progress"]) == 1
     out = capsys.readouterr().out
-    assert "FAILED:" in out and "Data_Preprocessed_P02.mat" in out
+    assert "FAILED:" in out
+    assert "Data_Preprocessed_P02.mat" in out
     assert main(["datasets", "check", "amigos", str(root), "--skip-bad", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "Data_Preprocessed_P02.mat" in out and "OK with 1 skipped item(s)" in out
+    assert "Data_Preprocessed_P02.mat" in out
+    assert "OK with 1 skipped item(s)" in out
     assert main(["datasets", "info", "amigos", str(root), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "amigos: 2 subjects" in out and "Data_Preprocessed_P02.mat" in out
+    assert "amigos: 2 subjects" in out
+    assert "Data_Preprocessed_P02.mat" in out
 
-    data = ["--dataset", "amigos", "--root", str(root), "--cache-dir", str(tmp_path / "c")]
+    data = ["--dataset", "amigos", "--root", str(root), "-o", "videos=long"]
     quiet = ["--no-progress", "--threads", "1", "--epochs", "1", "--batch-size", "8"]
     assert main(["pretrain", *data, "--out", str(tmp_path / "x"), *quiet]) == 1
     assert "P02" in capsys.readouterr().err
     assert main(["pretrain", *data, "--skip-bad", "--out", str(tmp_path / "p"), *quiet]) == 0
     info = _config(tmp_path / "p")["data_info"]
     assert info["n_subjects"] == 2
+    assert info["n_windows"] == 2 * 4 * 2
+    assert info["cache"]["status"] == "built"
+    assert Path(info["cache"]["entry"]).is_relative_to(tmp_path / "default-cache")
     capsys.readouterr()
 
 
@@ -201,18 +240,22 @@ def test_check_names_a_broken_file_in_each_dataset(name, tmp_path, capsys):
     root = tmp_path / name
     _write_tree(name, root)
     victim = {
-        "swell": next(root.rglob("pp1_18-9-2012_c3.S00")),
+        "swell": root / RAW_DIR / "pp1_18-9-2012_c2.S00",
         "dreamer": root / "DREAMER.mat",
         "wesad": root / "WESAD" / "S3" / "S3.pkl",
     }[name]
+    assert victim.is_file()
     truncate(victim, 0.3)
     assert main(["datasets", "check", name, str(root), "--no-progress"]) == 1
     out = capsys.readouterr().out
-    assert "FAILED:" in out and victim.name in out
+    assert "FAILED:" in out
+    assert victim.name in out
     code = main(["datasets", "check", name, str(root), "--skip-bad", "--no-progress"])
     out = capsys.readouterr().out
     assert victim.name in out
     if name == "dreamer":  # one file holds every subject: nothing left
-        assert code == 1 and "FAILED: no sessions loaded" in out
+        assert code == 1
+        assert "FAILED: no sessions loaded" in out
     else:
-        assert code == 0 and "skipped item(s)" in out
+        assert code == 0
+        assert "skipped item(s)" in out

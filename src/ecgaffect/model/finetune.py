@@ -139,7 +139,8 @@ def embed(
         disable=not progress,
         leave=False,
     ):
-        xb = torch.from_numpy(np.asarray(x[start : start + batch_size], dtype=np.float32))
+        # np.array copies: x may be a read-only memmap (a cached WindowSet)
+        xb = torch.from_numpy(np.array(x[start : start + batch_size], dtype=np.float32))
         out[start : start + xb.shape[0]] = encoder(xb.unsqueeze(1).to(device)).cpu().numpy()
     return out
 
@@ -331,7 +332,7 @@ def _predict_inputs(
     net.eval()
     chunks: dict[str, list[np.ndarray]] = {t: [] for t in net.heads}
     for start in range(0, inputs.shape[0], batch):
-        xb = torch.from_numpy(np.asarray(inputs[start : start + batch], dtype=np.float32))
+        xb = torch.from_numpy(np.array(inputs[start : start + batch], dtype=np.float32))
         xb = xb.to(device)
         out = net.forward_features(xb) if frozen else net(xb.unsqueeze(1))
         for t, logits in out.items():
