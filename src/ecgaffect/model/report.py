@@ -190,6 +190,8 @@ def plot_label_fraction(results: Mapping[str, Any], out: Path) -> list[Path]:
                 e = np.array([p[1]["std"] for p in pts])
                 ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=model)
         ax.set_xscale("log")
+        ax.set_xticks([f * 100 for f in fractions], [f"{f * 100:g}" for f in fractions])
+        ax.minorticks_off()
         ax.set_xlabel("labelled training windows (%)")
         ax.set_ylabel("accuracy")
         ax.set_ylim(0, 1.02)
