@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 COMMAND_MODULES: tuple[str, ...] = (
     "ecgaffect.model.cli",
     "ecgaffect.model.cli_export",
+    "ecgaffect.model.cli_evaluate",
     "ecgaffect.datasets.cli",
     "ecgaffect.stream.cli",
 )
