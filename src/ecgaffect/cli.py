@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ecgaffect.model.cli_export",
     "ecgaffect.datasets.cli",
     "ecgaffect.stream.cli",
+    "ecgaffect.gui.cli",
 )
 
 
