@@ -28,10 +28,14 @@ TASKS = {
 PREPROCESSING = {"fs_hz": 256.0, "highpass_hz": 0.8, "window_s": 10.0}
 
 
-def make_demo_model(path: Path, seed: int = 0) -> Path:
+def make_demo_model(path: Path, seed: int = 0, weight_scale: float = 1.0) -> Path:
     """Export a random-weight demo model (TorchScript) to ``path``."""
     torch.manual_seed(seed)
     net = EmotionNet(Encoder(), {t: len(c) for t, c in TASKS.items()}, variant="amigos").eval()
+    with torch.no_grad():  # larger random weights so the demo output moves with the input
+        for name, param in net.named_parameters():
+            if "head" in name and param.ndim == 2:
+                param.mul_(weight_scale)
     card = ModelCard(
         name="gui-demo-model",
         tasks=TASKS,
@@ -50,7 +54,7 @@ def make_demo_recording(
     duration_s: float = 120.0,
     fs_hz: float = 130.0,
     *,
-    flat_at_s: float | None = 45.0,
+    flat_at_s: float | None = 90.0,
     flat_s: float = 4.0,
     seed: int = 3,
 ) -> Path:

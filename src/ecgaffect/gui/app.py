@@ -96,6 +96,8 @@ class MainWindow(QtWidgets.QMainWindow):
         timeline_s: seconds of stream time in the affect timeline.
         polar_scan: ``(timeout_s) -> [(name, address)]`` (tests swap in a fake).
         lsl_list: ``(timeout_s) -> [LslStreamDescription]`` (tests swap in a fake).
+        pipeline_factory: ``(source, scorer, hop_s=, sinks=) -> Pipeline`` (default
+            :class:`~ecgaffect.stream.pipeline.Pipeline`; tests shorten the calibration).
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class MainWindow(QtWidgets.QMainWindow):
         timeline_s: float = 120.0,
         polar_scan: Callable[[float], list[tuple]] = scan_polar_devices,
         lsl_list: Callable[[float], list[Any]] = _list_lsl_streams,
+        pipeline_factory: Callable[..., Pipeline] = Pipeline,
     ) -> None:
         super().__init__()
         if not (math.isfinite(redraw_hz) and 1.0 <= redraw_hz <= 240.0):
@@ -115,6 +118,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings_file = Path(settings_file) if settings_file else None
         self._polar_scan = polar_scan
         self._lsl_list = lsl_list
+        self._pipeline_factory = pipeline_factory
         self.setWindowTitle("ecgaffect")
         self.scorer: Any = None
         self.pipeline: Pipeline | None = None
@@ -435,7 +439,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if old is not None:
                 old.stop()
             source = make_source()
-            pipeline = Pipeline(source, scorer, hop_s=hop_s, sinks=[bridge, slot])
+            factory = self._pipeline_factory
+            pipeline = factory(source, scorer, hop_s=hop_s, sinks=[bridge, slot])
             pipeline.start()
             return pipeline
 
