@@ -15,7 +15,9 @@ and updates the labels; the *redraw* timer (30 Hz by default) scrolls the views 
 from __future__ import annotations
 
 import argparse
+import collections
 import concurrent.futures
+import gc
 import logging
 import math
 import time
@@ -129,6 +131,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.markers_sent = 0
         self.frames = 0
         self.redraw_ticks = 0
+        #: wall-clock gaps between the last redraws (s), for frame-rate figures
+        self.frame_intervals_s: collections.deque[float] = collections.deque(maxlen=4096)
+        self._last_frame_s = math.nan
         self.last_error = ""
         self._status: SourceStatus | None = None
         self._latest_flags: tuple[str, ...] | None = None
@@ -662,11 +667,15 @@ class MainWindow(QtWidgets.QMainWindow):
     def redraw(self) -> None:
         """Scroll and redraw the views that changed (redraw timer)."""
         self.redraw_ticks += 1
-        edge = self.trace.scroll(time.monotonic())
+        now = time.monotonic()
+        if math.isfinite(self._last_frame_s):
+            self.frame_intervals_s.append(now - self._last_frame_s)
+        self._last_frame_s = now
+        edge = self.trace.scroll(now)
         self.timeline.scroll(edge)
-        drew = self.trace.redraw()
-        drew |= self.timeline.redraw()
-        drew |= self.circumplex.redraw()
+        self.trace.redraw()
+        self.timeline.redraw()
+        self.circumplex.redraw()
         self.frames += 1
 
     # -- shutdown ----------------------------------------------------------------------------
@@ -699,6 +708,8 @@ class MainWindow(QtWidgets.QMainWindow):
             settings_mod.save_settings(self.settings, self.settings_file)
         except (OSError, ValueError) as exc:
             log.warning("could not save the GUI settings: %s", exc)
+        for view in (self.trace, self.timeline, self.circumplex):
+            view.close()  # pyqtgraph: release scene items explicitly (no GC-order crashes)
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         self.shutdown()
@@ -746,8 +757,11 @@ def run_gui(args: argparse.Namespace) -> int:
         QtCore.QTimer.singleShot(int(args.quit_after * 1000), finish)
     app.exec()
     win.shutdown()
+    # free the Qt objects now, while Qt is alive, not in the interpreter's final GC (where
+    # PySide6 + pyqtgraph can crash in a random order of destruction)
     win.deleteLater()
     app.processEvents()
+    gc.collect()
     return 0
 
 
