@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ecgaffect.model.cli_evaluate",
     "ecgaffect.datasets.cli",
     "ecgaffect.stream.cli",
+    "ecgaffect.gui.cli",
 )
 
 
