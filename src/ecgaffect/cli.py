@@ -21,8 +21,10 @@ log = logging.getLogger(__name__)
 COMMAND_MODULES: tuple[str, ...] = (
     "ecgaffect.model.cli",
     "ecgaffect.model.cli_export",
+    "ecgaffect.model.cli_evaluate",
     "ecgaffect.datasets.cli",
     "ecgaffect.stream.cli",
+    "ecgaffect.gui.cli",
 )
 
 

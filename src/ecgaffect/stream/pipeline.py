@@ -496,8 +496,10 @@ class Pipeline:
                     config=self.quality_config,
                 )
                 flags, hr = list(q.flags), q.heart_rate_bpm
+                peak_idx = np.asarray(q.r_peaks, dtype=np.int64)
+                r_peaks_s = tuple(float(t) for t in w.raw_timestamps_s[peak_idx])
             else:
-                flags, hr = [], math.nan
+                flags, hr, r_peaks_s = [], math.nan, ()
             if not w.raw_complete:
                 flags.insert(0, "raw_incomplete")
             score = Score(
@@ -511,6 +513,7 @@ class Pipeline:
                 heart_rate_bpm=hr,
                 latency_s=local_clock() - w.arrival_s,
                 extras={"start_n": float(w.start_n)},
+                r_peaks_s=r_peaks_s,
             )
             self.counters.windows_scored += 1
             self.latest_score = score
