@@ -2,7 +2,7 @@
 
 For SWELL-KW, AMIGOS, DREAMER and WESAD: write a tiny tree in the official layout, then
 ``datasets check`` / ``datasets info`` → ``pretrain --dataset X --root R`` →
-``finetune --dataset X --root R --encoder RUN`` (``evaluate`` is not on main yet). The run
+``finetune --dataset X --root R --encoder RUN`` → ``evaluate ssl-vs-baseline ...``. The run
 directories' ``config.json`` must carry the label scheme, the loader options and the window
 set's fingerprint, and the second command must read the windows from the cache the first
 one built (``data_info["cache"]["status"]``, not a timing).
@@ -80,7 +80,7 @@ def _config(run: Path) -> dict:
 
 
 @pytest.mark.parametrize("name", ["swell", "amigos", "dreamer", "wesad"])
-def test_pretrain_finetune_through_the_cli(name, tmp_path, capsys):
+def test_pretrain_finetune_evaluate_through_the_cli(name, tmp_path, capsys):
     root = tmp_path / name
     options = _write_tree(name, root)
     cache = tmp_path / "cache"
@@ -132,6 +132,19 @@ def test_pretrain_finetune_through_the_cli(name, tmp_path, capsys):
         assert ft_info["fingerprint"] != pre_info["fingerprint"]
     assert ft_info["loader_options"] == parse_options(options[1::2])
     assert pre_info["loader_options"] == parse_options(options[1::2])
+
+    ev = tmp_path / "ev"
+    tiny = ["--folds", "2", "--finetune-epochs", "1", "--finetune-batch-size", "8"]
+    args = ["evaluate", "ssl-vs-baseline", *data, "--encoder", str(pre), *tiny, *quiet]
+    assert main([*args, "--out", str(ev)]) == 0
+    assert "ssl-vs-baseline" in capsys.readouterr().out
+    ev_config = _config(ev)
+    assert ev_config["data_info"]["cache"]["status"] == "hit"
+    assert ev_config["data_info"]["scheme"] == "binary"
+    assert ev_config["data"]["label_scheme"] == "binary"
+    assert ev_config["data"]["fingerprint"] == ft_info["fingerprint"]
+    results = json.loads((ev / "results.json").read_text())
+    assert len(results["folds"]) == 2
 
 
 def test_scheme_and_options_change_the_cache_entry_and_reach_config(tmp_path, capsys):

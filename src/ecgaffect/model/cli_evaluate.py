@@ -23,6 +23,7 @@ import numpy as np
 
 from ecgaffect.datasets.selection import (
     add_source_arguments,
+    data_info,
     dataset_name,
     describe_source,
     windows_from_args,
@@ -259,7 +260,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ws, config, out, data_description=desc, progress=not args.no_progress
     )
     paths = write_report(
-        out, results, {"evaluation": config.to_dict(), "cli": _cli_options(args)}, paper=paper
+        out,
+        results,
+        {"evaluation": config.to_dict(), "cli": _cli_options(args), "data_info": data_info(ws)},
+        paper=paper,
     )
     _print_summary(results)
     print(f"report: {paths['html']}")
@@ -288,7 +292,14 @@ def run_train(args: argparse.Namespace) -> dict[str, Path]:
     data["description"] = desc
 
     print(f"[1/5] pretraining on all {len(ws)} windows → {out / 'pretrain'}")
-    pretrain(ws.x, config.pretrain, out / "pretrain", progress=progress, data_description=desc)
+    pretrain(
+        ws.x,
+        config.pretrain,
+        out / "pretrain",
+        progress=progress,
+        data_description=desc,
+        data_info=data_info(ws),
+    )
 
     from ecgaffect.model.pretrain import load_encoder
 
@@ -306,6 +317,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Path]:
         tasks=list(config.tasks) if config.tasks else None,
         progress=progress,
         data_description=f"{desc}; label scheme {data['label_scheme']}",
+        data_info=data_info(ws),
     )
 
     eval_dir = out / "evaluation"
@@ -342,7 +354,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Path]:
     written = write_report(
         eval_dir,
         results,
-        {"evaluation": config.to_dict(), "cli": _cli_options(args)},
+        {"evaluation": config.to_dict(), "cli": _cli_options(args), "data_info": data_info(ws)},
         paper=paper,
         extra=[f"exported model: {p}" for p in paths.values()],
     )
