@@ -14,6 +14,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -87,10 +88,10 @@ def test_pretrain_finetune_evaluate_through_the_cli(name, tmp_path, capsys):
     data = ["--dataset", name, "--root", str(root), "--cache-dir", str(cache), *options]
     quiet = ["--no-progress", "--threads", "1"]
 
-    assert main(["datasets", "check", name, str(root), "--no-progress"]) == 0
+    assert main(["datasets", "check", name, str(root), *options, "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert out.rstrip().endswith("OK")
-    assert main(["datasets", "info", name, str(root), "--json", "--no-progress"]) == 0
+    assert main(["datasets", "info", name, str(root), *options, "--json", "--no-progress"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["dataset"] == name
     assert info["sessions"] > 0
@@ -111,6 +112,14 @@ def test_pretrain_finetune_evaluate_through_the_cli(name, tmp_path, capsys):
     cached = WindowSet.load(entry)
     assert pre_info["fingerprint"] == cached.fingerprint()
     assert pre_info["n_windows"] == len(cached)
+    # `datasets info` counts the windows training gets, class by class
+    for task in cached.tasks:
+        counts = {
+            c: int(np.sum(cached.labels[task] == i)) for i, c in enumerate(cached.classes[task])
+        }
+        if np.any(cached.labels[task] < 0):
+            counts["unlabelled"] = int(np.sum(cached.labels[task] < 0))
+        assert info["balance"][task] == {c: n for c, n in counts.items() if n}
     capsys.readouterr()
 
     ft = tmp_path / "ft"
@@ -158,6 +167,7 @@ def test_scheme_and_options_change_the_cache_entry_and_reach_config(tmp_path, ca
         "binary": [],
         "paper": ["--scheme", "paper"],
         "subjects": ["-o", 'subjects=["1", "2", "3"]'],
+        "session": ["--align", "session"],
         "again": [],
     }.items():
         out = tmp_path / key
@@ -174,8 +184,10 @@ def test_scheme_and_options_change_the_cache_entry_and_reach_config(tmp_path, ca
     assert runs["subjects"]["cache"]["status"] == "built"
     assert runs["again"]["cache"]["status"] == "hit"
     assert runs["again"]["fingerprint"] == runs["binary"]["fingerprint"]
+    assert runs["session"]["cache"]["status"] == "built"
+    assert runs["session"]["align"] == "session"
     entries = {r["cache"]["entry"] for r in runs.values()}
-    assert len(entries) == 3
+    assert len(entries) == 4
 
 
 def test_no_cache_and_rebuild(tmp_path, capsys):
