@@ -272,3 +272,30 @@ def test_empty_input() -> None:
     ws = make_windowset([], progress=False)
     assert len(ws) == 0
     assert ws.x.shape == (0, S.WINDOW_N)
+
+
+def test_full_rate_block_needs_no_extra_float64_copies() -> None:
+    """A long float32 block at 2048 Hz (SWELL) is windowed with at most one float64
+    full-rate temporary (the resampler's input): peak allocation < 3x the block."""
+    import tracemalloc
+
+    fs = 2048.0
+    n = int(600 * fs)  # 10 min; the ratio does not depend on the length
+    rng = np.random.default_rng(0)
+    t = np.arange(n) / fs
+    ecg = (np.exp(-(((t % 0.9) - 0.1) ** 2) / 5e-4) * 1000 + rng.normal(0, 20, n)).astype(
+        np.float32
+    )
+    del t
+    s = Session("swell", "PP1", "b1", ecg, fs, "uV", segments=(Segment(0, 600, {"stress": 1}),))
+    tracemalloc.start()
+    try:
+        ws = make_windowset([s], tasks=["stress"], progress=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(ws) == 60
+    assert peak < 3 * ecg.nbytes, f"peak {peak / ecg.nbytes:.2f}x the block"
+    # and the windows are what the one signal path gives
+    ref = S.preprocess_ecg(ecg, fs)
+    np.testing.assert_allclose(ws.x[5], ref[50 * 256 : 60 * 256], rtol=0, atol=1e-5)
