@@ -52,7 +52,10 @@ def test_live_prints_a_line_per_score_and_a_summary(fakes, capsys, tmp_path):
     assert "arousal " in lines[0]
     assert "valence " in lines[0]
     assert "latency " in lines[0]
-    assert "live: finished; 7680 samples, 5 windows scored, 0 dropped" in out
+    assert (
+        "live: finished; 7680 samples, 5 windows scored, 0 skipped while calibrating, 0 dropped"
+        in out
+    )
     assert "[finished: end of data]" in out
 
 
