@@ -172,7 +172,7 @@ def pct(values, q) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--latency-s", type=float, default=60.0)
+    ap.add_argument("--latency-s", type=float, default=180.0, help="> 60 s calibration")
     ap.add_argument("--hour-s", type=float, default=3600.0)
     ap.add_argument("--realtime-s", type=float, default=60.0)
     ap.add_argument("--subprocess-s", type=float, default=600.0)
