@@ -28,18 +28,11 @@ from ecgaffect.datasets.selection import (
     describe_source,
     windows_from_args,
 )
+from ecgaffect.model.cli import VARIANT_FOR_DATASET, _formatter, _setup_torch
 
 log = logging.getLogger(__name__)
 
 __all__ = ["eval_config_from_args", "register", "run_train"]
-
-VARIANT_FOR_DATASET = {"swell": "swell", "wesad": "wesad", "amigos": "amigos", "dreamer": "dreamer"}
-
-
-def _formatter():
-    from ecgaffect.cli import HelpFormatter
-
-    return HelpFormatter
 
 
 def _percent_list(text: str) -> float:
@@ -174,13 +167,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_training(t)
     t.add_argument("--out", type=Path, default=None, help="run directory (default: runs/train-...)")
     t.set_defaults(func=cmd_train)
-
-
-def _setup_torch(args: argparse.Namespace) -> None:
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
 
 def _variant(args: argparse.Namespace) -> str:
