@@ -137,3 +137,63 @@ def test_trace_line_covers_the_view_while_a_replay_runs(qtbot, files, tmp_path, 
         checks += 1
     assert checks == 15
     win.close()
+
+
+# -- dataset sessions ---------------------------------------------------------------------
+def test_dataset_dialog_lists_amigos_sessions_and_the_window_replays_one(
+    qtbot, files, tmp_path, monkeypatch
+):
+    from ecgaffect.gui.app import MainWindow
+    from fixtures_datasets import write_amigos
+
+    root = tmp_path / "amigos"
+    root.mkdir()
+    write_amigos(root, subjects=(1,), short_s=16.0, long_s=16.0)
+    monkeypatch.setenv(settings_mod.CONFIG_DIR_ENV, str(tmp_path / "config"))
+    win = MainWindow(settings_mod.GuiSettings())
+    qtbot.addWidget(win)
+    win.show()
+    win.load_model(files["model"])
+    win.replay_speed.setValue(4.0)
+    dialog = win.open_dataset_dialog()
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    assert not ok.isEnabled()  # nothing listed yet
+    dialog.dataset.setCurrentText("amigos")
+    dialog.root.setText(str(root))
+    dialog.load()
+    qtbot.waitUntil(lambda: not dialog.loading and dialog.session_list.count() > 0, timeout=20_000)
+    keys = [s.key for s in dialog.sessions]
+    assert all(k.startswith("amigos/") for k in keys)
+    assert dialog.session_list.count() == len(keys)
+    dialog.select(keys[-1])
+    assert ok.isEnabled()
+    with pytest.raises(ValueError, match=r"session 'amigos/none/0' is not in this dataset"):
+        dialog.select("amigos/none/0")
+    chosen = dialog.selected_session()
+    dialog.accept()
+    qtbot.waitUntil(lambda: win.pipeline is not None, timeout=30_000)
+    assert win.pipeline.fs_in_hz == pytest.approx(chosen.fs_hz)
+    assert win.source.speed == 4.0
+    qtbot.waitUntil(lambda: win.trace.samples_total > 2 * chosen.fs_hz, timeout=20_000)
+    held = win.trace._y[np.isfinite(win.trace._y)]  # no event loop runs: a stable snapshot
+    assert held.size == min(win.trace.samples_total, win.trace.n_points)
+    if win.trace.samples_total <= win.trace.n_points:  # the trace holds the session's start
+        np.testing.assert_allclose(held, chosen.ecg_uv()[: held.size] * 1e-6, rtol=1e-5)
+    win.close()
+
+
+def test_dataset_dialog_explains_a_missing_root(qtbot, tmp_path):
+    from ecgaffect.gui.dataset_dialog import DatasetSessionDialog, load_sessions
+
+    dialog = DatasetSessionDialog(dataset="wesad", root=str(tmp_path / "nowhere"))
+    qtbot.addWidget(dialog)
+    dialog.load()
+    qtbot.waitUntil(lambda: not dialog.loading and bool(dialog.error), timeout=10_000)
+    assert "root folder" in dialog.error
+    assert "nowhere" in dialog.note.text()
+    assert dialog.selected_session() is None
+    with pytest.raises(ValueError, match=r"dataset must be one of \[.*'amigos'.*\], got 'x'"):
+        load_sessions("x", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"dataset 'amigos': root folder '' does not"):
+        load_sessions("amigos", "")
+    dialog.reject()

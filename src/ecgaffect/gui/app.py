@@ -222,10 +222,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.replay_speed.setDecimals(2)
         self.replay_speed.setSuffix("×")
         self.replay_speed.setValue(self.settings.replay_speed)
+        dataset = QtWidgets.QPushButton("Dataset session…")
+        dataset.setToolTip("replay one session of SWELL, AMIGOS, DREAMER, WESAD, recordings")
+        dataset.clicked.connect(self.open_dataset_dialog)
         rl.addWidget(self.replay_path, 0, 0)
         rl.addWidget(browse, 0, 1)
-        rl.addWidget(QtWidgets.QLabel("speed"), 1, 0)
-        rl.addWidget(self.replay_speed, 1, 1)
+        rl.addWidget(dataset, 1, 0, 1, 2)
+        rl.addWidget(QtWidgets.QLabel("speed"), 2, 0)
+        rl.addWidget(self.replay_speed, 2, 1)
 
         lsl = QtWidgets.QWidget()
         ll = QtWidgets.QGridLayout(lsl)
@@ -394,6 +398,41 @@ class MainWindow(QtWidgets.QMainWindow):
             return ReplaySource(path, speed=speed)
 
         self._start(make, f"opening {Path(path).name}…")
+
+    def start_replay_session(self, session: Any, speed: float = 1.0) -> None:
+        """Replay a :class:`~ecgaffect.datasets.session.Session` (e.g. of a dataset)."""
+        if not (math.isfinite(speed) and speed > 0):
+            self._error(f"replay: speed must be > 0, got {speed!r}")
+            return
+        if getattr(session, "ecg", None) is None or session.ecg.size == 0:
+            self._error(f"replay: session {getattr(session, 'key', session)!r} has no ECG")
+            return
+        self.settings.replay_speed = float(speed)
+        self.source_kind.setCurrentIndex(0)
+        self.replay_speed.setValue(speed)
+
+        def make() -> Any:
+            from ecgaffect.stream.sources.replay import ReplaySource
+
+            return ReplaySource(session, speed=speed)
+
+        self._start(make, f"opening {session.key}…")
+
+    def open_dataset_dialog(self) -> Any:
+        """Ask for a dataset session and replay it at the chosen speed (non-blocking)."""
+        from ecgaffect.gui.dataset_dialog import DatasetSessionDialog
+
+        dialog = DatasetSessionDialog(self, executor=self._background)
+        self._dataset_dialog = dialog
+
+        def accepted() -> None:
+            session = dialog.selected_session()
+            if session is not None:
+                self.start_replay_session(session, float(self.replay_speed.value()))
+
+        dialog.accepted.connect(accepted)
+        dialog.open()
+        return dialog
 
     def start_lsl(self, name: str) -> None:
         """Read the LSL stream called ``name`` (empty: the first stream of type ECG)."""
