@@ -42,6 +42,13 @@ def main() -> None:
     parser.add_argument("--hop", type=float, default=1.0)
     parser.add_argument("--calibration", type=float, default=5.0)
     parser.add_argument("--redraw-hz", type=float, default=30.0)
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="profile the Qt thread during the measurement; print the N top functions",
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -67,6 +74,7 @@ def main() -> None:
 
     os.environ.setdefault("ECGAFFECT_CONFIG_DIR", str(tmp / "config"))
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["bench"])
+    app.setApplicationName("ecgaffect-bench")
     win = MainWindow(
         GuiSettings(hop_s=args.hop), redraw_hz=args.redraw_hz, pipeline_factory=factory
     )
@@ -82,10 +90,13 @@ def main() -> None:
         return main, sum(proc.cpu_times()[:2])
 
     def spin(seconds: float) -> None:
+        # a local event loop: QApplication.quit() would close the window (Qt 6 closes all
+        # top-level windows on quit), i.e. shut the pipeline down after the first spin
         from ecgaffect.gui.widgets import QtCore
 
-        QtCore.QTimer.singleShot(int(seconds * 1000), app.quit)
-        app.exec()
+        loop = QtCore.QEventLoop()
+        QtCore.QTimer.singleShot(int(seconds * 1000), loop.quit)
+        loop.exec()
 
     # wait for the model, the recording and the calibration (slow on a loaded machine),
     # then warm up for --warmup seconds of scoring
@@ -102,9 +113,20 @@ def main() -> None:
     f0, s0 = win.frames, win.timeline.n_scores
     c_main0, c_all0 = thread_cpu()
     win.frame_intervals_s.clear()
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()  # the Qt thread only: the timers run on it
+        profiler.enable()
     t0 = time.monotonic()
     spin(args.duration)
     elapsed = time.monotonic() - t0
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
     c_main1, c_all1 = thread_cpu()
     load_1min = os.getloadavg()[0]
     frames = win.frames - f0

@@ -91,7 +91,11 @@ class TraceView(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.getPlotItem().hideButtons()
         self.setXRange(-self.window_s, 0.0, padding=0.0)
-        self._curve = self.plot(pen=pg.mkPen("#c92a2a", width=1.4), connect="finite")
+        # no antialiasing: ~1300 points redrawn at 30 Hz; antialiased path filling in the
+        # raster engine cost most of the Qt thread's time (benchmarks/bench_gui.py --profile)
+        self._curve = self.plot(
+            pen=pg.mkPen("#c92a2a", width=1.4), connect="finite", antialias=False
+        )
         self._peaks = pg.ScatterPlotItem(
             size=10, symbol="t1", pen=pg.mkPen("#1864ab"), brush=pg.mkBrush("#1864ab")
         )
@@ -345,9 +349,20 @@ class TimelineView(pg.PlotWidget):
         self._marker_lines.append((float(t_s), line))
         self._dirty = True
 
+    #: the timeline scrolls in steps of this part of its span (a repaint per step)
+    SCROLL_STEP_FRACTION = 1.0 / 600.0
+
     def scroll(self, edge_s: float) -> None:
-        """Show ``history_s`` seconds of stream time ending at ``edge_s``."""
-        if math.isfinite(edge_s) and edge_s != self._t_now:
+        """Show ``history_s`` seconds of stream time ending at ``edge_s``.
+
+        The view moves only when the edge advanced by :attr:`SCROLL_STEP_FRACTION` of the
+        span (0.2 s for 120 s, about a pixel): repainting the timeline at the frame rate
+        for sub-pixel moves cost a third of the drawing time.
+        """
+        if not math.isfinite(edge_s):
+            return
+        step = self.SCROLL_STEP_FRACTION * self.history_s
+        if not math.isfinite(self._t_now) or abs(edge_s - self._t_now) >= step:
             self._t_now = edge_s
             self.setXRange(edge_s - self.history_s, edge_s, padding=0.0)
 
