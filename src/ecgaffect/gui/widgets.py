@@ -90,11 +90,16 @@ class TraceView(pg.PlotWidget):
         self.setMouseEnabled(x=False, y=False)
         self.setMenuEnabled(False)
         self.getPlotItem().hideButtons()
+        # the y axis changes only when the range does: paint it from a cached pixmap instead
+        # of replaying its tick text at every frame (the x axis scrolls, it cannot be cached)
+        self.getPlotItem().getAxis("left").setCacheMode(
+            QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+        )
         self.setXRange(-self.window_s, 0.0, padding=0.0)
         # no antialiasing: ~1300 points redrawn at 30 Hz; antialiased path filling in the
         # raster engine cost most of the Qt thread's time (benchmarks/bench_gui.py --profile)
         self._curve = self.plot(
-            pen=pg.mkPen("#c92a2a", width=1.4), connect="finite", antialias=False
+            pen=pg.mkPen("#c92a2a", width=1.0), connect="finite", antialias=False
         )
         self._peaks = pg.ScatterPlotItem(
             size=10, symbol="t1", pen=pg.mkPen("#1864ab"), brush=pg.mkBrush("#1864ab")
