@@ -125,7 +125,10 @@ class TraceView(pg.PlotWidget):
         if window_s is not None:
             self.window_s = float(window_s)
         self.fs_hz = float(fs_hz)
-        self.n_points = int(math.ceil(self.window_s * fs_hz))
+        # the view trails the newest sample by up to MAX_LAG_FRACTION of the window: hold
+        # that much more, so the view's left edge is never blank
+        held_n = self.window_s * (1.0 + self.MAX_LAG_FRACTION) * fs_hz
+        self.n_points = int(math.ceil(round(held_n, 6)))  # round: 2.2 * 100 is not 221
         self._y = np.full(self.n_points, np.nan)
         self._x = np.full(self.n_points, np.nan)
         self._t = np.full(self.n_points, np.nan)
