@@ -208,7 +208,7 @@ def test_trace_keeps_the_last_window_and_marks_peaks(qtbot):
     tv = TraceView(window_s=2.0)
     qtbot.addWidget(tv)
     tv.configure(100.0)
-    for k in range(5):  # 5 chunks of 1 s -> only the last 2 s are held
+    for k in range(5):  # 5 chunks of 1 s -> only the last 2 s (+ the scroll lag) are held
         x = np.full(100, float(k))
         tv.append(x, 50.0 + k + np.arange(100) / 100.0, np.zeros(100, bool), wall_s=k)
     assert tv.samples_total == 500
@@ -216,8 +216,10 @@ def test_trace_keeps_the_last_window_and_marks_peaks(qtbot):
     tv.set_r_peaks(40.0, 41.0, [40.5])  # older than anything held: dropped
     assert tv.redraw()
     x, y = tv._curve.getData()
-    assert x[0] == pytest.approx(3.0)
+    assert tv.n_points == round(2.0 * (1 + TraceView.MAX_LAG_FRACTION) * 100.0)
+    assert x.size == tv.n_points
     assert x[-1] == pytest.approx(4.99)
+    assert x[0] == pytest.approx(5.0 - tv.n_points / 100.0)
     px, py = tv._peaks.getData()
     np.testing.assert_allclose(px, [3.5, 4.25])
     np.testing.assert_allclose(py, [3e-6, 4e-6])  # µV -> V for the SI axis

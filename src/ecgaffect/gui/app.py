@@ -146,6 +146,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_hrv_s = -math.inf
         self._pending_connect: Callable[[], None] | None = None
         self._model_loading = False
+        #: every pipeline the control thread started (appended there; stopped at shutdown)
+        self._started: list[Pipeline] = []
 
         self._build(timeline_s)
         self._pull_timer = QtCore.QTimer(self)
@@ -220,10 +222,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.replay_speed.setDecimals(2)
         self.replay_speed.setSuffix("×")
         self.replay_speed.setValue(self.settings.replay_speed)
+        dataset = QtWidgets.QPushButton("Dataset session…")
+        dataset.setToolTip("replay one session of SWELL, AMIGOS, DREAMER, WESAD, recordings")
+        dataset.clicked.connect(self.open_dataset_dialog)
         rl.addWidget(self.replay_path, 0, 0)
         rl.addWidget(browse, 0, 1)
-        rl.addWidget(QtWidgets.QLabel("speed"), 1, 0)
-        rl.addWidget(self.replay_speed, 1, 1)
+        rl.addWidget(dataset, 1, 0, 1, 2)
+        rl.addWidget(QtWidgets.QLabel("speed"), 2, 0)
+        rl.addWidget(self.replay_speed, 2, 1)
 
         lsl = QtWidgets.QWidget()
         ll = QtWidgets.QGridLayout(lsl)
@@ -393,6 +399,41 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self._start(make, f"opening {Path(path).name}…")
 
+    def start_replay_session(self, session: Any, speed: float = 1.0) -> None:
+        """Replay a :class:`~ecgaffect.datasets.session.Session` (e.g. of a dataset)."""
+        if not (math.isfinite(speed) and speed > 0):
+            self._error(f"replay: speed must be > 0, got {speed!r}")
+            return
+        if getattr(session, "ecg", None) is None or session.ecg.size == 0:
+            self._error(f"replay: session {getattr(session, 'key', session)!r} has no ECG")
+            return
+        self.settings.replay_speed = float(speed)
+        self.source_kind.setCurrentIndex(0)
+        self.replay_speed.setValue(speed)
+
+        def make() -> Any:
+            from ecgaffect.stream.sources.replay import ReplaySource
+
+            return ReplaySource(session, speed=speed)
+
+        self._start(make, f"opening {session.key}…")
+
+    def open_dataset_dialog(self) -> Any:
+        """Ask for a dataset session and replay it at the chosen speed (non-blocking)."""
+        from ecgaffect.gui.dataset_dialog import DatasetSessionDialog
+
+        dialog = DatasetSessionDialog(self, executor=self._background)
+        self._dataset_dialog = dialog
+
+        def accepted() -> None:
+            session = dialog.selected_session()
+            if session is not None:
+                self.start_replay_session(session, float(self.replay_speed.value()))
+
+        dialog.accepted.connect(accepted)
+        dialog.open()
+        return dialog
+
     def start_lsl(self, name: str) -> None:
         """Read the LSL stream called ``name`` (empty: the first stream of type ECG)."""
         name = name.split(" (type ")[0].strip().strip("'")
@@ -446,6 +487,9 @@ class MainWindow(QtWidgets.QMainWindow):
             source = make_source()
             factory = self._pipeline_factory
             pipeline = factory(source, scorer, hop_s=hop_s, sinks=[bridge, slot])
+            # only this thread changes the list until shutdown() has joined it
+            self._started[:] = [p for p in self._started if p.state is not PipelineState.STOPPED]
+            self._started.append(pipeline)
             pipeline.start()
             return pipeline
 
@@ -457,7 +501,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
             assert pipeline is not None
             if self._closing or bridge is not self.bridge:  # superseded or closing
-                self._control.submit(pipeline.stop)
+                if not self._closing:
+                    self._submit(self._control, pipeline.stop, lambda *_: None)
                 return
             self.pipeline, self.source = pipeline, pipeline.source
             self.trace.configure(pipeline.fs_in_hz, self.settings.trace_window_s)
@@ -689,21 +734,32 @@ class MainWindow(QtWidgets.QMainWindow):
             raise OSError(f"could not write screenshot {path}")
         return path
 
-    def shutdown(self, timeout_s: float = 10.0) -> None:
-        """Stop timers, recording and pipeline (waiting up to ``timeout_s``), save settings."""
+    def shutdown(self) -> None:
+        """Stop everything in order, on the Qt thread; idempotent.
+
+        1. the pull and redraw timers (no more drawing, no more polling of futures);
+        2. every pipeline started (joins its I/O and scoring threads, closes the source and
+           the sinks), after the control thread finished what it was doing;
+        3. the recording (after the pipeline, so it gets the last chunks);
+        4. the background threads (model loading, discovery, HRV), waiting for them;
+        5. saves the settings and releases the views' scene items.
+        The caller then closes the window and quits the application.
+        """
         if self._closing:
             return
         self._closing = True
         self._pull_timer.stop()
         self._redraw_timer.stop()
-        self.recorder_slot.stop()
         self.settings.replay_speed = float(self.replay_speed.value())
         self.settings.hop_s = float(self.hop.value())
-        pipeline, self.pipeline = self.pipeline, None
-        if pipeline is not None:
-            self._control.submit(pipeline.stop)
-        self._control.shutdown(wait=True, cancel_futures=False)
-        self._background.shutdown(wait=False, cancel_futures=True)
+        self.pipeline = self.source = None
+        self._control.shutdown(wait=True, cancel_futures=True)  # joins the control thread
+        for pipeline in self._started:
+            pipeline.stop()  # idempotent; joins the pipeline's threads
+        self._started.clear()
+        self.recorder_slot.stop()
+        self._background.shutdown(wait=True, cancel_futures=True)
+        self._futures.clear()
         try:
             settings_mod.save_settings(self.settings, self.settings_file)
         except (OSError, ValueError) as exc:
@@ -756,9 +812,9 @@ def run_gui(args: argparse.Namespace) -> int:
 
         QtCore.QTimer.singleShot(int(args.quit_after * 1000), finish)
     app.exec()
-    win.shutdown()
-    # free the Qt objects now, while Qt is alive, not in the interpreter's final GC (where
-    # PySide6 + pyqtgraph can crash in a random order of destruction)
+    win.shutdown()  # timers -> pipelines (threads joined) -> recorder -> executors
+    win.close()
+    # free the Qt objects now, while Qt is alive, not in the interpreter's final GC
     win.deleteLater()
     app.processEvents()
     gc.collect()

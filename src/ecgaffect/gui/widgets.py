@@ -23,6 +23,7 @@ require("PySide6", "The GUI")
 pg = require("pyqtgraph", "The GUI")
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets  # noqa: E402
 
+from ecgaffect.gui import _refcount  # noqa: E402
 from ecgaffect.stream.sinks import Score  # noqa: E402
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "affect_curves",
 ]
 
+_refcount.install()  # PySide6 6.12 on CPython 3.11 drops refs to None
 pg.setConfigOptions(antialias=True, background="w", foreground="#333")
 
 #: Colours of the probability curves, in task order.
@@ -76,6 +78,9 @@ class TraceView(pg.PlotWidget):
     rate steady without redrawing the data. Gaps break the line.
     """
 
+    #: the view's right edge trails the newest sample by at most this part of the window
+    MAX_LAG_FRACTION = 0.1
+
     def __init__(self, window_s: float = 10.0, parent: Any = None) -> None:
         super().__init__(parent=parent)
         self.window_s = float(window_s)
@@ -85,8 +90,17 @@ class TraceView(pg.PlotWidget):
         self.setMouseEnabled(x=False, y=False)
         self.setMenuEnabled(False)
         self.getPlotItem().hideButtons()
+        # the y axis changes only when the range does: paint it from a cached pixmap instead
+        # of replaying its tick text at every frame (the x axis scrolls, it cannot be cached)
+        self.getPlotItem().getAxis("left").setCacheMode(
+            QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+        )
         self.setXRange(-self.window_s, 0.0, padding=0.0)
-        self._curve = self.plot(pen=pg.mkPen("#c92a2a", width=1.4), connect="finite")
+        # no antialiasing: ~1300 points redrawn at 30 Hz; antialiased path filling in the
+        # raster engine cost most of the Qt thread's time (benchmarks/bench_gui.py --profile)
+        self._curve = self.plot(
+            pen=pg.mkPen("#c92a2a", width=1.0), connect="finite", antialias=False
+        )
         self._peaks = pg.ScatterPlotItem(
             size=10, symbol="t1", pen=pg.mkPen("#1864ab"), brush=pg.mkBrush("#1864ab")
         )
@@ -111,7 +125,10 @@ class TraceView(pg.PlotWidget):
         if window_s is not None:
             self.window_s = float(window_s)
         self.fs_hz = float(fs_hz)
-        self.n_points = int(math.ceil(self.window_s * fs_hz))
+        # the view trails the newest sample by up to MAX_LAG_FRACTION of the window: hold
+        # that much more, so the view's left edge is never blank
+        held_n = self.window_s * (1.0 + self.MAX_LAG_FRACTION) * fs_hz
+        self.n_points = int(math.ceil(round(held_n, 6)))  # round: 2.2 * 100 is not 221
         self._y = np.full(self.n_points, np.nan)
         self._x = np.full(self.n_points, np.nan)
         self._t = np.full(self.n_points, np.nan)
@@ -152,7 +169,7 @@ class TraceView(pg.PlotWidget):
             old = self._rate_samples_per_s
             self._rate_samples_per_s = rate if not math.isfinite(old) else 0.8 * old + 0.2 * rate
         self._last_wall_s = wall_s
-        self._chunk_n = max(self._chunk_n, n)
+        self._chunk_n = n  # the latest batch (not the largest ever: see scroll())
         self.samples_total += n
         self._dirty = True
 
@@ -197,19 +214,24 @@ class TraceView(pg.PlotWidget):
     def scroll(self, wall_s: float) -> float:
         """Move the view to the estimated stream time at ``wall_s``; returns the edge (s).
 
-        The edge trails the newest sample by about one chunk and advances smoothly with the
-        measured sample rate in between chunks, so the trace scrolls at the frame rate.
+        The edge trails the newest sample by about one batch and advances smoothly with the
+        measured sample rate in between batches, so the trace scrolls at the frame rate. The
+        lag is at most :attr:`MAX_LAG_FRACTION` of the window: a large batch (start-up, a
+        stalled GUI) must not leave the view behind the data, where the line would be
+        off-screen while the window-wide R-peak markers still show.
         """
         if self.samples_total == 0 or not math.isfinite(self.fs_hz):
             return self._edge_s
         newest = self.samples_total / self.fs_hz
+        max_lag_s = self.MAX_LAG_FRACTION * self.window_s
         if math.isfinite(self._rate_samples_per_s) and math.isfinite(self._last_wall_s):
-            base = (self.samples_total - self._chunk_n) / self.fs_hz
+            base = newest - min(self._chunk_n / self.fs_hz, max_lag_s)
             ahead = max(0.0, wall_s - self._last_wall_s) * self._rate_samples_per_s / self.fs_hz
             edge = min(newest, base + ahead)
         else:
             edge = newest
-        edge = max(edge, self._edge_s)  # never scroll backwards
+        edge = max(edge, self._edge_s)  # never scroll backwards (within one source)
+        edge = min(max(edge, newest - max_lag_s), newest)
         if edge != self._edge_s:
             self._edge_s = edge
             self.setXRange(edge - self.window_s, edge, padding=0.0)
@@ -225,8 +247,12 @@ class TraceView(pg.PlotWidget):
             self._curve.setData([], [])
             self._peaks.setData([], [])
             return True
-        self._curve.setData(self._x, self._y, connect="finite")
-        first = int(np.argmax(valid))
+        first = int(np.argmax(valid))  # held samples are contiguous at the end
+        y = self._y[first:]
+        gaps = bool(np.isnan(y).any())  # NaN = a gap: the line is broken there
+        self._curve.setData(
+            self._x[first:], y, connect="finite" if gaps else "all", skipFiniteCheck=not gaps
+        )
         t = self._t[first:]
         peaks = self._peak_times[(self._peak_times >= t[0]) & (self._peak_times <= t[-1])]
         if peaks.size:
@@ -331,9 +357,20 @@ class TimelineView(pg.PlotWidget):
         self._marker_lines.append((float(t_s), line))
         self._dirty = True
 
+    #: the timeline scrolls in steps of this part of its span (a repaint per step)
+    SCROLL_STEP_FRACTION = 1.0 / 600.0
+
     def scroll(self, edge_s: float) -> None:
-        """Show ``history_s`` seconds of stream time ending at ``edge_s``."""
-        if math.isfinite(edge_s) and edge_s != self._t_now:
+        """Show ``history_s`` seconds of stream time ending at ``edge_s``.
+
+        The view moves only when the edge advanced by :attr:`SCROLL_STEP_FRACTION` of the
+        span (0.2 s for 120 s, about a pixel): repainting the timeline at the frame rate
+        for sub-pixel moves cost a third of the drawing time.
+        """
+        if not math.isfinite(edge_s):
+            return
+        step = self.SCROLL_STEP_FRACTION * self.history_s
+        if not math.isfinite(self._t_now) or abs(edge_s - self._t_now) >= step:
             self._t_now = edge_s
             self.setXRange(edge_s - self.history_s, edge_s, padding=0.0)
 
@@ -375,9 +412,17 @@ class TimelineView(pg.PlotWidget):
 class CircumplexView(pg.PlotWidget):
     """Valence (x) and arousal (y) as ``2 P(high) - 1`` on [-1, 1], with a fading trail.
 
-    The newest point is large; older ones fade. Poor-quality windows are hollow grey circles.
-    Shows a note instead when the model has no valence or arousal output.
+    The plane is a fixed square view of [-LIMIT, LIMIT] on both axes with equal aspect: the
+    plot area is kept square by widening the margins on the longer side whenever the widget
+    is resized, so the ranges never stretch and a point on the border (P = 0 or 1) stays
+    inside the plotted region. The newest point is large; older ones fade. Poor-quality
+    windows are hollow grey circles. Shows a note instead when the model has no valence or
+    arousal output.
     """
+
+    #: half-width of the square view (data are in [-1, 1])
+    LIMIT = 1.1
+    _BASE_MARGIN_PX = 2.0
 
     QUADRANTS = (
         (0.55, 0.9, "excited"),
@@ -389,9 +434,10 @@ class CircumplexView(pg.PlotWidget):
     def __init__(self, trail_n: int = 30, parent: Any = None) -> None:
         super().__init__(parent=parent)
         self.trail_n = int(trail_n)
-        self.setAspectLocked(True)
-        self.setXRange(-1.05, 1.05, padding=0.0)
-        self.setYRange(-1.05, 1.05, padding=0.0)
+        vb = self.getPlotItem().getViewBox()
+        vb.disableAutoRange()
+        vb.setRange(xRange=(-self.LIMIT, self.LIMIT), yRange=(-self.LIMIT, self.LIMIT), padding=0.0)
+        vb.sigResized.connect(self._keep_square)
         self.setLabel("bottom", "valence (negative → positive)")
         self.setLabel("left", "arousal (low → high)")
         self.setMouseEnabled(x=False, y=False)
@@ -435,12 +481,37 @@ class CircumplexView(pg.PlotWidget):
         self.n_points = 0
         self._dirty = True
 
+    def _keep_square(self, *_: Any) -> None:
+        """Set the plot item's margins so that its view box is square (equal aspect)."""
+        item = self.getPlotItem()
+        vb = item.getViewBox()
+        w, h = vb.width(), vb.height()
+        if w <= 0 or h <= 0 or abs(w - h) <= 1.0:
+            return
+        left, top, right, bottom = item.layout.getContentsMargins()
+        m = self._BASE_MARGIN_PX
+        avail_w = w + left + right - 2 * m
+        avail_h = h + top + bottom - 2 * m
+        side = max(1.0, min(avail_w, avail_h))
+        dx, dy = (avail_w - side) / 2, (avail_h - side) / 2
+        item.layout.setContentsMargins(m + dx, m + dy, m + dx, m + dy)
+
+    def view_ranges(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """``((x0, x1), (y0, y1))`` of the plotted region."""
+        (x0, x1), (y0, y1) = self.getPlotItem().getViewBox().viewRange()
+        return (x0, x1), (y0, y1)
+
+    @staticmethod
+    def to_plane(p_high: float) -> float:
+        """P(high) in [0, 1] -> [-1, 1] (clipped, so a point never leaves the plane)."""
+        return float(np.clip(2.0 * p_high - 1.0, -1.0, 1.0))
+
     def add_score(self, score: Score) -> None:
         if self.valence is None or self.arousal is None:
             return
         v = float(score.probabilities[self.valence[0]][self.valence[1]])
         a = float(score.probabilities[self.arousal[0]][self.arousal[1]])
-        _shift_in(self._xy, np.array([[2 * v - 1, 2 * a - 1]]))
+        _shift_in(self._xy, np.array([[self.to_plane(v), self.to_plane(a)]]))
         _shift_in(self._ok, np.array([score.quality_ok]))
         self.n_points += 1
         self._dirty = True
