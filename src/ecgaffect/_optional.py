@@ -9,7 +9,6 @@ from types import ModuleType
 _EXTRAS = {
     "pyqtgraph": ("gui", "pyqtgraph"),
     "PySide6": ("gui", "PySide6-Essentials"),
-    "qasync": ("gui", "qasync"),
     "bleak": ("ble", "bleak"),
     "pylsl": ("lsl", "pylsl"),
     "openpyxl": ("datasets", "openpyxl"),
