@@ -292,3 +292,21 @@ def test_corrupt_gzip_is_a_dataset_error(tmp_path):
     path.write_bytes(b"\x1f\x8b" + b"\x00" * 30)
     with pytest.raises(DatasetError, match=r"bad\.xdfz"):
         read_xdf(path)
+
+
+def test_replay_source_plays_a_bundled_recording_completely():
+    import math
+
+    from ecgaffect.stream.sources.base import EcgChunk
+    from ecgaffect.stream.sources.replay import ReplaySource
+
+    path = RECORDINGS / "pyhrv_bitalino.xdf"
+    expected = load_recording(path).ecg
+    chunks = []
+    with ReplaySource(path, speed=math.inf) as src:
+        for _ in range(1000):
+            chunks += [x for x in src.read(0.1) if isinstance(x, EcgChunk)]
+            if src.finished:
+                break
+    assert src.fs_hz == ENTRIES["pyhrv_bitalino.xdf"]["fs_hz"]
+    np.testing.assert_allclose(np.concatenate([c.samples_uv for c in chunks]), expected)
