@@ -184,7 +184,7 @@ def convert_systole(ecg_mv: np.ndarray, stim: np.ndarray, fs_hz: float = 1000.0)
         fs_hz,
         samples,
         events,
-        notes=["stored as int16 microvolts: rounding error <= 0.5 uV"],
+        notes=["rounded to whole microvolts: error <= 0.5 uV (the source's step is 0.305 uV)"],
     )
 
 
@@ -200,7 +200,7 @@ def convert_scipy_ecg(raw: np.ndarray, fs_hz: float = 360.0) -> Converted:
         "scipy_mitbih208",
         fs_hz,
         to_int16_uv(uv, name="scipy ecg.dat", max_error_uv=0.0),
-        notes=["stored as int16 microvolts: exact (one ADC step = 5 uV)"],
+        notes=["exact (one ADC step = 5 uV)"],
     )
 
 
@@ -256,7 +256,8 @@ def convert_pyhrv(text: str) -> Converted:
         bitalino_ecg_uv(adc, n_bits).astype(np.float32),
         notes=[
             f"{n_bits}-bit ADC converted with the BITalino ECG transfer function "
-            f"(VCC {BITALINO_VCC_V} V, gain {BITALINO_ECG_GAIN:g}); stored as float32 uV",
+            f"(VCC {BITALINO_VCC_V} V, gain {BITALINO_ECG_GAIN:g}); one ADC step = "
+            f"{BITALINO_VCC_V / 2**n_bits / BITALINO_ECG_GAIN * 1e6:.2f} uV",
         ],
     )
 
@@ -490,7 +491,8 @@ ATTRIBUTION = {
 
 KNOWN_ASSUMED = {
     "systole": (
-        "Known: 1000 Hz (systole's import_dataset1 docstring), Stim codes 2 = disgust image, "
+        "Known: one young healthy participant, 1000 Hz (systole's import_dataset1 "
+        "docstring), Stim codes 2 = disgust image, "
         "1 = neutral image (one non-zero sample per onset). Assumed: the ECG array is in "
         "millivolts (systole does not state the unit; the float values span about -4.4 to "
         "4.6 with R peaks of about 1-3, typical of mV, and a quantum of 10/32768)."
