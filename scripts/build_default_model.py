@@ -22,10 +22,10 @@ and CPU instruction sets (the card records the torch version).
 3. Export with :func:`ecgaffect.model.export.export_pt2` and the model card.
 
 CPU cost: pretraining dominates (about 0.15 CPU-seconds per window per epoch); the defaults
-(6 epochs on 498 windows) took 445 CPU-seconds (15 minutes wall on a loaded 2-core machine).
-Run it ``nice``-d in the background on a shared machine. Two builds give identical weights
-and metrics (checked on a small configuration; the ``.pt2`` archives differ only in the
-card's timing fields and torch's random ``serialization_id``).
+(6 epochs on 498 windows) took 432-445 CPU-seconds (9-15 minutes wall on a shared 2-core
+machine). Run it ``nice``-d in the background on a shared machine. Two builds with the
+defaults gave identical weights and metrics (the ``.pt2`` archives differ only in the card's
+timing/date fields and torch's random ``serialization_id``).
 """
 
 from __future__ import annotations
