@@ -25,7 +25,6 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -90,42 +89,43 @@ class SyntheticSource(Source):
         return items
 
 
-@dataclass
-class NetCard:
-    preprocessing: dict
-    fs_hz: float = 256.0
-    window_n: int = 2560
-    window_s: float = 10.0
-    tasks: dict = field(
-        default_factory=lambda: {"arousal": ["low", "high"], "valence": ["low", "high"]}
+def export_model(folder: str) -> str:
+    """Export the real EmotionNet architecture with random weights (timing only) as TorchScript.
+
+    The card carries the full ``PreprocessConfig`` with ``normalization="calibrated"``.
+    """
+    import torch
+
+    from ecgaffect import signal as signal_mod
+    from ecgaffect.model.card import ModelCard
+    from ecgaffect.model.export import export_torchscript
+    from ecgaffect.model.networks import EmotionNet, Encoder
+
+    tasks = {"arousal": ["low", "high"], "valence": ["low", "high"]}
+    torch.manual_seed(0)
+    net = EmotionNet(Encoder(), {t: len(c) for t, c in tasks.items()}).eval()
+    config = dataclasses.replace(signal_mod.PreprocessConfig(), normalization="calibrated")
+    card = ModelCard(
+        name="bench-random",
+        tasks=tasks,
+        preprocessing=config.to_dict(),
+        normalization="calibrated",
+        label_scheme="binary",
+        demo=True,
+        notes="random weights, for timing only",
     )
+    return str(export_torchscript(net, card, os.path.join(folder, "bench_model.pt")))
 
 
-class NetScorer:
-    """The real EmotionNet architecture (untrained) behind the Scorer interface."""
+def write_xdf(path: str, duration_s: float) -> None:
+    """A synthetic 130 Hz ECG recording written by our own XDF recorder."""
+    from ecgaffect.stream.recorder import XdfRecorder
 
-    def __init__(self, preprocessing: dict) -> None:
-        import torch
-
-        from ecgaffect.model.networks import EmotionNet, Encoder, class_probabilities
-
-        self._torch = torch
-        self._probs = class_probabilities
-        self.card = NetCard(preprocessing)
-        self.net = EmotionNet(Encoder(), {t: len(c) for t, c in self.card.tasks.items()}).eval()
-
-    @property
-    def tasks(self) -> list[str]:
-        return list(self.card.tasks)
-
-    def classes(self, task: str) -> list[str]:
-        return self.card.tasks[task]
-
-    def score(self, windows: np.ndarray, *, fs_hz: float) -> dict[str, np.ndarray]:
-        torch = self._torch
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))[:, None, :]
-            return {t: self._probs(v).numpy() for t, v in self.net(x).items()}
+    n = int(duration_s * FS_IN)
+    with XdfRecorder(path, ecg_fs_hz=FS_IN, subject="bench") as rec:
+        for lo in range(0, n, 7300):
+            idx = np.arange(lo, min(lo + 7300, n))
+            rec.on_chunk(EcgChunk(synthetic_ecg_uv(idx.size, FS_IN, seed=lo), idx / FS_IN, lo))
 
 
 class InterpPreprocessor:
@@ -172,11 +172,26 @@ def pct(values, q) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--latency-s", type=float, default=60.0)
+    ap.add_argument("--latency-s", type=float, default=180.0, help="> 60 s calibration")
     ap.add_argument("--hour-s", type=float, default=3600.0)
     ap.add_argument("--realtime-s", type=float, default=60.0)
+    ap.add_argument("--subprocess-s", type=float, default=600.0)
+    ap.add_argument("--sample-s", type=float, default=5.0, help="psutil sampling period")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument(
+        "--sections",
+        default="latency,replay,realtime,subprocess",
+        help="comma-separated subset of latency,replay,realtime,subprocess",
+    )
     args = ap.parse_args(argv)
+    sections = set(args.sections.split(","))
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="bench_live_")
+    model_path = export_model(tmp)
+    print(f"model: {model_path} (EmotionNet, random weights, exported TorchScript via Scorer)")
+    if "subprocess" in sections:
+        return bench_subprocess(args, tmp, model_path)
 
     import torch
 
@@ -193,8 +208,10 @@ def main(argv=None) -> int:
             "NOTE: ecgaffect.signal not installed; using a linear-interpolation stand-in "
             "(no filtering/normalisation cost in these figures)"
         )
-    scorer = NetScorer(prep)
-    print(f"scorer: EmotionNet (untrained, real architecture), torch threads={args.threads}")
+    from ecgaffect.model.scorer import Scorer
+
+    scorer = Scorer.load(model_path)
+    print(f"scorer: {scorer!r}, torch threads={args.threads}")
     x = np.zeros((1, 2560), dtype=np.float32)
     t = time.perf_counter()
     for _ in range(10):
@@ -213,7 +230,18 @@ def main(argv=None) -> int:
         f"{(time.perf_counter() - t) / 50 * 1000:.2f} ms per window (target < 20 ms)"
     )
 
-    # 1. latency at 1 s hop, real time
+    ok = True
+    if "latency" in sections:
+        bench_latency(args, scorer, signal_mod)
+    if "replay" in sections:
+        ok = bench_replay(args, scorer, signal_mod)
+    if "realtime" in sections:
+        bench_realtime(args, scorer, signal_mod)
+    return 0 if ok else 1
+
+
+def bench_latency(args, scorer, signal_mod) -> None:
+    """1. latency at 1 s hop, real time."""
     sink = LatencySink()
     pipe = make_pipeline(
         SyntheticSource(args.latency_s, realtime=True),
@@ -231,7 +259,9 @@ def main(argv=None) -> int:
         f"(target p99 < 200 ms); dropped {pipe.counters.windows_dropped}"
     )
 
-    # 2. an hour of data flat out, scoring on
+
+def bench_replay(args, scorer, signal_mod) -> bool:
+    """2. an hour of data flat out, scoring on."""
     src = SyntheticSource(args.hour_s, realtime=False)
     pipe = make_pipeline(src, scorer, hop_s=10.0, signal_mod=signal_mod)
     t = time.perf_counter()
@@ -249,8 +279,11 @@ def main(argv=None) -> int:
         f"(~{(n_out - 2560) // 2560 + 1} expected), scored {c.windows_scored}, dropped "
         f"{c.windows_dropped}"
     )
+    return ok
 
-    # 3. CPU and memory in real time
+
+def bench_realtime(args, scorer, signal_mod) -> None:
+    """3. CPU and memory in real time, in process."""
     import psutil
 
     proc = psutil.Process(os.getpid())
@@ -274,7 +307,69 @@ def main(argv=None) -> int:
         f"{rss[0] if rss else math.nan:.1f} -> {rss[-1] if rss else math.nan:.1f} MiB "
         f"(second-half minus first-half mean {growth:+.2f} MiB)"
     )
-    return 0 if ok else 1
+
+
+def bench_subprocess(args, tmp: str, model_path: str) -> int:
+    """4. `ecgaffect live --replay` at real time as a subprocess: CPU and RSS via psutil."""
+    import subprocess
+
+    import psutil
+
+    rec = os.path.join(tmp, "bench_rec.xdf")
+    write_xdf(rec, args.subprocess_s + 60.0)
+    cmd = [
+        sys.executable,
+        "-m",
+        "ecgaffect",
+        "-q",
+        "live",
+        "--replay",
+        rec,
+        "--speed",
+        "1",
+        "--model",
+        model_path,
+        "--hop",
+        "1",
+        "--duration",
+        str(args.subprocess_s),
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    print("running:", " ".join(cmd), flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    ps = psutil.Process(proc.pid)
+    samples: list[tuple[float, float, float]] = []  # (t_s, rss_mib, cpu_s)
+    while proc.poll() is None:
+        try:
+            ct = ps.cpu_times()
+            samples.append(
+                (time.perf_counter() - t0, ps.memory_info().rss / 2**20, ct.user + ct.system)
+            )
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(args.sample_s)
+    out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    rc = proc.wait()
+    tail = [ln for ln in out.splitlines() if ln.startswith("live:")]
+    print(f"exit code {rc}; {tail[-1] if tail else out[-500:]}")
+    if len(samples) < 4:
+        print("too few samples")
+        return 1
+    t = np.array([s[0] for s in samples])
+    rss = np.array([s[1] for s in samples])
+    cpu = np.array([s[2] for s in samples])
+    warm = t >= min(90.0, t[-1] / 2)  # after model load, calibration and first scores
+    slope = np.polyfit(t[warm] / 60.0, rss[warm], 1)[0] if warm.sum() >= 2 else math.nan
+    cpu_pct = (cpu[-1] - cpu[warm][0]) / (t[-1] - t[warm][0]) * 100.0
+    print(
+        f"[subprocess] {t[-1]:.0f} s of `ecgaffect live` at 130 Hz real time, 1 s hop, "
+        f"{len(samples)} samples every {args.sample_s:g} s: RSS start {rss[0]:.1f} MiB, "
+        f"after warm-up {rss[warm][0]:.1f} MiB, end {rss[-1]:.1f} MiB, max {rss.max():.1f} MiB; "
+        f"slope after warm-up {slope:+.3f} MiB/min; CPU {cpu_pct:.1f}% of one core "
+        f"(total CPU {cpu[-1]:.1f} s incl. start-up)"
+    )
+    return 0 if rc == 0 else 1
 
 
 if __name__ == "__main__":

@@ -30,14 +30,22 @@ def test_info_reports_counts_hours_balance_and_problems(amigos_root, capsys):
 
 def test_info_json_balance_matches_the_labels(amigos_root, capsys):
     args = ["datasets", "info", "amigos", str(amigos_root), "--json", "--no-progress"]
-    assert main([*args, "-o", 'subjects=["P01"]']) == 0
+    assert main([*args, "-o", 'subjects=["P01"]', "--align", "session"]) == 0
     info = json.loads(capsys.readouterr().out)
     sessions = amigos.load_sessions(amigos_root, subjects=["P01"])
-    # per 21 s trial: window 0-10 s overlaps the baseline (unlabelled), window 10-20 s takes
-    # the rating (> 5 is high)
+    # per 21 s trial on the session grid: window 0-10 s overlaps the baseline (unlabelled),
+    # window 10-20 s takes the rating (> 5 is high)
     high = sum(s.segments[0].labels["valence"] > 5 for s in sessions)
     assert info["balance"]["valence"] == {"high": high, "low": 16 - high, "unlabelled": 16}
     assert info["sessions"] == 16
+    assert info["align"] == "session"
+    # segment-aligned (the default, as in training): one window from 5 s, none unlabelled
+    assert main([*args, "-o", 'subjects=["P01"]']) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["balance"]["valence"] == {"high": high, "low": 16 - high}
+    assert info["align"] == "segment"
+    with pytest.raises(ValueError, match="align must be 'segment' or 'session', got 'grid'"):
+        label_balance("amigos", sessions, ["valence"], "binary", 10.0, align="grid")
 
 
 def test_label_balance_counts_unlabelled_windows(amigos_root):

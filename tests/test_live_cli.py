@@ -1,12 +1,25 @@
 import argparse
 import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
+import pylsl
 import pytest
+import pyxdf
 
+import lsl_helpers
+from _export_fixtures import PREPROCESSING, make_card, make_net
 from ecgaffect.cli import main
 from ecgaffect.stream import cli as live_cli
 from ecgaffect.stream.pipeline import Pipeline
+from ecgaffect.stream.recorder import XdfRecorder
+from ecgaffect.stream.sources.base import EcgChunk, local_clock
 from stream_fakes import FakePreprocessor, FakeScorer, FakeSource, synthetic_ecg_uv
 
 FS = 256.0
@@ -52,7 +65,10 @@ def test_live_prints_a_line_per_score_and_a_summary(fakes, capsys, tmp_path):
     assert "arousal " in lines[0]
     assert "valence " in lines[0]
     assert "latency " in lines[0]
-    assert "live: finished; 7680 samples, 5 windows scored, 0 dropped" in out
+    assert (
+        "live: finished; 7680 samples, 5 windows scored, 0 skipped while calibrating, 0 dropped"
+        in out
+    )
     assert "[finished: end of data]" in out
 
 
@@ -174,3 +190,290 @@ def test_format_score_names_the_bad_quality():
     assert (
         line == "#3     | HR  -- bpm | quality BAD (gap,flat) | arousal high 0.80 | latency 42 ms"
     )
+
+
+# -- the real thing: exported model, real sources, recorder, outlets ----------------------------
+# A small exported EmotionNet (random weights) whose card asks for a 5 s calibration so the
+# tests stay short; real preprocessing (ecgaffect.signal), real sources and the XDF recorder.
+FS_H10 = 130.0
+CAL_S = 5.0
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    import torch
+
+    from ecgaffect.model.export import export_torchscript
+
+    torch.set_num_threads(1)
+    card = make_card(preprocessing={**PREPROCESSING, "calibration_s": CAL_S})
+    return export_torchscript(make_net(), card, tmp_path_factory.mktemp("model") / "m.pt")
+
+
+def write_recording(path, duration_s, *, fs_hz=FS_H10, seed=5):
+    x = synthetic_ecg_uv(duration_s, fs_hz, seed=seed)
+    with XdfRecorder(path, ecg_fs_hz=fs_hz, subject="S7") as rec:
+        for lo in range(0, x.size, 73):
+            idx = np.arange(lo, min(lo + 73, x.size))
+            rec.on_chunk(EcgChunk(x[idx], 100.0 + idx / fs_hz, lo))
+    return x
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rec") / "in.xdf"
+    return path, write_recording(path, 40.0)
+
+
+def streams_by_type(path):
+    streams, _ = pyxdf.load_xdf(str(path), dejitter_timestamps=False)
+    return {s["info"]["type"][0]: s for s in streams}
+
+
+def summary_counts(out):
+    line = next(ln for ln in out.splitlines() if ln.startswith("live: "))
+    return line, int(line.split("; ")[1].split(" samples")[0])
+
+
+def test_replay_xdf_records_everything_with_the_real_model(model_path, recording, tmp_path, capsys):
+    src, x = recording
+    out_file = tmp_path / "out.xdf"
+    argv = ["live", "--replay", str(src), "--speed", "200", "--model", str(model_path)]
+    argv += ["--no-outlet", "--record", str(out_file), "--duration", "60"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    line, n = summary_counts(out)
+    assert line.startswith("live: finished;"), line
+    assert n == x.size
+    s = streams_by_type(out_file)
+    # every replayed sample is recorded once, in order, with its footer written on close
+    np.testing.assert_allclose(s["ECG"]["time_series"][:, 0], x, rtol=0, atol=1e-2)
+    assert s["ECG"]["footer"]["info"]["sample_count"][0] == str(x.size)
+    n_scored = int(line.split(" windows scored")[0].rsplit(" ", 1)[1])
+    skipped = int(line.split(" skipped while calibrating")[0].rsplit(" ", 1)[1])
+    assert n_scored >= 1
+    assert len(s["Affect"]["time_series"]) == n_scored
+    # windows ending inside the 5 s calibration at 1 s hop: none (a window is 10 s long)
+    assert skipped == 0
+    labels = [c["label"][0] for c in s["Affect"]["info"]["desc"][0]["channels"][0]["channel"]]
+    assert labels[:2] == ["arousal:low", "arousal:high"]
+    probs = s["Affect"]["time_series"][:, :2]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert sum(ln.startswith("#") for ln in out.splitlines()) == n_scored
+
+
+def test_replay_dataset_session_and_its_errors(model_path, tmp_path, capsys, monkeypatch):
+    from ecgaffect.datasets.session import Session
+
+    sessions = [
+        Session("fakeset", "S1", "rest", synthetic_ecg_uv(15.0, FS_H10, seed=1), FS_H10),
+        Session("fakeset", "S2", "task", synthetic_ecg_uv(15.0, FS_H10, seed=2), FS_H10),
+    ]
+    calls = []
+
+    def fake_load_dataset(name, root):
+        calls.append((name, root))
+        return sessions
+
+    import ecgaffect.datasets.registry as registry
+
+    monkeypatch.setattr(registry, "load_dataset", fake_load_dataset)
+    base = ["live", "--replay-dataset", "fakeset", "--model", str(model_path), "--no-outlet"]
+    rc = main([*base, "--root", str(tmp_path), "--session", "S2/task", "--speed", "inf"])
+    assert rc == 0
+    line, n = summary_counts(capsys.readouterr().out)
+    assert n == sessions[1].ecg.size
+    assert calls == [("fakeset", tmp_path)]
+    args = live_cli_args(["--replay-dataset", "fakeset", "--root", str(tmp_path)])
+    with pytest.raises(ValueError, match="needs --root PATH .* and --session KEY"):
+        live_cli.make_source(args)
+    args = live_cli_args(
+        ["--replay-dataset", "x", "--root", str(tmp_path / "no"), "--session", "a"]
+    )
+    with pytest.raises(FileNotFoundError, match="--root .*no'"):
+        live_cli.make_source(args)
+    args = live_cli_args(["--replay-dataset", "x", "--root", str(tmp_path), "--session", "S9/a"])
+    with pytest.raises(ValueError, match=r"--session 'S9/a'.*available: fakeset/S1/rest"):
+        live_cli.make_source(args)
+
+
+def test_lsl_source_with_channel_publishes_ecg_and_affect(model_path, tmp_path, capsys):
+    name = lsl_helpers.unique_name("live-ecg-in")
+    info = pylsl.StreamInfo(name, "ECG", 2, FS_H10, pylsl.cf_float32, name)
+    chans = info.desc().append_child("channels")
+    for label in ("resp", "ECG"):
+        chans.append_child("channel").append_child_value("label", label)
+    outlet = pylsl.StreamOutlet(info)
+    x = synthetic_ecg_uv(60.0, FS_H10, seed=4)
+    stop = threading.Event()
+
+    def push():
+        k = 0
+        while not stop.is_set() and k < x.size:
+            hi = min(k + 13, x.size)
+            data = np.stack([np.zeros(hi - k), x[k:hi]], axis=1).astype(np.float32)
+            outlet.push_chunk(data.tolist())
+            k = hi
+            time.sleep(0.1)
+
+    ecg_name = lsl_helpers.unique_name("live-ecg-out")
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    received = {}
+
+    def listen():  # a lab tool receiving our re-broadcast ECG
+        inlet = pylsl.StreamInlet(lsl_helpers.resolve_one(ecg_name, 10.0))
+        data, _ = inlet.pull_chunk(timeout=2.0)
+        received["ecg"] = np.asarray(data)
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    out_file = tmp_path / "lsl.xdf"
+    try:
+        argv = ["live", "--lsl", name, "--ecg-channel", "ECG", "--model", str(model_path)]
+        argv += ["--record", str(out_file), "--publish-ecg", ecg_name, "--duration", "3"]
+        argv += ["--outlet-name", lsl_helpers.unique_name("live-affect")]
+        assert main(argv) == 0
+    finally:
+        stop.set()
+        pusher.join()
+        listener.join()
+    line, n = summary_counts(capsys.readouterr().out)
+    assert "0 samples lost" in line
+    ecg = streams_by_type(out_file)["ECG"]["time_series"][:, 0]
+    assert 0 < ecg.size == n
+    # the chosen channel (ECG, not resp) in order: a contiguous piece of what was pushed
+    first = int(np.argmin(np.abs(x - ecg[0]) + np.abs(np.roll(x, -1) - ecg[1])))
+    np.testing.assert_allclose(ecg, x[first : first + ecg.size], rtol=0, atol=1e-2)
+    assert received["ecg"].shape[1] == 1
+    assert received["ecg"].shape[0] > 0
+
+
+def test_polar_with_the_fake_strap(model_path, tmp_path, capsys, monkeypatch):
+    from ecgaffect.stream.sources.polar import PolarH10Source
+    from fakes.fake_h10 import ADDRESS, FakeH10Config, FakeScanner, make_fake_h10
+
+    cfg = FakeH10Config(speedup=4.0)
+    made = []
+
+    def polar_source(address):
+        made.append(address)
+        return PolarH10Source(
+            address,
+            backend=make_fake_h10(cfg),
+            scanner=FakeScanner(),
+            time_fn=cfg.host_time,
+            request_timeout_s=0.5,
+            scan_timeout_s=1.0,
+            connect_timeout_s=2.0,
+        )
+
+    monkeypatch.setattr(live_cli, "polar_source", polar_source)
+    out_file = tmp_path / "polar.xdf"
+    argv = ["live", "--polar", "--address", ADDRESS, "--model", str(model_path), "--no-outlet"]
+    assert main([*argv, "--record", str(out_file), "--duration", "2.5"]) == 0
+    out = capsys.readouterr().out
+    assert made == [ADDRESS]
+    line, n = summary_counts(out)
+    # (gaps may be flagged when a loaded machine stalls the sped-up fake clock; samples are
+    # still all there)
+    assert "0 samples lost" in line
+    assert "[streaming" in out
+    s = streams_by_type(out_file)
+    ecg = s["ECG"]["time_series"][:, 0]
+    assert ecg.size == n > 0
+    # what the strap sent, in order, nothing lost or duplicated (µV integers)
+    np.testing.assert_array_equal(ecg, cfg.sent_samples[: ecg.size].astype(np.float32))
+    assert len(s["HR"]["time_series"]) > 0
+
+
+def test_markers_land_in_the_recording(model_path, recording, tmp_path, capsys):
+    src, _ = recording
+    name = lsl_helpers.unique_name("live-markers")
+    outlet = pylsl.StreamOutlet(
+        pylsl.StreamInfo(name, "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, name)
+    )
+    sent = []
+
+    def stimulus():
+        assert lsl_helpers.wait_until(outlet.have_consumers, 10.0)
+        time.sleep(0.3)
+        for text in ("stimulus-on", "stimulus-off"):
+            t = local_clock()
+            outlet.push_sample([text], t)
+            sent.append((text, t))
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=stimulus)
+    thread.start()
+    out_file = tmp_path / "markers.xdf"
+    argv = ["live", "--replay", str(src), "--model", str(model_path), "--no-outlet"]
+    argv += ["--markers", name, "--record", str(out_file), "--duration", "4"]
+    try:
+        assert main(argv) == 0
+    finally:
+        thread.join()
+    assert len(sent) == 2
+    assert "[marker 'stimulus-on'" in capsys.readouterr().out
+    m = streams_by_type(out_file)["Markers"]
+    assert [v[0] for v in m["time_series"]] == [t for t, _ in sent]
+    np.testing.assert_allclose(m["time_stamps"], [ts for _, ts in sent], atol=0.05)
+
+
+def _start_live(model_path, src, out_file):
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "ecgaffect", "live", "--replay", str(src), "--speed", "1"]
+    cmd += ["--model", str(model_path), "--no-outlet", "--record", str(out_file)]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+    )
+    # wait for the stream to start (the console prints the source's status)
+    lines = []
+    for ln in proc.stdout:
+        lines.append(ln)
+        if ln.startswith("[streaming"):
+            return proc, lines
+    raise AssertionError(f"ecgaffect live did not start: {''.join(lines)}")
+
+
+def test_sigint_closes_the_recording_with_footers(model_path, recording, tmp_path):
+    src, x = recording
+    out_file = tmp_path / "sigint.xdf"
+    proc, _ = _start_live(model_path, src, out_file)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 130), rest
+    assert "live: interrupted;" in rest
+    _, n = summary_counts(rest)
+    ecg = streams_by_type(out_file)["ECG"]
+    assert ecg["footer"]["info"]["sample_count"][0] == str(n)
+    assert len(ecg["time_series"]) == n >= 1.5 * FS_H10
+    np.testing.assert_allclose(ecg["time_series"][:, 0], x[:n], rtol=0, atol=1e-2)
+
+
+def test_sigkill_leaves_a_file_with_data_up_to_the_last_second(model_path, recording, tmp_path):
+    from ecgaffect.stream.sources.replay import ReplaySource
+
+    src, x = recording
+    out_file = tmp_path / "killed.xdf"
+    proc, _ = _start_live(model_path, src, out_file)
+    time.sleep(3.0)
+    t_kill = local_clock()
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    ecg = streams_by_type(out_file)["ECG"]
+    assert "footer" not in ecg or not ecg["footer"]
+    stamps = ecg["time_stamps"]
+    # data up to the last second or so (the recorder flushes every second)
+    assert t_kill - stamps[-1] < 2.0, t_kill - stamps[-1]
+    np.testing.assert_allclose(ecg["time_series"][:, 0], x[: stamps.size], rtol=0, atol=1e-2)
+    # and the replay source reads the killed file back
+    with ReplaySource(out_file, speed=float("inf")) as replay:
+        got = []
+        while not replay.finished:
+            got += [i for i in replay.read(0.1) if isinstance(i, EcgChunk)]
+    back = np.concatenate([c.samples_uv for c in got])
+    np.testing.assert_allclose(back, x[: stamps.size], rtol=0, atol=1e-2)

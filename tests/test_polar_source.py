@@ -273,3 +273,13 @@ def test_real_h10_smoke():
         items = collect(src, n_ecg(10 * SAMPLES_PER_FRAME), max_real_s=90.0)
     cs = chunks(items)
     assert [c.first_index for c in cs] == list(np.cumsum([0] + [len(c) for c in cs[:-1]]))
+
+
+def test_pairing_defaults_to_windows_only(monkeypatch):
+    from ecgaffect.stream.sources import polar as polar_mod
+
+    monkeypatch.setattr(polar_mod.sys, "platform", "win32")
+    assert polar_mod.PolarH10Source(address="AA:BB").pair is True
+    monkeypatch.setattr(polar_mod.sys, "platform", "linux")
+    assert polar_mod.PolarH10Source(address="AA:BB").pair is False
+    assert polar_mod.PolarH10Source(address="AA:BB", pair=True).pair is True

@@ -53,7 +53,7 @@ def _corpus() -> list[Session]:
 
 
 def test_windows_labels_and_ids() -> None:
-    ws = make_windowset(_corpus(), progress=False)
+    ws = make_windowset(_corpus(), progress=False, align="session")
     assert ws.tasks == ["arousal", "valence"]
     assert ws.classes == {"arousal": ["low", "high"], "valence": ["low", "high"]}
     assert ws.x.dtype == np.float32
@@ -80,7 +80,39 @@ def test_windows_labels_and_ids() -> None:
     assert "midpoint" in ws.meta["scheme_description"]
     assert S.PreprocessConfig.from_dict(ws.meta["preprocessing"]) == S.PreprocessConfig()
     assert ws.meta["hop_s"] == 10.0
+    assert ws.meta["align"] == "session"
     assert ws.meta["skipped"] == []
+
+
+def test_segment_alignment_starts_windows_at_each_segment() -> None:
+    corpus = _corpus()
+    ws = make_windowset(corpus, progress=False)  # align="segment" is the default
+    assert ws.meta["align"] == "segment"
+    t2 = ws.session == "amigos/P1/t2"
+    # seg 0 [0, 25): 0, 10 (20 would cross 25); seg 1 [25, 45): 25, 35 -- one window more
+    # than the session grid, which loses [25, 30) to the grid
+    np.testing.assert_array_equal(ws.start_s[t2], [0.0, 10.0, 25.0, 35.0])
+    np.testing.assert_array_equal(ws.labels["arousal"][t2], [0, 0, 1, 1])
+    np.testing.assert_array_equal(ws.labels["valence"][t2], [1, 1, -1, -1])
+    # unlabelled sessions keep the session grid
+    np.testing.assert_array_equal(ws.start_s[ws.session == "amigos/P3/rest"], [0.0, 10.0, 20.0])
+    # a baseline before the labelled span (AMIGOS: 5 s) costs no labelled window
+    base = _session("P9", "v1", duration_s=35, segments=(Segment(5, 35, {"arousal": 8.0}),))
+    seg = make_windowset([base], progress=False)
+    grid = make_windowset([base], progress=False, align="session")
+    np.testing.assert_array_equal(seg.start_s, [5.0, 15.0, 25.0])
+    np.testing.assert_array_equal(grid.start_s, [10.0, 20.0])
+    # same samples either way: a window is the same slice of the preprocessed signal
+    np.testing.assert_array_equal(seg.x[0][256 * 5 :], grid.x[0][: 256 * 5])
+    # hop 5 s inside a segment
+    hop = make_windowset([base], progress=False, hop_s=5.0)
+    np.testing.assert_array_equal(hop.start_s, [5.0, 10.0, 15.0, 20.0, 25.0])
+    with pytest.raises(
+        ValueError, match=r"align must be one of \['segment', 'session'\], got 'grid'"
+    ):
+        make_windowset([base], progress=False, align="grid")
+    with pytest.raises(ValueError, match=r"hop_s must be a positive whole number of samples"):
+        make_windowset([base], progress=False, hop_s=0.001)
 
 
 def test_windows_equal_per_subject_preprocessing() -> None:
@@ -93,7 +125,7 @@ def test_windows_equal_per_subject_preprocessing() -> None:
     stats = S.robust_stats(np.concatenate([f1, f2]))
     z2 = S.robust_zscore(f2, stats)
     rows = np.flatnonzero(ws.session == "amigos/P1/t2")
-    np.testing.assert_array_equal(ws.x[rows[2]], z2[30 * 256 : 40 * 256].astype(np.float32))
+    np.testing.assert_array_equal(ws.x[rows[2]], z2[25 * 256 : 35 * 256].astype(np.float32))
     # P2 recorded with 3x the gain: per-subject normalisation removes it
     p1 = ws.x[ws.subject == "amigos/P1"]
     p2 = ws.x[ws.subject == "amigos/P2"]
@@ -116,7 +148,7 @@ def test_paper_scheme_and_task_selection() -> None:
     ws = make_windowset(_corpus(), tasks=["arousal"], scheme="paper", progress=False)
     assert ws.tasks == ["arousal"]
     assert ws.classes["arousal"] == [str(v) for v in range(1, 10)]
-    np.testing.assert_array_equal(ws.labels["arousal"][ws.session == "amigos/P1/t2"], [2, 2, 8])
+    np.testing.assert_array_equal(ws.labels["arousal"][ws.session == "amigos/P1/t2"], [2, 2, 8, 8])
 
 
 def test_paper_scheme_mixed_datasets_error() -> None:
@@ -150,7 +182,7 @@ def test_skip_bad_records_and_logs(caplog: pytest.LogCaptureFixture) -> None:
     assert [d["session"] for d in ws.meta["skipped"]] == ["amigos/P1/nan", "amigos/P4/short"]
     assert "non-finite" in ws.meta["skipped"][0]["reason"]
     assert "skipping session amigos/P4/short" in caplog.text
-    assert len(ws) == 14
+    assert len(ws) == 15  # 14 on the session grid + 1 from segment alignment
     assert ws.meta["n_subjects"] == 3
 
 
@@ -162,7 +194,7 @@ def test_subset() -> None:
     np.testing.assert_array_equal(sub.labels["arousal"], 1)
     sub2 = ws.subset([0, 2])
     np.testing.assert_array_equal(sub2.start_s, ws.start_s[[0, 2]])
-    with pytest.raises(ValueError, match=r"subset mask must have shape \(14,\)"):
+    with pytest.raises(ValueError, match=r"subset mask must have shape \(15,\)"):
         ws.subset(np.ones(3, dtype=bool))
 
 
@@ -240,3 +272,30 @@ def test_empty_input() -> None:
     ws = make_windowset([], progress=False)
     assert len(ws) == 0
     assert ws.x.shape == (0, S.WINDOW_N)
+
+
+def test_full_rate_block_needs_no_extra_float64_copies() -> None:
+    """A long float32 block at 2048 Hz (SWELL) is windowed with at most one float64
+    full-rate temporary (the resampler's input): peak allocation < 3x the block."""
+    import tracemalloc
+
+    fs = 2048.0
+    n = int(600 * fs)  # 10 min; the ratio does not depend on the length
+    rng = np.random.default_rng(0)
+    t = np.arange(n) / fs
+    ecg = (np.exp(-(((t % 0.9) - 0.1) ** 2) / 5e-4) * 1000 + rng.normal(0, 20, n)).astype(
+        np.float32
+    )
+    del t
+    s = Session("swell", "PP1", "b1", ecg, fs, "uV", segments=(Segment(0, 600, {"stress": 1}),))
+    tracemalloc.start()
+    try:
+        ws = make_windowset([s], tasks=["stress"], progress=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(ws) == 60
+    assert peak < 3 * ecg.nbytes, f"peak {peak / ecg.nbytes:.2f}x the block"
+    # and the windows are what the one signal path gives
+    ref = S.preprocess_ecg(ecg, fs)
+    np.testing.assert_allclose(ws.x[5], ref[50 * 256 : 60 * 256], rtol=0, atol=1e-5)

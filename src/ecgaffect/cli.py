@@ -21,13 +21,39 @@ log = logging.getLogger(__name__)
 COMMAND_MODULES: tuple[str, ...] = (
     "ecgaffect.model.cli",
     "ecgaffect.model.cli_export",
+    "ecgaffect.model.cli_evaluate",
     "ecgaffect.datasets.cli",
     "ecgaffect.stream.cli",
+    "ecgaffect.gui.cli",
 )
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows every option's default and keeps the description's line breaks."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows every option's default and keeps the description's line breaks.
+
+    Flags read "(default: off)" / "(default: on)"; options whose help already explains the
+    default keep their own wording instead of getting a second "(default: ...)".
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default is argparse.SUPPRESS:
+            return text
+        if not action.option_strings and action.nargs not in ("?", "*"):
+            return text  # required positional: no default to show
+        if isinstance(action, argparse._HelpAction | argparse._VersionAction):
+            return text
+        if isinstance(action, argparse._StoreTrueAction):
+            shown = "off"
+        elif isinstance(action, argparse._StoreFalseAction):
+            shown = "on"
+        elif action.default is None:
+            shown = "none"
+        elif isinstance(action.default, list | tuple):
+            shown = " ".join(str(v) for v in action.default) or "none"
+        else:
+            shown = "%(default)s"
+        return f"{text} (default: {shown})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _use_formatter(parser)
     return parser
+
+
+def _use_formatter(parser: argparse.ArgumentParser) -> None:
+    """Give every (nested) subcommand the same help format, whoever registered it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.formatter_class = HelpFormatter
+                _use_formatter(child)
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:

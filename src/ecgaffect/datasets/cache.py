@@ -6,7 +6,8 @@ An entry is a saved :class:`~ecgaffect.datasets.windows.WindowSet` in
 * every source file the loader reads: resolved path, size, ``mtime_ns`` and a SHA-256 of its
   first and last MiB (so a replaced or re-downloaded file is noticed even when its size and
   time happen to match);
-* every parameter that changes the windows: dataset, tasks, label scheme, hop, the full
+* every parameter that changes the windows: dataset, tasks, label scheme, hop, window
+  alignment, the full
   :class:`~ecgaffect.signal.PreprocessConfig`, the loader options, ``skip_bad``, the window
   set format and the ecgaffect version.
 
@@ -108,6 +109,7 @@ def cache_key(
     tasks: list[str],
     loader_options: dict[str, Any],
     skip_bad: bool,
+    align: str = "segment",
 ) -> tuple[str, dict[str, Any]]:
     """The entry key (hex) and the document it hashes (kept in the entry's manifest)."""
     from ecgaffect.datasets.windows import FORMAT_VERSION
@@ -123,6 +125,7 @@ def cache_key(
         "tasks": list(tasks),
         "scheme": scheme,
         "hop_s": float(hop_s),
+        "align": align,
         "config": _config_dict(config),
         "loader_options": {k: loader_options[k] for k in sorted(loader_options)},
         "skip_bad": bool(skip_bad),
@@ -156,13 +159,14 @@ def cached_windowset(
     skip_bad: bool = False,
     report: LoadReport | None = None,
     progress: bool = True,
+    align: str = "segment",
 ) -> WindowSet:
     """Windows of ``dataset`` at ``root``, from the cache when an identical entry exists.
 
     Args:
         dataset: a :data:`~ecgaffect.datasets.registry.DATASETS` name.
         root: the user's copy of the dataset.
-        scheme, hop_s, config, tasks: passed to
+        scheme, hop_s, config, tasks, align: passed to
             :func:`~ecgaffect.datasets.windows.make_windowset` (``tasks=None``: the dataset's
             default tasks).
         loader_options: keyword options of the dataset's ``load_sessions`` (``lead="III"``).
@@ -173,7 +177,9 @@ def cached_windowset(
         progress: show progress bars while building.
 
     Returns:
-        The window set; ``x`` is memory-mapped from the cache.
+        The window set; ``x`` is memory-mapped from the cache. ``meta["cache"]`` says
+        ``{"status": "hit" | "built", "entry": folder, "key": hex}`` (not saved with the
+        entry, so it does not change the set's fingerprint).
     """
     from ecgaffect.datasets.windows import WindowSet, make_windowset
     from ecgaffect.signal import PreprocessConfig
@@ -190,6 +196,7 @@ def cached_windowset(
         tasks=task_list,
         loader_options=options,
         skip_bad=skip_bad,
+        align=align,
     )
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     folder = folder / dataset
@@ -200,6 +207,7 @@ def cached_windowset(
             if stored.get("key") == key:
                 ws = WindowSet.load(entry, mmap=True)
                 log.info("%s: %d windows from cache %s", dataset, len(ws), entry)
+                ws.meta["cache"] = {"status": "hit", "entry": str(entry), "key": key}
                 return ws
             log.warning("cache entry %s has another key; rebuilding", entry)
         except (OSError, ValueError) as exc:
@@ -221,6 +229,7 @@ def cached_windowset(
         config=config,
         progress=progress,
         skip_bad=skip_bad,
+        align=align,
     )
     folder.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(folder)
@@ -245,7 +254,9 @@ def cached_windowset(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     log.info("%s: %d windows built in %.1f s", dataset, len(ws), time.perf_counter() - t0)
-    return WindowSet.load(entry, mmap=True)
+    ws = WindowSet.load(entry, mmap=True)
+    ws.meta["cache"] = {"status": "built", "entry": str(entry), "key": key}
+    return ws
 
 
 def clear_cache(cache_dir: str | Path | None = None, dataset: str | None = None) -> int:

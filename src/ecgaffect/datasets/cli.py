@@ -78,8 +78,22 @@ def parse_options(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _window_labels(session: Session, hop_s: float) -> list[dict[str, Any]]:
-    """Labels of each window on the session's grid (a window takes the segment holding it)."""
+def _window_labels(session: Session, hop_s: float, align: str = "segment") -> list[dict[str, Any]]:
+    """Labels of each window :func:`~ecgaffect.datasets.windows.make_windowset` would cut.
+
+    ``align="segment"``: a labelled session's windows start at each segment's start (the
+    training default); ``"session"``: one grid from the first sample, where a window takes
+    the segment holding it (``{}`` when none does). Unlabelled sessions use the session grid.
+    """
+    if align not in ("segment", "session"):
+        raise ValueError(f"align must be 'segment' or 'session', got {align!r}")
+    if session.segments and align == "segment":
+        out = []
+        for seg in session.segments:
+            span = min(seg.end_s, session.duration_s) - max(seg.start_s, 0.0)
+            n_seg = int(math.floor((span - WINDOW_S) / hop_s + 1e-9)) + 1
+            out.extend(dict(seg.labels) for _ in range(max(n_seg, 0)))
+        return out
     n = int(math.floor((session.duration_s - WINDOW_S) / hop_s + 1e-9)) + 1
     out = []
     for k in range(max(n, 0)):
@@ -94,13 +108,22 @@ def _window_labels(session: Session, hop_s: float) -> list[dict[str, Any]]:
 
 
 def label_balance(
-    dataset: str, sessions: list[Session], tasks: list[str], scheme: str, hop_s: float
+    dataset: str,
+    sessions: list[Session],
+    tasks: list[str],
+    scheme: str,
+    hop_s: float,
+    align: str = "segment",
 ) -> dict[str, dict[str, int]]:
-    """Windows per class for each task (``"unlabelled"`` counts windows without a class)."""
+    """Windows per class for each task (``"unlabelled"`` counts windows without a class).
+
+    ``align`` is :func:`~ecgaffect.datasets.windows.make_windowset`'s: with ``"segment"``
+    (its default) the counts are the windows training gets.
+    """
     label_scheme = get_scheme(scheme)
     counts: dict[str, Counter[str]] = {t: Counter() for t in tasks}
     for s in sessions:
-        for labels in _window_labels(s, hop_s):
+        for labels in _window_labels(s, hop_s, align):
             for task in tasks:
                 classes = label_scheme.classes(task, dataset)
                 idx = label_scheme.encode(task, dataset, labels.get(task))
@@ -109,7 +132,12 @@ def label_balance(
 
 
 def summarize(
-    dataset: str, sessions: list[Session], *, scheme: str = "binary", hop_s: float = WINDOW_S
+    dataset: str,
+    sessions: list[Session],
+    *,
+    scheme: str = "binary",
+    hop_s: float = WINDOW_S,
+    align: str = "segment",
 ) -> dict[str, Any]:
     """Counts, hours, rates and label balance of loaded sessions (what ``info`` prints)."""
     tasks = list(registry.dataset_tasks(dataset))
@@ -123,7 +151,8 @@ def summarize(
         "fs_hz": sorted({float(s.fs_hz) for s in sessions}),
         "tasks": tasks,
         "scheme": scheme,
-        "balance": label_balance(dataset, sessions, tasks, scheme, hop_s),
+        "align": align,
+        "balance": label_balance(dataset, sessions, tasks, scheme, hop_s, align),
     }
 
 
@@ -133,7 +162,10 @@ def _print_summary(info: dict[str, Any], report: LoadReport) -> None:
         f"({info['labelled_sessions']} labelled), {info['hours']:.2f} h of ECG at "
         f"{', '.join(f'{f:g}' for f in info['fs_hz'])} Hz"
     )
-    print(f"label balance in {WINDOW_S:g} s windows (scheme {info['scheme']!r}):")
+    print(
+        f"label balance in {WINDOW_S:g} s windows (scheme {info['scheme']!r}, "
+        f"{info['align']}-aligned):"
+    )
     for task, counts in info["balance"].items():
         parts = ", ".join(f"{k}: {v}" for k, v in counts.items())
         print(f"  {task}: {parts}")
@@ -155,7 +187,7 @@ def _load(args: argparse.Namespace, skip_bad: bool) -> tuple[list[Session], Load
 
 def _cmd_info(args: argparse.Namespace) -> int:
     sessions, report = _load(args, skip_bad=True)
-    info = summarize(args.name, sessions, scheme=args.scheme, hop_s=args.hop_s)
+    info = summarize(args.name, sessions, scheme=args.scheme, hop_s=args.hop_s, align=args.align)
     if args.json:
         info["problems"] = [str(p) for p in report.problems]
         print(json.dumps(info, indent=2))
@@ -187,7 +219,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         for message in _session_problems(s):
             report.skip(s.key, message)
             bad += 1
-    info = summarize(args.name, sessions, scheme=args.scheme, hop_s=args.hop_s)
+    info = summarize(args.name, sessions, scheme=args.scheme, hop_s=args.hop_s, align=args.align)
     _print_summary(info, report)
     if not sessions:
         print("FAILED: no sessions loaded")
@@ -217,6 +249,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         skip_bad=args.skip_bad,
         report=report,
         progress=not args.no_progress,
+        align=args.align,
     )
     print(
         f"{args.name}: {len(ws)} windows, tasks {', '.join(ws.labels)}, "
@@ -254,6 +287,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--scheme", default="binary", choices=sorted(SCHEMES), help="label scheme")
     p.add_argument("--hop-s", type=float, default=WINDOW_S, help="window hop for the balance")
+    p.add_argument(
+        "--align",
+        choices=["segment", "session"],
+        default="segment",
+        help="window grid of labelled sessions for the balance (as in training)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ecgaffect.datasets.session import Session, get_scheme
+from ecgaffect.datasets.session import UNITS_TO_UV, Session, get_scheme
 from ecgaffect.signal import (
     PreprocessConfig,
     highpass_ecg,
@@ -38,7 +38,7 @@ from ecgaffect.signal import (
     validate_ecg,
 )
 
-__all__ = ["FORMAT_VERSION", "WindowSet", "make_windowset"]
+__all__ = ["ALIGNMENTS", "FORMAT_VERSION", "VOLATILE_META", "WindowSet", "make_windowset"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,13 @@ FORMAT_VERSION = 1
 _ARRAYS = ("x", "labels", "subject", "session", "start_s")
 #: Tolerance (s) when deciding whether a window lies inside a segment.
 _EDGE_TOL_S = 1e-9
+#: Window grids of labelled sessions: ``"segment"`` starts windows at each segment's start,
+#: ``"session"`` uses one grid from the session's first sample (windows must fit a segment).
+ALIGNMENTS = ("segment", "session")
+#: Meta keys :meth:`WindowSet.fingerprint` ignores (provenance of this copy, not content).
+VOLATILE_META = ("cache", "fingerprint", "source")
+#: Samples per chunk of the finiteness check on full-rate input (bounds its temporary).
+_CHECK_CHUNK_N = 1 << 20
 
 
 @dataclass
@@ -190,13 +197,18 @@ class WindowSet:
         )
 
     def fingerprint(self) -> str:
-        """SHA-256 (hex) of the windows, labels, ids, start times, classes and meta."""
+        """SHA-256 (hex) of the windows, labels, ids, start times, classes and meta.
+
+        Meta keys that describe where the set came from rather than what it is
+        (:data:`VOLATILE_META`: the cache status, a stored fingerprint) are left out, so a set
+        read from the cache has the fingerprint of the one built.
+        """
         h = hashlib.sha256()
         header = {
             "shape": list(self.x.shape),
             "tasks": self.tasks,
             "classes": self.classes,
-            "meta": self.meta,
+            "meta": {k: v for k, v in self.meta.items() if k not in VOLATILE_META},
         }
         h.update(json.dumps(header, sort_keys=True, default=str).encode())
         rows = max(1, (16 << 20) // max(1, self.x.shape[1] * 4))
@@ -225,6 +237,89 @@ def _window_segments(session: Session, starts_s: np.ndarray, window_s: float) ->
     return out
 
 
+def _check_raw(ecg: Any, fs_hz: float, min_duration_s: float, name: str = "ecg") -> np.ndarray:
+    """Cheap checks of a full-rate lead without copying it (finite values chunk by chunk)."""
+    arr = np.asarray(ecg)
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one lead), got shape {arr.shape}")
+    n = arr.shape[0]
+    if n == 0:
+        raise ValueError(f"{name} is empty (0 samples)")
+    fs = float(fs_hz)
+    if n / fs < min_duration_s:
+        raise ValueError(
+            f"{name} is too short: {n / fs:.3f} s ({n} samples at {fs:g} Hz), "
+            f"need at least {min_duration_s:g} s"
+        )
+    if np.issubdtype(arr.dtype, np.floating):
+        n_bad, first = 0, -1
+        for i in range(0, n, _CHECK_CHUNK_N):
+            bad = ~np.isfinite(arr[i : i + _CHECK_CHUNK_N])
+            if bad.any():
+                n_bad += int(bad.sum())
+                if first < 0:
+                    first = i + int(np.argmax(bad))
+        if n_bad:
+            raise ValueError(
+                f"{name} has {n_bad} non-finite value(s) (NaN/inf), first at index {first}; "
+                "interpolate or cut them out first"
+            )
+    return arr
+
+
+def _filtered_uv(session: Session, config: PreprocessConfig) -> np.ndarray:
+    """The session's ECG in µV, resampled to ``config.fs_hz`` and high-passed (float64).
+
+    The arithmetic is exactly ``preprocess_ecg(session.ecg_uv(), ...)``'s. Memory: a long
+    full-rate recording (a 1 h SWELL block is 7.4 M float32 samples at 2048 Hz) is resampled
+    straight from the loader's array (µV data is not scaled, so not copied), and the full
+    validation (:func:`validate_ecg`: flat signal, duration) runs on the resampled signal; so
+    the only full-length temporary is the float64 form ``resample_poly`` works on, instead of
+    several (scaled, float64, sorted for the robust std).
+    """
+    _check_raw(session.ecg, session.fs_hz, config.window_s)
+    raw = session.ecg if UNITS_TO_UV[session.units] == 1.0 else session.ecg_uv()
+    y = resample_ecg(raw, session.fs_hz, config.fs_hz)
+    y = validate_ecg(y, config.fs_hz, name="ecg", min_duration_s=config.window_s)
+    return highpass_ecg(y, config.fs_hz, config.highpass_hz, config.highpass_order)
+
+
+def _segment_grid(
+    session: Session, n_samples: int, fs_hz: float, window_n: int, hop_n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Window starts (samples) on a grid from each segment's start, and the segment index.
+
+    A segment's windows start at its first sample (``ceil(start_s * fs)``) and step by the
+    hop while they end inside the segment and the signal; overlapping segments each give
+    their own windows.
+    """
+    starts: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    for i, seg in enumerate(session.segments):
+        first = max(0, int(np.ceil(seg.start_s * fs_hz - _EDGE_TOL_S * fs_hz)))
+        stop = min(n_samples, int(np.floor(seg.end_s * fs_hz + _EDGE_TOL_S * fs_hz)))
+        if stop - first < window_n:
+            continue
+        k = (stop - first - window_n) // hop_n + 1
+        starts.append(first + hop_n * np.arange(k, dtype=np.int64))
+        owners.append(np.full(k, i, dtype=np.int64))
+    if not starts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(starts), np.concatenate(owners)
+
+
+def _cut(z: np.ndarray, starts: np.ndarray, window_n: int) -> np.ndarray:
+    """float32 ``[len(starts), window_n]`` windows of ``z`` at the given sample starts."""
+    if starts.shape[0] == 0:
+        return np.zeros((0, window_n), dtype=np.float32)
+    view = np.lib.stride_tricks.sliding_window_view(z, window_n)
+    return view[starts].astype(np.float32)
+
+
 def _task_classes(scheme_name: str, task: str, datasets_with_task: Sequence[str]) -> list[str]:
     scheme = get_scheme(scheme_name)
     found: dict[str, list[str]] = {}
@@ -248,6 +343,7 @@ def make_windowset(
     config: PreprocessConfig = PreprocessConfig(),  # noqa: B008 (frozen, immutable)
     progress: bool = True,
     skip_bad: bool = False,
+    align: str = "segment",
 ) -> WindowSet:
     """Preprocess, normalise per subject and window ``sessions`` (see the module docstring).
 
@@ -261,12 +357,20 @@ def make_windowset(
         progress: show a tqdm bar over sessions.
         skip_bad: a session that fails validation (too short for one window, NaN, flat, bad
             rate) is logged and listed in ``meta["skipped"]`` instead of raising.
+        align: window grid of *labelled* sessions. ``"segment"`` (default): each segment's
+            windows start at the segment's start, so a labelled span after a baseline (the
+            5 s AMIGOS baseline, a DREAMER baseline) loses no data to a grid that began at
+            the session's first sample. ``"session"``: one grid from the session's first
+            sample, keeping the windows that fit inside a segment. Unlabelled sessions always
+            use the session grid.
 
     Raises:
         ValueError: a bad session (message starts with its key) unless ``skip_bad``; an unknown
-            scheme; a task whose classes differ between the datasets.
+            scheme or ``align``; a task whose classes differ between the datasets.
     """
     label_scheme = get_scheme(scheme)
+    if align not in ALIGNMENTS:
+        raise ValueError(f"align must be one of {list(ALIGNMENTS)}, got {align!r}")
     sessions = list(sessions)
     if tasks is None:
         tasks = sorted({name for s in sessions for name in s.label_names()})
@@ -274,6 +378,11 @@ def make_windowset(
     fs = config.fs_hz
     window_s = config.window_s
     window_n = config.window_n
+    hop_n = int(round(hop_s * fs))
+    if not (hop_n > 0 and abs(hop_n - hop_s * fs) < 1e-6 * max(1.0, hop_s * fs)):
+        raise ValueError(
+            f"hop_s must be a positive whole number of samples at {fs:g} Hz, got {hop_s!r}"
+        )
 
     # group by subject, in first-seen order
     groups: dict[tuple[str, str], list[Session]] = {}
@@ -297,10 +406,7 @@ def make_windowset(
             filtered: list[tuple[Session, np.ndarray]] = []
             for s in group:
                 try:
-                    ecg = validate_ecg(s.ecg_uv(), s.fs_hz, name="ecg", min_duration_s=window_s)
-                    y = resample_ecg(ecg, s.fs_hz, fs)
-                    y = highpass_ecg(y, fs, config.highpass_hz, config.highpass_order)
-                    filtered.append((s, y))
+                    filtered.append((s, _filtered_uv(s, config)))
                 except ValueError as exc:
                     if not skip_bad:
                         raise ValueError(f"session {s.key}: {exc}") from exc
@@ -328,13 +434,19 @@ def make_windowset(
                         update_s=config.update_s,
                         central_fraction=config.central_fraction,
                     )
-                w, starts = make_windows(z, fs_hz=fs, window_s=window_s, hop_s=hop_s)
-                starts_s = starts / fs
-                if s.segments:
+                if s.segments and align == "segment":
+                    starts, seg_idx = _segment_grid(s, z.shape[0], fs, window_n, hop_n)
+                    w = _cut(z, starts, window_n)
+                    starts_s = starts / fs
+                elif s.segments:
+                    w, starts = make_windows(z, fs_hz=fs, window_s=window_s, hop_s=hop_s)
+                    starts_s = starts / fs
                     seg_idx = _window_segments(s, starts_s, window_s)
                     keep = seg_idx >= 0
                     w, starts_s, seg_idx = w[keep], starts_s[keep], seg_idx[keep]
                 else:
+                    w, starts = make_windows(z, fs_hz=fs, window_s=window_s, hop_s=hop_s)
+                    starts_s = starts / fs
                     seg_idx = np.full(starts_s.shape, -1, dtype=np.int64)
                 n_sessions += 1
                 if w.shape[0] == 0:
@@ -371,6 +483,7 @@ def make_windowset(
         "scheme_description": label_scheme.description,
         "preprocessing": config.to_dict(),
         "hop_s": float(hop_s),
+        "align": align,
         "window_s": float(window_s),
         "fs_hz": float(fs),
         "datasets": sorted(used_datasets),

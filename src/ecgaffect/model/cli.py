@@ -12,6 +12,7 @@ import numpy as np
 
 from ecgaffect.datasets.selection import (
     add_source_arguments,
+    data_info,
     dataset_name,
     describe_source,
     windows_from_args,
@@ -163,6 +164,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         resume=not args.no_resume,
         progress=not args.no_progress,
         data_description=describe_source(args),
+        data_info=data_info(ws),
     )
     if result.run_dir is not None:
         _print_pretext(result.final)
@@ -219,7 +221,14 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     desc = describe_source(args) + f"; label scheme {args.scheme}"
     if args.baseline:
         results = train_baseline(
-            train, config, out, val=val, progress=not args.no_progress, resume=not args.no_resume
+            train,
+            config,
+            out,
+            val=val,
+            progress=not args.no_progress,
+            resume=not args.no_resume,
+            data_description=desc,
+            data_info=data_info(ws),
         )
         finals = {t: r.final for t, r in results.items()}
     else:
@@ -236,6 +245,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             resume=not args.no_resume,
             progress=not args.no_progress,
             data_description=desc,
+            data_info=data_info(ws),
         )
         finals = dict.fromkeys(r.tasks, r.final)
     _print_emotion(finals, val is not None)

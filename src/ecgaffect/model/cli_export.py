@@ -114,16 +114,79 @@ def load_checkpoint_net(path: str | Path, tasks: Mapping[str, list[str]], varian
     return net.eval()
 
 
-def load_run_dir(run_dir: str | Path):  # noqa: ARG001 - filled in when training lands
-    """(net, card fields) from a fine-tune run directory.
+def load_run_dir(run_dir: str | Path):
+    """``(net, tasks, card fields)`` from a fine-tune run directory.
 
-    The run-directory format is being written in ``model/finetune.py``; until it lands this
-    raises, and ``--checkpoint`` + ``--tasks`` is the way to export.
+    The directory holds ``emotion.pt`` (read with
+    :func:`~ecgaffect.model.finetune.load_emotion_net`) and ``config.json``; ``ecgaffect
+    train`` also writes ``training_data.json`` (WindowSet fingerprint, label scheme,
+    preprocessing). Card fields: ``label_scheme``, ``training_data``, ``preprocessing``
+    (the training :class:`~ecgaffect.signal.PreprocessConfig`; the live pipeline swaps in
+    ``normalization="calibrated"``), ``normalization``, ``demo`` (synthetic data) and
+    ``notes``.
     """
-    raise ValueError(
-        "--run-dir is not supported yet (the fine-tune run format has not landed); "
-        "use --checkpoint STATE_DICT.pt --tasks TASK=CLASS,CLASS ..."
+    import re
+
+    from ecgaffect.model.finetune import load_emotion_net
+
+    d = Path(run_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"--run-dir {str(d)!r} does not exist or is not a directory")
+    for name in ("emotion.pt", "config.json"):
+        if not (d / name).is_file():
+            raise FileNotFoundError(
+                f"--run-dir {str(d)!r} has no {name}; expected a finished fine-tune run "
+                "(ecgaffect finetune / ecgaffect train write emotion.pt and config.json)"
+            )
+    config = _read_json_arg(str(d / "config.json"), "--run-dir config.json")
+    net, tasks, info = load_emotion_net(d)
+    data = (
+        _read_json_arg(str(d / "training_data.json"), "--run-dir training_data.json")
+        if (d / "training_data.json").is_file()
+        else {}
     )
+    description = str(config.get("data") or info.get("data") or "")
+    scheme = data.get("label_scheme")
+    if not scheme:
+        m = re.search(r"label scheme (\w+)", description)
+        scheme = m.group(1) if m else None
+    preprocessing = data.get("preprocessing") or default_preprocessing()
+    training_data = {
+        "description": description,
+        "mode": config.get("mode", ""),
+        "n_train": config.get("n_train"),
+        **{k: data[k] for k in ("fingerprint", "n_windows", "n_subjects", "datasets") if k in data},
+        "finetune_config": config.get("config", {}),
+    }
+    synthetic = "synthetic" in (data.get("datasets") or []) or description.startswith("synthetic")
+    notes = (
+        "trained on synthetic ECG: a pipeline check, not affect data"
+        if synthetic
+        else "inputs normalised per subject in training; live use calibrates on the first "
+        f"{preprocessing.get('calibration_s', 60)} s"
+    )
+    return (
+        net,
+        tasks,
+        {
+            "label_scheme": scheme,
+            "training_data": training_data,
+            "preprocessing": preprocessing,
+            "normalization": str(preprocessing.get("normalization", "subject")),
+            "demo": synthetic,
+            "notes": notes,
+        },
+    )
+
+
+def _metrics_arg(path: str | None) -> dict[str, Any]:
+    """``--metrics``: an evaluation ``results.json`` is summarised for the card."""
+    data = _read_json_arg(path, "--metrics")
+    if "summary" in data and "protocol" in data and "kind" in data:
+        from ecgaffect.model.evaluate import card_metrics
+
+        return card_metrics(data)
+    return data
 
 
 def _read_json_arg(path: str | None, option: str) -> dict[str, Any]:
@@ -189,13 +252,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     outs = [Path(p) for p in args.out]
     formats = [_format_for(p) for p in outs]
     if args.run_dir:
-        net, tasks = load_run_dir(args.run_dir)
+        net, tasks, fields = load_run_dir(args.run_dir)
+        card = ModelCard(
+            name=args.name,
+            tasks=tasks,
+            preprocessing=_read_json_arg(args.preprocessing, "--preprocessing")
+            or fields["preprocessing"],
+            normalization=fields["normalization"],
+            label_scheme=fields["label_scheme"] or args.scheme,
+            thresholds=parse_thresholds(args.threshold, tasks),
+            training_data=_read_json_arg(args.training_data, "--training-data")
+            or fields["training_data"],
+            metrics=_metrics_arg(args.metrics),
+            demo=args.demo or fields["demo"],
+            notes=args.notes or fields["notes"],
+        )
     else:
         if not args.checkpoint or not args.tasks:
             raise ValueError("export needs --checkpoint and --tasks (or --run-dir)")
         tasks = parse_tasks(args.tasks)
         net = load_checkpoint_net(args.checkpoint, tasks, args.variant)
-    card = build_card(args, tasks)
+        card = build_card(args, tasks)
     for path, fmt in zip(outs, formats, strict=True):
         (export_pt2 if fmt == "pt2" else export_torchscript)(net, card, path)
         print(f"wrote {fmt} model {card.name!r} to {path}")
@@ -401,7 +478,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter,
     )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--run-dir", help="fine-tune run directory (not supported yet)")
+    src.add_argument(
+        "--run-dir",
+        help="fine-tune run directory (emotion.pt + config.json); tasks, label scheme, "
+        "training data and preprocessing come from it",
+    )
     src.add_argument("--checkpoint", help="EmotionNet state dict (.pt), loaded weights_only")
     p.add_argument("--tasks", nargs="+", default=[], metavar="TASK=C1,C2", help="task classes")
     p.add_argument("--variant", default="swell", help="head variant: swell/wesad/amigos/dreamer")
@@ -416,7 +497,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--preprocessing", help="JSON file of the PreprocessConfig used in training")
     p.add_argument("--training-data", help="JSON file describing the training data")
-    p.add_argument("--metrics", help="JSON file of evaluation metrics (with 'protocol')")
+    p.add_argument(
+        "--metrics",
+        help="JSON file of evaluation metrics (with 'protocol'), or an evaluation results.json",
+    )
     p.add_argument("--demo", action="store_true", help="mark as demo: not validated for affect")
     p.add_argument("--notes", default="", help="limits and caveats")
     p.set_defaults(func=cmd_export)

@@ -139,7 +139,8 @@ def embed(
         disable=not progress,
         leave=False,
     ):
-        xb = torch.from_numpy(np.asarray(x[start : start + batch_size], dtype=np.float32))
+        # np.array copies: x may be a read-only memmap (a cached WindowSet)
+        xb = torch.from_numpy(np.array(x[start : start + batch_size], dtype=np.float32))
         out[start : start + xb.shape[0]] = encoder(xb.unsqueeze(1).to(device)).cpu().numpy()
     return out
 
@@ -175,11 +176,14 @@ def finetune(
     resume: bool = True,
     progress: bool = True,
     data_description: str = "",
+    data_info: Mapping[str, Any] | None = None,
 ) -> FinetuneResult:
     """Train the emotion heads (frozen encoder) or the whole network (baseline) on ``train``.
 
     ``encoder=None`` starts from a randomly initialised encoder (only sensible with
-    ``freeze_encoder=False``: the fully-supervised baseline).
+    ``freeze_encoder=False``: the fully-supervised baseline). ``data_info`` (a JSON-able
+    record of the data: dataset, label scheme, window set fingerprint) goes to
+    ``config.json``.
     """
     task_classes = _select_tasks(train, tasks)
     device = select_device(config.device)
@@ -248,6 +252,7 @@ def finetune(
                 "n_train": int(len(x_train)),
                 "n_val": int(0 if val is None else len(val.x)),
                 "data": data_description,
+                "data_info": dict(data_info or {}),
                 "environment": environment_info(),
             },
         )
@@ -327,7 +332,7 @@ def _predict_inputs(
     net.eval()
     chunks: dict[str, list[np.ndarray]] = {t: [] for t in net.heads}
     for start in range(0, inputs.shape[0], batch):
-        xb = torch.from_numpy(np.asarray(inputs[start : start + batch], dtype=np.float32))
+        xb = torch.from_numpy(np.array(inputs[start : start + batch], dtype=np.float32))
         xb = xb.to(device)
         out = net.forward_features(xb) if frozen else net(xb.unsqueeze(1))
         for t, logits in out.items():
@@ -370,6 +375,8 @@ def train_baseline(
     val: LabelledWindows | None = None,
     progress: bool = True,
     resume: bool = True,
+    data_description: str = "",
+    data_info: Mapping[str, Any] | None = None,
 ) -> dict[str, FinetuneResult]:
     """The fully-supervised baseline: one randomly initialised network per task."""
     cfg = dataclasses.replace(config, freeze_encoder=False)
@@ -377,7 +384,16 @@ def train_baseline(
     for t in _select_tasks(train, tasks):
         sub = Path(out_dir) / t if out_dir is not None else None
         results[t] = finetune(
-            train, None, cfg, sub, tasks=[t], val=val, progress=progress, resume=resume
+            train,
+            None,
+            cfg,
+            sub,
+            tasks=[t],
+            val=val,
+            progress=progress,
+            resume=resume,
+            data_description=data_description,
+            data_info=data_info,
         )
     return results
 

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,6 +223,7 @@ def pretrain(
     resume: bool = True,
     progress: bool = True,
     data_description: str = "",
+    data_info: Mapping[str, Any] | None = None,
 ) -> PretrainResult:
     """Train the signal-transformation recognition network on unlabelled windows.
 
@@ -234,6 +236,9 @@ def pretrain(
         resume: continue from ``out_dir/checkpoint.pt`` when it exists and was made with the
             same configuration.
         data_description: what the windows are, stored with the encoder.
+        data_info: a JSON-able record of the training data (dataset, label scheme, loader
+            options, window set fingerprint; see
+            :func:`ecgaffect.datasets.selection.data_info`), written to ``config.json``.
     """
     windows = _as_windows(windows)
     dist_info, device = init_distributed(config.device)
@@ -299,6 +304,7 @@ def pretrain(
                 "world_size": dist_info.world_size,
                 "device": str(device),
                 "data": data_description,
+                "data_info": dict(data_info or {}),
                 "environment": environment_info(),
             },
         )

@@ -10,7 +10,7 @@ from typing import TextIO
 import numpy as np
 
 from ecgaffect.stream.sinks import Score, Sink
-from ecgaffect.stream.sources.base import SourceStatus
+from ecgaffect.stream.sources.base import Marker, SourceStatus
 
 __all__ = ["ConsoleSink", "format_score"]
 
@@ -64,6 +64,9 @@ class ConsoleSink(Sink):
     def on_score(self, score: Score) -> None:
         if score.window_index % self.every == 0:
             self._write(format_score(score), inplace=True)
+
+    def on_marker(self, marker: Marker) -> None:
+        self._write(f"[marker {marker.text!r} at {marker.timestamp_s:.3f} s]", inplace=False)
 
     def on_status(self, status: SourceStatus) -> None:
         self._write(f"[{status}]", inplace=False)

@@ -15,7 +15,11 @@ Two threads:
 Windows are aligned by sample index exactly like offline ``make_windows`` (starts at 0, hop,
 2 hop, ... of the 256 Hz preprocessed stream), so a replayed recording gives the same tensors
 as offline processing (``tests/test_pipeline_parity.py``). Until the preprocessor's
-calibration period is over the pipeline is ``calibrating`` and emits no scores.
+calibration period is over the pipeline is ``calibrating`` and emits no scores; windows that
+end inside the calibration period are never scored, not even when the normaliser releases them
+all at once at the end of calibration (they are counted as ``windows_skipped_calibrating``,
+not as ``windows_dropped``), so the first score is the window ending at the end of
+calibration and the scoring queue only ever drops windows because scoring is behind.
 """
 
 from __future__ import annotations
@@ -213,6 +217,7 @@ class Pipeline:
         self._next_source_index: int | None = None
         self._next_window_end = self.window_n
         self._window_index = 0
+        self._calibration_end_n = 0
         self._pending: collections.deque[_Window] = collections.deque()
         self._cond = threading.Condition()
         self._io_done = False
@@ -243,6 +248,7 @@ class Pipeline:
         self.buffer = RingBuffer(self.buffer_s, fs_in)
         self._pre_buffer = RingBuffer(self.buffer_s, self.fs_out_hz, dtype=np.float32)
         self._pre = self._factory(fs_in, self.config)
+        self._calibration_end_n = self._calibration_end_n_of_preprocessor()
         self._state = PipelineState.CALIBRATING
         self._worker = threading.Thread(target=self._score_loop, name="ecgaffect-score")
         self._io_thread = threading.Thread(target=self._io_loop, name="ecgaffect-io")
@@ -300,6 +306,15 @@ class Pipeline:
             raise RuntimeError("Pipeline.hrv() before start()")
         snap = self.buffer.last(int(seconds * self.fs_in_hz))
         return hrv_summary(snap.samples, self.fs_in_hz)
+
+    def add_marker(self, marker: Marker) -> None:
+        """Hand a marker from outside the source (an LSL marker inlet, the GUI) to the sinks.
+
+        Thread-safe as far as the sinks are (they already get items from two threads).
+        """
+        if not isinstance(marker, Marker):
+            raise ValueError(f"add_marker needs a Marker, got {type(marker).__name__}")
+        self._fanout("on_marker", marker)
 
     # -- sinks ----------------------------------------------------------------------------
     def _fanout(self, method: str, item: Any) -> None:
@@ -399,12 +414,33 @@ class Pipeline:
         if flush is not None:
             self._consume(np.asarray(flush()), arrival_s)
 
-    def _calibrated(self) -> bool:
+    def _calibration_end_n_of_preprocessor(self) -> int:
+        """Index (256 Hz stream) of the first sample after the calibration period.
+
+        From the preprocessor's ``calibration_n`` if it has one, else from the config
+        (``calibration_s`` when ``normalization == "calibrated"``), else 0.
+        """
+        n = getattr(self._pre, "calibration_n", None)
+        if n is not None:
+            return int(n)
+        if getattr(self.config, "normalization", None) != "calibrated":
+            return 0
+        return int(round(float(self.config.calibration_s) * self.fs_out_hz))
+
+    def _calibrated(self, end_n: int) -> bool:
+        """Whether the window ending before sample ``end_n`` is scored.
+
+        Windows that end inside the calibration period are skipped (counted in
+        ``windows_skipped_calibrating``), even though the normaliser releases them all at
+        once when calibration completes: that backlog is stale for a live user and would
+        otherwise flood the bounded scoring queue (and be counted as "dropped"). The rule
+        depends only on the window's sample index, so it does not depend on chunking and
+        offline scoring can reproduce it exactly (windows with ``end >= calibration_n``).
+        """
+        if end_n < self._calibration_end_n:
+            return False
         calibrated = getattr(self._pre, "calibrated", None)
-        if calibrated is not None:
-            return bool(calibrated)
-        calibration_s = float(getattr(self.config, "calibration_s", 0.0) or 0.0)
-        return self._pre_buffer.total_samples >= calibration_s * self.fs_out_hz  # type: ignore[union-attr]
+        return True if calibrated is None else bool(calibrated)
 
     def _consume(self, y: np.ndarray, arrival_s: float) -> None:
         """Append preprocessed samples and cut every window they complete."""
@@ -424,7 +460,7 @@ class Pipeline:
             start = end - self.window_n
             self._next_window_end += self.hop_n
             self.counters.windows_cut += 1
-            if not self._calibrated():
+            if not self._calibrated(end):
                 self.counters.windows_skipped_calibrating += 1
                 continue
             if self._state is PipelineState.CALIBRATING:
@@ -496,8 +532,10 @@ class Pipeline:
                     config=self.quality_config,
                 )
                 flags, hr = list(q.flags), q.heart_rate_bpm
+                peak_idx = np.asarray(q.r_peaks, dtype=np.int64)
+                r_peaks_s = tuple(float(t) for t in w.raw_timestamps_s[peak_idx])
             else:
-                flags, hr = [], math.nan
+                flags, hr, r_peaks_s = [], math.nan, ()
             if not w.raw_complete:
                 flags.insert(0, "raw_incomplete")
             score = Score(
@@ -511,6 +549,7 @@ class Pipeline:
                 heart_rate_bpm=hr,
                 latency_s=local_clock() - w.arrival_s,
                 extras={"start_n": float(w.start_n)},
+                r_peaks_s=r_peaks_s,
             )
             self.counters.windows_scored += 1
             self.latest_score = score

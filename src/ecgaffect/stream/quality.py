@@ -53,11 +53,15 @@ class QualityConfig:
 
 @dataclass(frozen=True)
 class WindowQuality:
-    """Quality verdict of one window: ``ok`` is False exactly when ``flags`` is non-empty."""
+    """Quality verdict of one window: ``ok`` is False exactly when ``flags`` is non-empty.
+
+    ``r_peaks`` are the sample indices (into the window) of the R-peaks that were found.
+    """
 
     flags: tuple[str, ...]
     heart_rate_bpm: float
     n_beats: int
+    r_peaks: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -165,4 +169,4 @@ def assess_window(
         flags.append("few_beats")
     if math.isfinite(hrv.mean_hr_bpm) and not (cfg.min_hr_bpm <= hrv.mean_hr_bpm <= cfg.max_hr_bpm):
         flags.append("hr_implausible")
-    return WindowQuality(tuple(flags), hrv.mean_hr_bpm, hrv.n_beats)
+    return WindowQuality(tuple(flags), hrv.mean_hr_bpm, hrv.n_beats, tuple(int(p) for p in peaks))

@@ -34,6 +34,8 @@ class Score:
         quality_flags: why quality_ok is False (empty when it is True).
         heart_rate_bpm: mean heart rate over the window from its R-peaks (NaN if unknown).
         latency_s: time from the window's last sample arriving to the score being ready.
+        r_peaks_s: LSL-clock times of the R-peaks found in the window's raw signal (for
+            display; empty when quality could not be assessed).
     """
 
     timestamp_s: float
@@ -46,6 +48,7 @@ class Score:
     heart_rate_bpm: float = math.nan
     latency_s: float = math.nan
     extras: Mapping[str, float] = field(default_factory=dict)
+    r_peaks_s: tuple[float, ...] = ()
 
     def probability(self, task: str, cls: str) -> float:
         """Probability of class ``cls`` of ``task`` (KeyError/ValueError naming them)."""

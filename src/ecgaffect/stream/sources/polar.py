@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -79,7 +80,7 @@ class PolarH10Source(Source):
         Advertised-name prefix to match when no address is given ("Polar H10").
     pair:
         Pair before connecting (Windows 11 with new firmware otherwise refuses the start
-        command with "Insufficient Authentication").
+        command with "Insufficient Authentication"). ``None`` (default) pairs on Windows only.
     scan_timeout_s, connect_timeout_s, request_timeout_s, request_retries:
         Scanning, connecting, and per control-point request timeouts; a request without an
         answer is re-sent ``request_retries`` times.
@@ -106,7 +107,7 @@ class PolarH10Source(Source):
         address: str | None = None,
         *,
         name_prefix: str = "Polar H10",
-        pair: bool = False,
+        pair: bool | None = None,
         scan_timeout_s: float = 10.0,
         connect_timeout_s: float = 30.0,
         request_timeout_s: float = 5.0,
@@ -140,7 +141,7 @@ class PolarH10Source(Source):
             raise ValueError("give an address or a non-empty name_prefix, got neither")
         self.address = address
         self.name_prefix = name_prefix
-        self.pair = pair
+        self.pair = (sys.platform == "win32") if pair is None else bool(pair)
         self.scan_timeout_s = float(scan_timeout_s)
         self.connect_timeout_s = float(connect_timeout_s)
         self.request_timeout_s = float(request_timeout_s)

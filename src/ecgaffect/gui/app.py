@@ -1,0 +1,775 @@
+"""The desktop GUI's main window and :func:`main`.
+
+Threads: the Qt thread only draws. The pipeline has its own I/O and scoring threads and
+hands data over through :class:`~ecgaffect.gui.bridge.GuiBridge`. Opening a source (Polar
+scanning and connecting, LSL resolving, reading an XDF) and stopping it run on a one-thread
+*control* executor (so they are ordered); model loading, Polar/LSL discovery and the HRV
+figure run on a small *background* executor. The Qt thread polls their futures from the pull
+timer, so no Qt object is ever touched from another thread.
+
+Two timers: the *pull* timer (20 Hz) drains the bridge into the views' preallocated buffers
+and updates the labels; the *redraw* timer (30 Hz by default) scrolls the views and calls
+``setData`` on views that changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import gc
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ecgaffect.gui import settings as settings_mod
+from ecgaffect.gui.bridge import GuiBridge, RecorderSlot
+from ecgaffect.gui.widgets import (
+    CircumplexView,
+    ModelCardPanel,
+    QtCore,
+    QtWidgets,
+    StatusPanel,
+    TimelineView,
+    TraceView,
+    pg,
+)
+from ecgaffect.stream.pipeline import Pipeline, PipelineState
+from ecgaffect.stream.sources.base import (
+    BluetoothUnavailableError,
+    Marker,
+    SourceState,
+    SourceStatus,
+    local_clock,
+)
+
+__all__ = ["MainWindow", "main", "run_gui", "scan_polar_devices"]
+
+log = logging.getLogger(__name__)
+
+
+def scan_polar_devices(timeout_s: float = 5.0, name_prefix: str = "Polar H10") -> list[tuple]:
+    """``(name, address)`` of BLE devices whose name starts with ``name_prefix``.
+
+    Raises :class:`~ecgaffect.stream.sources.base.BluetoothUnavailableError` when the machine
+    cannot scan (no adapter, BlueZ or D-Bus), with the reason.
+    """
+    if not timeout_s > 0:
+        raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+    import asyncio
+
+    from ecgaffect._optional import require
+
+    bleak = require("bleak", "Scanning for a Polar strap")
+    try:
+        devices = asyncio.run(bleak.BleakScanner.discover(timeout=timeout_s))
+    except Exception as exc:  # bleak raises FileNotFoundError, BleakError, OSError...
+        raise BluetoothUnavailableError(
+            f"Bluetooth unavailable ({type(exc).__name__}: {exc}); check that the machine has "
+            "a Bluetooth adapter, that it is switched on, and (Linux) that BlueZ and the "
+            "system D-Bus are running"
+        ) from exc
+    found = [(d.name or "", str(d.address)) for d in devices]
+    return sorted((n, a) for n, a in found if n.startswith(name_prefix))
+
+
+def _list_lsl_streams(timeout_s: float = 1.0) -> list[Any]:
+    from ecgaffect.stream.sources.lsl import list_streams
+
+    return list_streams(timeout_s)
+
+
+def _load_scorer(path: str) -> Any:
+    from ecgaffect.stream.cli import load_scorer
+
+    return load_scorer(Path(path) if path else None)
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The ecgaffect main window (see the module docstring for the threading).
+
+    Args:
+        settings: the persisted settings (changed as the user works; saved on close).
+        settings_file: where to save them (default :func:`settings.settings_path`).
+        redraw_hz: redraw timer rate.
+        timeline_s: seconds of stream time in the affect timeline.
+        polar_scan: ``(timeout_s) -> [(name, address)]`` (tests swap in a fake).
+        lsl_list: ``(timeout_s) -> [LslStreamDescription]`` (tests swap in a fake).
+        pipeline_factory: ``(source, scorer, hop_s=, sinks=) -> Pipeline`` (default
+            :class:`~ecgaffect.stream.pipeline.Pipeline`; tests shorten the calibration).
+    """
+
+    def __init__(
+        self,
+        settings: settings_mod.GuiSettings | None = None,
+        *,
+        settings_file: str | Path | None = None,
+        redraw_hz: float = 30.0,
+        timeline_s: float = 120.0,
+        polar_scan: Callable[[float], list[tuple]] = scan_polar_devices,
+        lsl_list: Callable[[float], list[Any]] = _list_lsl_streams,
+        pipeline_factory: Callable[..., Pipeline] = Pipeline,
+    ) -> None:
+        super().__init__()
+        if not (math.isfinite(redraw_hz) and 1.0 <= redraw_hz <= 240.0):
+            raise ValueError(f"redraw_hz must be between 1 and 240, got {redraw_hz!r}")
+        self.settings = settings or settings_mod.GuiSettings()
+        self.settings_file = Path(settings_file) if settings_file else None
+        self._polar_scan = polar_scan
+        self._lsl_list = lsl_list
+        self._pipeline_factory = pipeline_factory
+        self.setWindowTitle("ecgaffect")
+        self.scorer: Any = None
+        self.pipeline: Pipeline | None = None
+        self.source: Any = None
+        self.bridge = GuiBridge()
+        self.recorder_slot = RecorderSlot()
+        self.recording_path: Path | None = None
+        self.markers_sent = 0
+        self.frames = 0
+        self.redraw_ticks = 0
+        #: wall-clock gaps between the last redraws (s), for frame-rate figures
+        self.frame_intervals_s: collections.deque[float] = collections.deque(maxlen=4096)
+        self._last_frame_s = math.nan
+        self.last_error = ""
+        self._status: SourceStatus | None = None
+        self._latest_flags: tuple[str, ...] | None = None
+        self._hr_bpm = math.nan
+        self._closing = False
+        self._control = concurrent.futures.ThreadPoolExecutor(1, "ecgaffect-gui-control")
+        self._background = concurrent.futures.ThreadPoolExecutor(2, "ecgaffect-gui-bg")
+        self._futures: list[tuple[concurrent.futures.Future, Callable[[Any, Any], None]]] = []
+        self._hrv_future: concurrent.futures.Future | None = None
+        self._last_hrv_s = -math.inf
+        self._pending_connect: Callable[[], None] | None = None
+        self._model_loading = False
+
+        self._build(timeline_s)
+        self._pull_timer = QtCore.QTimer(self)
+        self._pull_timer.timeout.connect(self.pull)
+        self._pull_timer.start(50)
+        self._redraw_timer = QtCore.QTimer(self)
+        self._redraw_timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self._redraw_timer.timeout.connect(self.redraw)
+        self._redraw_timer.start(int(round(1000.0 / redraw_hz)))
+
+    # -- layout ---------------------------------------------------------------------------
+    def _build(self, timeline_s: float) -> None:
+        self.trace = TraceView(self.settings.trace_window_s)
+        self.timeline = TimelineView(history_s=timeline_s)
+        self.circumplex = CircumplexView()
+        self.status_panel = StatusPanel()
+        self.card_panel = ModelCardPanel()
+
+        controls = QtWidgets.QWidget()
+        cl = QtWidgets.QVBoxLayout(controls)
+        cl.setContentsMargins(4, 4, 4, 4)
+        cl.addWidget(self._source_box())
+        cl.addWidget(self._record_box())
+        model_box = QtWidgets.QGroupBox("Model")
+        ml = QtWidgets.QVBoxLayout(model_box)
+        self.model_button = QtWidgets.QPushButton("Choose model…")
+        self.model_button.clicked.connect(self._choose_model)
+        ml.addWidget(self.card_panel)
+        ml.addWidget(self.model_button)
+        cl.addWidget(model_box, 1)
+        controls.setFixedWidth(330)
+
+        plots = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        plots.addWidget(self.trace)
+        plots.addWidget(self.timeline)
+        plots.setSizes([380, 300])
+
+        right = QtWidgets.QWidget()
+        rl = QtWidgets.QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.status_panel)
+        rl.addWidget(self.circumplex, 1)
+        right.setFixedWidth(360)
+
+        central = QtWidgets.QWidget()
+        layout = QtWidgets.QHBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(controls)
+        layout.addWidget(plots, 1)
+        layout.addWidget(right)
+        self.setCentralWidget(central)
+        self.resize(1500, 820)
+
+    def _source_box(self) -> Any:
+        box = QtWidgets.QGroupBox("Source")
+        form = QtWidgets.QGridLayout(box)
+        self.source_kind = QtWidgets.QComboBox()
+        self.source_kind.addItems(["Replay a recording", "LSL stream", "Polar H10"])
+        self.source_kind.setCurrentIndex(settings_mod.SOURCE_KINDS.index(self.settings.source_kind))
+        self.source_stack = QtWidgets.QStackedWidget()
+        self.source_kind.currentIndexChanged.connect(self.source_stack.setCurrentIndex)
+
+        replay = QtWidgets.QWidget()
+        rl = QtWidgets.QGridLayout(replay)
+        rl.setContentsMargins(0, 0, 0, 0)
+        self.replay_path = QtWidgets.QLineEdit(self.settings.replay_path)
+        self.replay_path.setPlaceholderText("recording.xdf")
+        browse = QtWidgets.QPushButton("Open…")
+        browse.clicked.connect(self._browse_recording)
+        self.replay_speed = QtWidgets.QDoubleSpinBox()
+        self.replay_speed.setRange(0.25, 64.0)
+        self.replay_speed.setDecimals(2)
+        self.replay_speed.setSuffix("×")
+        self.replay_speed.setValue(self.settings.replay_speed)
+        rl.addWidget(self.replay_path, 0, 0)
+        rl.addWidget(browse, 0, 1)
+        rl.addWidget(QtWidgets.QLabel("speed"), 1, 0)
+        rl.addWidget(self.replay_speed, 1, 1)
+
+        lsl = QtWidgets.QWidget()
+        ll = QtWidgets.QGridLayout(lsl)
+        ll.setContentsMargins(0, 0, 0, 0)
+        self.lsl_combo = QtWidgets.QComboBox()
+        self.lsl_combo.setEditable(True)
+        self.lsl_combo.setEditText(self.settings.lsl_name)
+        self.lsl_refresh = QtWidgets.QPushButton("Refresh")
+        self.lsl_refresh.clicked.connect(self.refresh_lsl)
+        ll.addWidget(self.lsl_combo, 0, 0)
+        ll.addWidget(self.lsl_refresh, 0, 1)
+
+        polar = QtWidgets.QWidget()
+        pl = QtWidgets.QGridLayout(polar)
+        pl.setContentsMargins(0, 0, 0, 0)
+        self.polar_combo = QtWidgets.QComboBox()
+        self.polar_combo.setEditable(True)
+        self.polar_combo.setEditText(self.settings.polar_address)
+        self.polar_combo.lineEdit().setPlaceholderText("first Polar H10 found")
+        self.polar_scan_button = QtWidgets.QPushButton("Scan")
+        self.polar_scan_button.clicked.connect(self.scan_polar)
+        self.polar_note = QtWidgets.QLabel("")
+        self.polar_note.setWordWrap(True)
+        self.polar_note.setStyleSheet("color: #c92a2a;")
+        pl.addWidget(self.polar_combo, 0, 0)
+        pl.addWidget(self.polar_scan_button, 0, 1)
+        pl.addWidget(self.polar_note, 1, 0, 1, 2)
+
+        for w in (replay, lsl, polar):
+            self.source_stack.addWidget(w)
+        self.source_stack.setCurrentIndex(self.source_kind.currentIndex())
+
+        self.hop = QtWidgets.QDoubleSpinBox()
+        self.hop.setRange(0.5, 10.0)
+        self.hop.setSingleStep(0.5)
+        self.hop.setSuffix(" s")
+        self.hop.setValue(self.settings.hop_s)
+        self.connect_button = QtWidgets.QPushButton("Connect")
+        self.connect_button.clicked.connect(self.connect_selected)
+        self.disconnect_button = QtWidgets.QPushButton("Disconnect")
+        self.disconnect_button.clicked.connect(self.stop_source)
+        form.addWidget(self.source_kind, 0, 0, 1, 2)
+        form.addWidget(self.source_stack, 1, 0, 1, 2)
+        form.addWidget(QtWidgets.QLabel("score every"), 2, 0)
+        form.addWidget(self.hop, 2, 1)
+        form.addWidget(self.connect_button, 3, 0)
+        form.addWidget(self.disconnect_button, 3, 1)
+        return box
+
+    def _record_box(self) -> Any:
+        box = QtWidgets.QGroupBox("Record")
+        gl = QtWidgets.QGridLayout(box)
+        self.record_button = QtWidgets.QPushButton("● Record")
+        self.record_button.setCheckable(True)
+        self.record_button.toggled.connect(self._record_toggled)
+        self.record_label = QtWidgets.QLabel("not recording")
+        self.record_label.setWordWrap(True)
+        self.marker_text = QtWidgets.QLineEdit()
+        self.marker_text.setPlaceholderText("marker text (e.g. task start)")
+        self.marker_text.returnPressed.connect(lambda: self.add_marker())
+        self.marker_button = QtWidgets.QPushButton("Marker")
+        self.marker_button.clicked.connect(lambda: self.add_marker())
+        gl.addWidget(self.record_button, 0, 0)
+        gl.addWidget(self.record_label, 0, 1)
+        gl.addWidget(self.marker_text, 1, 0)
+        gl.addWidget(self.marker_button, 1, 1)
+        return box
+
+    # -- background work ------------------------------------------------------------------
+    def _submit(self, executor: Any, fn: Callable, done: Callable[[Any, Any], None], *args):
+        fut = executor.submit(fn, *args)
+        self._futures.append((fut, done))
+        return fut
+
+    def _poll_futures(self) -> None:
+        still = []
+        for fut, done in self._futures:
+            if not fut.done():
+                still.append((fut, done))
+                continue
+            exc = fut.exception()
+            try:
+                done(None if exc else fut.result(), exc)
+            except Exception:
+                log.exception("GUI callback failed")
+        self._futures = still
+
+    @property
+    def busy(self) -> bool:
+        """True while background work (loading, connecting, scanning) is running."""
+        return any(not f.done() for f, _ in self._futures)
+
+    # -- model ------------------------------------------------------------------------------
+    def load_model(self, path: str | Path | None) -> None:
+        """Load an exported model (empty/None = the packaged default) in the background."""
+        path = str(path or "")
+        self._model_loading = True
+        self.card_panel.set_card(None, f"loading {path or 'the default model'}…")
+
+        def done(scorer: Any, exc: BaseException | None) -> None:
+            self._model_loading = False
+            if exc is not None:
+                self._error(f"model: {exc}")
+                self.card_panel.set_card(None, str(exc))
+                self._pending_connect = None
+                return
+            self.scorer = scorer
+            self.settings.model_path = path
+            self.card_panel.set_card(scorer.card, str(scorer.path))
+            self.timeline.configure({t: scorer.classes(t) for t in scorer.tasks})
+            self.circumplex.configure({t: scorer.classes(t) for t in scorer.tasks})
+            pending, self._pending_connect = self._pending_connect, None
+            if pending is not None:
+                pending()
+            elif self.pipeline is not None:  # a new model for the running source
+                self.connect_selected()
+
+        self._submit(self._background, _load_scorer, done, path)
+
+    def _choose_model(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Choose an exported model", "", "ecgaffect models (*.pt2 *.pt)"
+        )
+        if path:
+            self.load_model(path)
+
+    def _browse_recording(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open a recording", "", "XDF recordings (*.xdf);;all files (*)"
+        )
+        if path:
+            self.replay_path.setText(path)
+
+    # -- sources ----------------------------------------------------------------------------
+    def connect_selected(self) -> None:
+        """Start the source chosen in the Source box (replacing a running one)."""
+        kind = settings_mod.SOURCE_KINDS[self.source_kind.currentIndex()]
+        if kind == "replay":
+            self.start_replay(self.replay_path.text(), self.replay_speed.value())
+        elif kind == "lsl":
+            self.start_lsl(self.lsl_combo.currentText())
+        else:
+            self.start_polar(self.polar_combo.currentText())
+
+    def start_replay(self, path: str | Path, speed: float = 1.0) -> None:
+        """Replay a recording (our XDF) at ``speed``× real time."""
+        path = str(path).strip()
+        if not path:
+            self._error("replay: choose a recording first")
+            return
+        if not Path(path).is_file():
+            self._error(f"replay: {path!r}: no such file")
+            return
+        if not (math.isfinite(speed) and speed > 0):
+            self._error(f"replay: speed must be > 0, got {speed!r}")
+            return
+        self.settings.source_kind, self.settings.replay_path = "replay", path
+        self.settings.replay_speed = float(speed)
+        self.source_kind.setCurrentIndex(0)
+        self.replay_path.setText(path)
+        self.replay_speed.setValue(speed)
+
+        def make() -> Any:
+            from ecgaffect.stream.sources.replay import ReplaySource
+
+            return ReplaySource(path, speed=speed)
+
+        self._start(make, f"opening {Path(path).name}…")
+
+    def start_lsl(self, name: str) -> None:
+        """Read the LSL stream called ``name`` (empty: the first stream of type ECG)."""
+        name = name.split(" (type ")[0].strip().strip("'")
+        self.settings.source_kind, self.settings.lsl_name = "lsl", name
+        self.source_kind.setCurrentIndex(1)
+
+        def make() -> Any:
+            from ecgaffect.stream.sources.lsl import LslSource
+
+            return LslSource(name) if name else LslSource()
+
+        self._start(make, f"resolving LSL stream {name or '(type ECG)'}…")
+
+    def start_polar(self, address: str = "") -> None:
+        """Connect to a Polar H10 (``address``: BLE address or name; empty = first found)."""
+        address = address.split("  ")[-1].strip()
+        self.settings.source_kind, self.settings.polar_address = "polar", address
+        self.source_kind.setCurrentIndex(2)
+
+        def make() -> Any:
+            from ecgaffect.stream.sources.polar import PolarH10Source
+
+            return PolarH10Source(address or None)
+
+        self._start(make, "scanning for the Polar H10…")
+
+    def _start(self, make_source: Callable[[], Any], message: str) -> None:
+        if self.scorer is None:
+            if self._model_loading:
+                self._pending_connect = lambda: self._start(make_source, message)
+                self.status_panel.set_status("waiting for the model to load…")
+            else:
+                self._error("no model loaded: choose one first")
+            return
+        hop_s = float(self.hop.value())
+        self.settings.hop_s = hop_s
+        old, self.pipeline, self.source = self.pipeline, None, None
+        self.recorder_slot.stop()
+        self.recorder_slot = RecorderSlot()
+        self.bridge = GuiBridge()
+        bridge, slot, scorer = self.bridge, self.recorder_slot, self.scorer
+        self._status = None
+        self._latest_flags = None
+        self.last_error = ""
+        self.status_panel.set_status(message)
+        self.status_panel.set_quality(None)
+
+        def work() -> Pipeline:
+            if old is not None:
+                old.stop()
+            source = make_source()
+            factory = self._pipeline_factory
+            pipeline = factory(source, scorer, hop_s=hop_s, sinks=[bridge, slot])
+            pipeline.start()
+            return pipeline
+
+        def done(pipeline: Pipeline | None, exc: BaseException | None) -> None:
+            if exc is not None:
+                if isinstance(exc, BluetoothUnavailableError):
+                    self.polar_note.setText(str(exc))
+                self._error(str(exc))
+                return
+            assert pipeline is not None
+            if self._closing or bridge is not self.bridge:  # superseded or closing
+                self._control.submit(pipeline.stop)
+                return
+            self.pipeline, self.source = pipeline, pipeline.source
+            self.trace.configure(pipeline.fs_in_hz, self.settings.trace_window_s)
+            self.timeline.configure({t: scorer.classes(t) for t in scorer.tasks})
+            self.circumplex.configure({t: scorer.classes(t) for t in scorer.tasks})
+            self._last_hrv_s = -math.inf
+            self._hr_bpm = math.nan
+            self.status_panel.set_heart_rate(math.nan)
+            self.status_panel.set_hrv(math.nan, math.nan)
+
+        self._submit(self._control, work, done)
+
+    def stop_source(self) -> None:
+        """Stop the running source (in the background)."""
+        old, self.pipeline, self.source = self.pipeline, None, None
+        self.recorder_slot.stop()
+        if old is not None:
+            self._submit(self._control, old.stop, lambda *_: None)
+        self.status_panel.set_status("disconnected")
+
+    def scan_polar(self) -> None:
+        """Scan for Polar straps in the background and fill the picker."""
+        self.polar_scan_button.setEnabled(False)
+        self.polar_note.setText("scanning…")
+
+        def done(found: list | None, exc: BaseException | None) -> None:
+            self.polar_scan_button.setEnabled(True)
+            if exc is not None:
+                text = str(exc)
+                if not isinstance(exc, BluetoothUnavailableError):
+                    text = f"scan failed: {exc}"
+                self.polar_note.setText(text)
+                return
+            self.polar_combo.clear()
+            for name, address in found or []:
+                self.polar_combo.addItem(f"{name}  {address}")
+            self.polar_note.setText(
+                f"{len(found or [])} strap(s) found" if found else "no Polar H10 found"
+            )
+            self.polar_note.setStyleSheet("" if found else "color: #c92a2a;")
+
+        self._submit(self._background, self._polar_scan, done, 5.0)
+
+    def refresh_lsl(self) -> None:
+        """List the LSL streams on the network in the background and fill the picker."""
+        self.lsl_refresh.setEnabled(False)
+
+        def done(streams: list | None, exc: BaseException | None) -> None:
+            self.lsl_refresh.setEnabled(True)
+            if exc is not None:
+                self._error(f"LSL: {exc}")
+                return
+            current = self.lsl_combo.currentText()
+            self.lsl_combo.clear()
+            for desc in streams or []:
+                self.lsl_combo.addItem(str(desc), desc.name)
+            if not streams:
+                self.lsl_combo.setEditText(current)
+
+        self._submit(self._background, self._lsl_list, done, 1.0)
+
+    # -- recording and markers ---------------------------------------------------------------
+    def start_recording(self, path: str | Path | None = None) -> Path:
+        """Record the running source to XDF (default: a timestamped file in record_dir)."""
+        if self.pipeline is None:
+            raise RuntimeError("no source is running; connect one before recording")
+        from ecgaffect.stream.recorder import XdfRecorder
+
+        if path is None:
+            folder = Path(self.settings.record_dir or ".")
+            path = folder / time.strftime("ecgaffect-%Y%m%d-%H%M%S.xdf")
+        scorer = self.scorer
+        recorder = XdfRecorder(
+            path,
+            ecg_fs_hz=self.pipeline.fs_in_hz,
+            score_classes={t: scorer.classes(t) for t in scorer.tasks},
+            metadata={"source": str(self.pipeline.source.name), "model": scorer.card.name},
+        )
+        self.recorder_slot.start(recorder)
+        self.recording_path = Path(path)
+        self.record_label.setText(f"recording to {Path(path).name}")
+        self.record_button.blockSignals(True)
+        self.record_button.setChecked(True)
+        self.record_button.blockSignals(False)
+        return Path(path)
+
+    def stop_recording(self) -> Path | None:
+        """Stop and close the recording; returns its path (None if none was running)."""
+        rec = self.recorder_slot.stop()
+        self.record_button.blockSignals(True)
+        self.record_button.setChecked(False)
+        self.record_button.blockSignals(False)
+        if rec is None:
+            return None
+        self.record_label.setText(
+            f"saved {self.recording_path.name}" if self.recording_path else ""
+        )
+        return self.recording_path
+
+    def _record_toggled(self, on: bool) -> None:
+        try:
+            if on:
+                self.start_recording()
+            else:
+                self.stop_recording()
+        except Exception as exc:
+            self.record_button.blockSignals(True)
+            self.record_button.setChecked(False)
+            self.record_button.blockSignals(False)
+            self._error(f"record: {exc}")
+
+    def add_marker(self, text: str | None = None) -> Marker:
+        """Put a text marker at this instant: into the recording (if any) and the timeline."""
+        text = (self.marker_text.text() if text is None else text).strip() or "marker"
+        marker = Marker(local_clock(), text)
+        self.recorder_slot.on_marker(marker)
+        self.bridge.on_marker(marker)
+        self.markers_sent += 1
+        self.marker_text.clear()
+        return marker
+
+    # -- timers ------------------------------------------------------------------------------
+    def _error(self, text: str) -> None:
+        self.last_error = text
+        log.warning("%s", text)
+        self.status_panel.set_status(text, error=True)
+
+    def pull(self) -> None:
+        """Drain the bridge into the views and update the labels (pull timer)."""
+        self._poll_futures()
+        batch = self.bridge.drain()
+        wall = time.monotonic()
+        if batch.samples_uv.size:
+            self.trace.append(batch.samples_uv, batch.timestamps_s, batch.gap_before, wall)
+        for score in batch.scores:
+            t_s = self.trace.stream_time(score.timestamp_s)
+            self.timeline.add_score(score, t_s)
+            self.circumplex.add_score(score)
+            self.trace.set_r_peaks(score.window_start_s, score.timestamp_s, score.r_peaks_s)
+            self._latest_flags = score.quality_flags
+            if math.isfinite(score.heart_rate_bpm):
+                self._hr_bpm = score.heart_rate_bpm
+        for hr in batch.heart_rates:
+            self._hr_bpm = hr.bpm
+        for marker in batch.markers:
+            self.timeline.add_marker(self.trace.stream_time(marker.timestamp_s), marker.text)
+        if batch.statuses:
+            self._status = batch.statuses[-1]
+        if not batch.empty or self.pipeline is not None:
+            self._update_labels()
+        if self.recorder_slot.active is None and self.record_button.isChecked():
+            self.stop_recording()
+        self._maybe_hrv()
+
+    def _status_text(self) -> tuple[str, bool]:
+        p = self.pipeline
+        if p is None:
+            return (self.last_error, True) if self.last_error else ("", False)
+        st = self._status
+        if p.state is PipelineState.FAILED:
+            return f"failed: {p.error}", True
+        speed = getattr(self.source, "speed", None)
+        if st is None:
+            text = "connected"
+        elif st.state is SourceState.STREAMING and speed is not None:
+            progress = getattr(self.source, "progress", math.nan)
+            text = f"replay {speed:g}×  ({100 * progress:.0f} %)"
+        else:
+            text = str(st)
+        if p.state is PipelineState.CALIBRATING:
+            cal_s = float(getattr(p.config, "calibration_s", 0.0) or 0.0)
+            got_s = p.counters.samples_in / p.fs_in_hz if p.fs_in_hz > 0 else 0.0
+            text += f" · calibrating {min(got_s, cal_s):.0f}/{cal_s:.0f} s" if cal_s else ""
+        elif p.state is PipelineState.FINISHED:
+            text = "replay finished" if speed is not None else "finished"
+        return text, st is not None and st.state is SourceState.FAILED
+
+    def _update_labels(self) -> None:
+        text, error = self._status_text()
+        if text:
+            self.status_panel.set_status(text, error=error)
+        self.status_panel.set_heart_rate(self._hr_bpm)
+        self.status_panel.set_quality(self._latest_flags)
+        p = self.pipeline
+        if p is not None:
+            c = p.counters
+            self.status_panel.set_pipeline(
+                f"{p.state.value} · {c.windows_scored} windows scored · {c.samples_in} samples"
+                f" · {c.gaps} gaps · {c.windows_dropped} dropped"
+            )
+
+    def _maybe_hrv(self) -> None:
+        p = self.pipeline
+        now = time.monotonic()
+        if p is None or p.buffer is None or now - self._last_hrv_s < 5.0:
+            return
+        if self._hrv_future is not None and not self._hrv_future.done():
+            return
+        self._last_hrv_s = now
+
+        def done(hrv: Any, exc: BaseException | None) -> None:
+            if exc is None and hrv is not None and p is self.pipeline:
+                self.status_panel.set_hrv(hrv.rmssd_ms, hrv.sdnn_ms)
+
+        self._hrv_future = self._submit(self._background, p.hrv, done, 60.0)
+
+    def redraw(self) -> None:
+        """Scroll and redraw the views that changed (redraw timer)."""
+        self.redraw_ticks += 1
+        now = time.monotonic()
+        if math.isfinite(self._last_frame_s):
+            self.frame_intervals_s.append(now - self._last_frame_s)
+        self._last_frame_s = now
+        edge = self.trace.scroll(now)
+        self.timeline.scroll(edge)
+        self.trace.redraw()
+        self.timeline.redraw()
+        self.circumplex.redraw()
+        self.frames += 1
+
+    # -- shutdown ----------------------------------------------------------------------------
+    def save_screenshot(self, path: str | Path) -> Path:
+        """Save the window as a PNG."""
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"screenshot {str(path)!r}: folder {path.parent} missing")
+        pixmap = self.grab()
+        if not pixmap.save(str(path), "PNG"):
+            raise OSError(f"could not write screenshot {path}")
+        return path
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        """Stop timers, recording and pipeline (waiting up to ``timeout_s``), save settings."""
+        if self._closing:
+            return
+        self._closing = True
+        self._pull_timer.stop()
+        self._redraw_timer.stop()
+        self.recorder_slot.stop()
+        self.settings.replay_speed = float(self.replay_speed.value())
+        self.settings.hop_s = float(self.hop.value())
+        pipeline, self.pipeline = self.pipeline, None
+        if pipeline is not None:
+            self._control.submit(pipeline.stop)
+        self._control.shutdown(wait=True, cancel_futures=False)
+        self._background.shutdown(wait=False, cancel_futures=True)
+        try:
+            settings_mod.save_settings(self.settings, self.settings_file)
+        except (OSError, ValueError) as exc:
+            log.warning("could not save the GUI settings: %s", exc)
+        for view in (self.trace, self.timeline, self.circumplex):
+            view.close()  # pyqtgraph: release scene items explicitly (no GC-order crashes)
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        self.shutdown()
+        super().closeEvent(event)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    """Open the window for parsed ``ecgaffect gui`` options; returns when it is closed."""
+    if args.speed <= 0:
+        raise ValueError(f"--speed must be > 0 (1 = real time), got {args.speed}")
+    if args.replay is not None and not Path(args.replay).is_file():
+        raise FileNotFoundError(f"--replay {str(args.replay)!r}: no such file")
+    if args.model is not None and not Path(args.model).is_file():
+        raise FileNotFoundError(f"--model {str(args.model)!r}: no such file")
+    if args.quit_after is not None and args.quit_after <= 0:
+        raise ValueError(f"--quit-after must be > 0 seconds, got {args.quit_after}")
+    if args.screenshot is not None and args.quit_after is None:
+        raise ValueError("--screenshot needs --quit-after S (when to take it)")
+    if args.screenshot is not None and not Path(args.screenshot).parent.is_dir():
+        raise FileNotFoundError(
+            f"--screenshot {str(args.screenshot)!r}: folder {Path(args.screenshot).parent} "
+            "does not exist"
+        )
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["ecgaffect"])
+    settings = settings_mod.load_settings()
+    if args.hop is not None:
+        settings.hop_s = float(args.hop)
+    win = MainWindow(settings)
+    win.show()
+    win.load_model(str(args.model) if args.model else settings.model_path)
+    if args.replay is not None:
+        win.start_replay(args.replay, args.speed)
+    elif args.lsl is not None:
+        win.start_lsl(args.lsl)
+    elif args.polar:
+        win.start_polar(settings.polar_address)
+    if args.quit_after is not None:
+
+        def finish() -> None:
+            if args.screenshot is not None:
+                path = win.save_screenshot(args.screenshot)
+                log.info("screenshot saved to %s", path)
+            win.close()
+
+        QtCore.QTimer.singleShot(int(args.quit_after * 1000), finish)
+    app.exec()
+    win.shutdown()
+    # free the Qt objects now, while Qt is alive, not in the interpreter's final GC (where
+    # PySide6 + pyqtgraph can crash in a random order of destruction)
+    win.deleteLater()
+    app.processEvents()
+    gc.collect()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ecgaffect.gui.app [options]``: the same as ``ecgaffect gui [options]``."""
+    from ecgaffect.cli import main as cli_main
+
+    return cli_main(["gui", *(argv or [])])
+
+
+_ = pg  # pyqtgraph is configured by widgets on import

@@ -1,0 +1,613 @@
+"""The GUI's views: ECG trace, affect timeline, valence-arousal plane, status and model card.
+
+Every view keeps preallocated numpy arrays, takes new data with an ``add_*`` / ``append``
+method (cheap, on the Qt thread, called by the pull timer) and draws with :meth:`redraw`
+(``setData`` on existing plot items, called by the redraw timer only when something changed).
+They do no signal processing: R-peaks, quality flags, heart rate and HRV come from the
+pipeline (:class:`~ecgaffect.stream.sinks.Score`, :meth:`Pipeline.hrv`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ecgaffect._optional import require
+
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+require("PySide6", "The GUI")
+pg = require("pyqtgraph", "The GUI")
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets  # noqa: E402
+
+from ecgaffect.stream.sinks import Score  # noqa: E402
+
+__all__ = [
+    "CircumplexView",
+    "ModelCardPanel",
+    "StatusPanel",
+    "TimelineView",
+    "TraceView",
+    "affect_curves",
+]
+
+pg.setConfigOptions(antialias=True, background="w", foreground="#333")
+
+#: Colours of the probability curves, in task order.
+CURVE_COLOURS = ("#d9480f", "#1c7ed6", "#2b8a3e", "#862e9c", "#e67700", "#0b7285")
+POOR_COLOUR = "#9e9e9e"
+
+
+def affect_curves(classes: Mapping[str, Sequence[str]]) -> list[tuple[str, str, int]]:
+    """Which probabilities the timeline plots: ``(label, task, class_index)`` per curve.
+
+    A two-class task is shown as the probability of its second class (``"high"`` for
+    arousal/valence); a task with more classes as each class after the first (e.g. P(stress)).
+    """
+    curves = []
+    for task, names in classes.items():
+        names = list(names)
+        if len(names) == 2:
+            curves.append((f"{task}: P({names[1]})", task, 1))
+        else:
+            curves.extend((f"{task}: P({c})", task, i) for i, c in enumerate(names) if i > 0)
+    return curves
+
+
+def _shift_in(buf: np.ndarray, new: np.ndarray) -> None:
+    """Append ``new`` at the end of the fixed-size ``buf``, dropping the oldest values."""
+    n = new.shape[0]
+    if n >= buf.shape[0]:
+        buf[:] = new[-buf.shape[0] :]
+    elif n:
+        buf[:-n] = buf[n:]
+        buf[-n:] = new
+
+
+class TraceView(pg.PlotWidget):
+    """Scrolling ECG trace of the last ``window_s`` seconds (µV) with R-peaks marked.
+
+    The x axis is *stream time*: seconds of signal since the source started (sample index /
+    rate), so a replay at 4x still shows 10 s of ECG. Data are set only when new samples
+    arrive; scrolling between chunks moves the view (:meth:`scroll`), which keeps the frame
+    rate steady without redrawing the data. Gaps break the line.
+    """
+
+    def __init__(self, window_s: float = 10.0, parent: Any = None) -> None:
+        super().__init__(parent=parent)
+        self.window_s = float(window_s)
+        self.setLabel("left", "ECG", units="V")
+        self.setLabel("bottom", "stream time", units="s")
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.setMouseEnabled(x=False, y=False)
+        self.setMenuEnabled(False)
+        self.getPlotItem().hideButtons()
+        self.setXRange(-self.window_s, 0.0, padding=0.0)
+        self._curve = self.plot(pen=pg.mkPen("#c92a2a", width=1.4), connect="finite")
+        self._peaks = pg.ScatterPlotItem(
+            size=10, symbol="t1", pen=pg.mkPen("#1864ab"), brush=pg.mkBrush("#1864ab")
+        )
+        self.addItem(self._peaks)
+        self.fs_hz = math.nan
+        self.n_points = 0
+        self.samples_total = 0
+        self._y = np.zeros(0)
+        self._x = np.zeros(0)
+        self._t = np.zeros(0)
+        self._peak_times = np.zeros(0)
+        self._dirty = False
+        self._last_wall_s = math.nan
+        self._rate_samples_per_s = math.nan  # samples per wall-clock second (EMA)
+        self._chunk_n = 0
+        self._edge_s = 0.0
+
+    def configure(self, fs_hz: float, window_s: float | None = None) -> None:
+        """Allocate the buffers for ``fs_hz`` (call when a source starts); clears the trace."""
+        if not (math.isfinite(fs_hz) and fs_hz > 0):
+            raise ValueError(f"fs_hz must be a positive number, got {fs_hz!r}")
+        if window_s is not None:
+            self.window_s = float(window_s)
+        self.fs_hz = float(fs_hz)
+        self.n_points = int(math.ceil(self.window_s * fs_hz))
+        self._y = np.full(self.n_points, np.nan)
+        self._x = np.full(self.n_points, np.nan)
+        self._t = np.full(self.n_points, np.nan)
+        self._peak_times = np.zeros(0)
+        self.samples_total = 0
+        self._last_wall_s = math.nan
+        self._rate_samples_per_s = math.nan
+        self._edge_s = 0.0
+        self.setXRange(-self.window_s, 0.0, padding=0.0)
+        self._dirty = True
+
+    def append(
+        self,
+        samples_uv: np.ndarray,
+        timestamps_s: np.ndarray,
+        gap_before: Any,
+        wall_s: float = math.nan,
+    ) -> None:
+        """Add new samples (µV); a gap inserts a NaN so the line is broken there."""
+        n = int(np.asarray(samples_uv).shape[0])
+        if self.n_points == 0 or n == 0:
+            return
+        y = np.asarray(samples_uv, dtype=np.float64) * 1e-6  # µV -> V (axis shows SI prefix)
+        gap = np.asarray(gap_before, dtype=bool)
+        if gap.any():
+            y = y.copy()
+            y[gap] = np.nan
+        idx = self.samples_total + np.arange(n, dtype=np.float64)
+        _shift_in(self._y, y)
+        _shift_in(self._x, idx / self.fs_hz)
+        _shift_in(self._t, np.asarray(timestamps_s, dtype=np.float64))
+        if (
+            math.isfinite(wall_s)
+            and math.isfinite(self._last_wall_s)
+            and wall_s > self._last_wall_s
+        ):
+            rate = n / (wall_s - self._last_wall_s)
+            old = self._rate_samples_per_s
+            self._rate_samples_per_s = rate if not math.isfinite(old) else 0.8 * old + 0.2 * rate
+        self._last_wall_s = wall_s
+        self._chunk_n = max(self._chunk_n, n)
+        self.samples_total += n
+        self._dirty = True
+
+    def set_r_peaks(self, window_start_s: float, window_end_s: float, peaks_s: Sequence[float]):
+        """Replace the R-peaks (LSL times) inside ``[window_start_s, window_end_s]``."""
+        old = self._peak_times
+        if math.isfinite(window_start_s) and math.isfinite(window_end_s):
+            old = old[(old < window_start_s) | (old > window_end_s)]
+        merged = np.concatenate([old, np.asarray(peaks_s, dtype=np.float64)])
+        valid = self._t[np.isfinite(self._t)]
+        if valid.size:
+            merged = merged[merged >= valid[0]]
+        self._peak_times = np.sort(merged)
+        self._dirty = True
+
+    @property
+    def peak_times_s(self) -> np.ndarray:
+        """LSL times of the R-peaks currently held for display."""
+        return self._peak_times
+
+    @property
+    def edge_s(self) -> float:
+        """Stream time at the right edge of the view (after the last :meth:`scroll`)."""
+        return self._edge_s
+
+    def stream_time(self, timestamp_s: float) -> float:
+        """Stream time of an LSL timestamp (by the held samples; extrapolated outside them)."""
+        valid = np.isfinite(self._t)
+        if not valid.any():
+            return math.nan
+        t, x = self._t[valid], self._x[valid]
+        if t.size >= 2 and t[-1] > t[0]:
+            slope = (x[-1] - x[0]) / (t[-1] - t[0])
+        else:
+            slope = 1.0
+        if t[0] <= timestamp_s <= t[-1]:
+            i = int(np.clip(np.searchsorted(t, timestamp_s), 0, t.size - 1))
+            return float(x[i])
+        ref_t, ref_x = (t[-1], x[-1]) if timestamp_s > t[-1] else (t[0], x[0])
+        return float(ref_x + (timestamp_s - ref_t) * slope)
+
+    def scroll(self, wall_s: float) -> float:
+        """Move the view to the estimated stream time at ``wall_s``; returns the edge (s).
+
+        The edge trails the newest sample by about one chunk and advances smoothly with the
+        measured sample rate in between chunks, so the trace scrolls at the frame rate.
+        """
+        if self.samples_total == 0 or not math.isfinite(self.fs_hz):
+            return self._edge_s
+        newest = self.samples_total / self.fs_hz
+        if math.isfinite(self._rate_samples_per_s) and math.isfinite(self._last_wall_s):
+            base = (self.samples_total - self._chunk_n) / self.fs_hz
+            ahead = max(0.0, wall_s - self._last_wall_s) * self._rate_samples_per_s / self.fs_hz
+            edge = min(newest, base + ahead)
+        else:
+            edge = newest
+        edge = max(edge, self._edge_s)  # never scroll backwards
+        if edge != self._edge_s:
+            self._edge_s = edge
+            self.setXRange(edge - self.window_s, edge, padding=0.0)
+        return edge
+
+    def redraw(self) -> bool:
+        """Set the data if anything changed; True when it did."""
+        if not self._dirty or self.n_points == 0:
+            return False
+        self._dirty = False
+        valid = np.isfinite(self._x)
+        if not valid.any():
+            self._curve.setData([], [])
+            self._peaks.setData([], [])
+            return True
+        self._curve.setData(self._x, self._y, connect="finite")
+        first = int(np.argmax(valid))
+        t = self._t[first:]
+        peaks = self._peak_times[(self._peak_times >= t[0]) & (self._peak_times <= t[-1])]
+        if peaks.size:
+            idx = first + np.clip(np.searchsorted(t, peaks), 0, t.size - 1)
+            y = self._y[idx]
+            top = np.nanmax(self._y[first:]) if np.isfinite(self._y[first:]).any() else 0.0
+            self._peaks.setData(self._x[idx], np.where(np.isfinite(y), y, top))
+        else:
+            self._peaks.setData([], [])
+        return True
+
+
+class TimelineView(pg.PlotWidget):
+    """Class probabilities over the last ``history_s`` seconds, one curve per affect output.
+
+    Windows of poor quality are *not* part of the curves: they are drawn as grey crosses
+    (the score exists but must not be read as a confident answer). Markers are vertical lines.
+    """
+
+    def __init__(self, history_s: float = 300.0, capacity: int = 4096, parent: Any = None):
+        super().__init__(parent=parent)
+        self.history_s = float(history_s)
+        self.capacity = int(capacity)
+        if self.history_s <= 0 or self.capacity < 2:
+            raise ValueError(
+                f"history_s must be > 0 and capacity >= 2, got {history_s!r} and {capacity!r}"
+            )
+        self.setLabel("left", "probability")
+        self.setLabel("bottom", "time", units="s")
+        self.setYRange(0.0, 1.0, padding=0.02)
+        self.setXRange(-self.history_s, 0.0, padding=0.0)
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.setMouseEnabled(x=False, y=False)
+        self.setMenuEnabled(False)
+        self.getPlotItem().hideButtons()
+        self.addLine(y=0.5, pen=pg.mkPen("#adb5bd", style=QtCore.Qt.PenStyle.DashLine))
+        self.legend = self.addLegend(offset=(8, 4), labelTextSize="8pt")
+        self.curves: list[tuple[str, str, int]] = []
+        self._items: list[Any] = []
+        self._poor = pg.ScatterPlotItem(
+            size=7, symbol="x", pen=pg.mkPen(POOR_COLOUR), brush=pg.mkBrush(POOR_COLOUR)
+        )
+        self.addItem(self._poor)
+        self.legend.addItem(self._poor, "poor signal")
+        self._t = np.full(self.capacity, np.nan)
+        self._ok = np.zeros(self.capacity, dtype=bool)
+        self._p = np.full((0, self.capacity), np.nan)
+        self._marker_lines: list[tuple[float, Any]] = []
+        self.n_scores = 0
+        self._t_now = math.nan
+        self._dirty = False
+
+    def configure(self, classes: Mapping[str, Sequence[str]]) -> None:
+        """Set up one curve per :func:`affect_curves` entry (clears the history)."""
+        for item in self._items:
+            self.removeItem(item)
+            self.legend.removeItem(item)
+        self.curves = affect_curves(classes)
+        self._items = []
+        for i, (label, _, _) in enumerate(self.curves):
+            colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
+            item = self.plot(
+                pen=pg.mkPen(colour, width=2),
+                symbol="o",
+                symbolSize=4,
+                symbolPen=None,
+                symbolBrush=colour,
+                connect="finite",
+                name=label,
+            )
+            self._items.append(item)
+        self._t[:] = np.nan
+        self._ok[:] = False
+        self._p = np.full((len(self.curves), self.capacity), np.nan)
+        self.n_scores = 0
+        self._dirty = True
+
+    def add_score(self, score: Score, t_s: float) -> None:
+        """Add a score whose window ends at stream time ``t_s``."""
+        row = np.full((len(self.curves), 1), np.nan)
+        for i, (_, task, k) in enumerate(self.curves):
+            probs = score.probabilities.get(task)
+            if probs is not None and k < len(probs):
+                row[i, 0] = float(probs[k])
+        _shift_in(self._t, np.array([t_s]))
+        _shift_in(self._ok, np.array([score.quality_ok]))
+        for i in range(len(self.curves)):
+            _shift_in(self._p[i], row[i])
+        self.n_scores += 1
+        self._dirty = True
+
+    def add_marker(self, t_s: float, text: str) -> None:
+        """A vertical line at stream time ``t_s``."""
+        line = pg.InfiniteLine(
+            pos=float(t_s),
+            angle=90,
+            pen=pg.mkPen("#5f3dc4", width=1, style=QtCore.Qt.PenStyle.DotLine),
+            label=text,
+            labelOpts={"position": 0.92, "color": "#5f3dc4", "rotateAxis": (1, 0)},
+        )
+        self.addItem(line)
+        self._marker_lines.append((float(t_s), line))
+        self._dirty = True
+
+    def scroll(self, edge_s: float) -> None:
+        """Show ``history_s`` seconds of stream time ending at ``edge_s``."""
+        if math.isfinite(edge_s) and edge_s != self._t_now:
+            self._t_now = edge_s
+            self.setXRange(edge_s - self.history_s, edge_s, padding=0.0)
+
+    def redraw(self) -> bool:
+        """Set the data if anything changed; True when it did."""
+        if not self._dirty:
+            return False
+        self._dirty = False
+        x = self._t
+        for i, item in enumerate(self._items):
+            y = np.where(self._ok, self._p[i], np.nan)
+            if np.isfinite(y).any():
+                item.setData(x, y, connect="finite")
+            else:  # pyqtgraph warns on all-NaN data
+                item.setData([], [])
+        poor = np.isfinite(self._t) & ~self._ok
+        if poor.any() and self._p.shape[0]:
+            xs = np.repeat(x[poor], self._p.shape[0])
+            ys = self._p[:, poor].T.reshape(-1)
+            keep = np.isfinite(ys)
+            self._poor.setData(xs[keep], ys[keep])
+        else:
+            self._poor.setData([], [])
+        if math.isfinite(self._t_now):
+            kept = []
+            for ts, line in self._marker_lines:
+                if ts < self._t_now - self.history_s:
+                    self.removeItem(line)
+                else:
+                    kept.append((ts, line))
+            self._marker_lines = kept
+        return True
+
+    @property
+    def n_markers(self) -> int:
+        return len(self._marker_lines)
+
+
+class CircumplexView(pg.PlotWidget):
+    """Valence (x) and arousal (y) as ``2 P(high) - 1`` on [-1, 1], with a fading trail.
+
+    The newest point is large; older ones fade. Poor-quality windows are hollow grey circles.
+    Shows a note instead when the model has no valence or arousal output.
+    """
+
+    QUADRANTS = (
+        (0.55, 0.9, "excited"),
+        (-0.55, 0.9, "tense / stressed"),
+        (-0.55, -0.9, "sad / bored"),
+        (0.55, -0.9, "calm / relaxed"),
+    )
+
+    def __init__(self, trail_n: int = 30, parent: Any = None) -> None:
+        super().__init__(parent=parent)
+        self.trail_n = int(trail_n)
+        self.setAspectLocked(True)
+        self.setXRange(-1.05, 1.05, padding=0.0)
+        self.setYRange(-1.05, 1.05, padding=0.0)
+        self.setLabel("bottom", "valence (negative → positive)")
+        self.setLabel("left", "arousal (low → high)")
+        self.setMouseEnabled(x=False, y=False)
+        self.setMenuEnabled(False)
+        self.getPlotItem().hideButtons()
+        grey = pg.mkPen("#ced4da")
+        self.addLine(x=0.0, pen=grey)
+        self.addLine(y=0.0, pen=grey)
+        theta = np.linspace(0, 2 * np.pi, 200)
+        self.plot(np.cos(theta), np.sin(theta), pen=grey)
+        for x, y, text in self.QUADRANTS:
+            label = pg.TextItem(text, color="#868e96", anchor=(0.5, 0.5))
+            label.setPos(x, y)
+            self.addItem(label)
+        self._trail = pg.ScatterPlotItem(pxMode=True)
+        self.addItem(self._trail)
+        self._note = pg.TextItem("", color="#c92a2a", anchor=(0.5, 0.5))
+        self._note.setPos(0.0, 0.0)
+        self.addItem(self._note)
+        self._xy = np.full((self.trail_n, 2), np.nan)
+        self._ok = np.zeros(self.trail_n, dtype=bool)
+        self.valence: tuple[str, int] | None = None
+        self.arousal: tuple[str, int] | None = None
+        self.n_points = 0
+        self._dirty = False
+
+    def configure(self, classes: Mapping[str, Sequence[str]]) -> None:
+        """Find the valence and arousal outputs (``P(high)``, or the last class)."""
+        self.valence = self.arousal = None
+        for task, names in classes.items():
+            names = list(names)
+            k = names.index("high") if "high" in names else len(names) - 1
+            if task.lower().startswith("valence"):
+                self.valence = (task, k)
+            elif task.lower().startswith("arousal"):
+                self.arousal = (task, k)
+        missing = [n for n, v in (("valence", self.valence), ("arousal", self.arousal)) if not v]
+        self._note.setText(f"model has no {' or '.join(missing)} output" if missing else "")
+        self._xy[:] = np.nan
+        self._ok[:] = False
+        self.n_points = 0
+        self._dirty = True
+
+    def add_score(self, score: Score) -> None:
+        if self.valence is None or self.arousal is None:
+            return
+        v = float(score.probabilities[self.valence[0]][self.valence[1]])
+        a = float(score.probabilities[self.arousal[0]][self.arousal[1]])
+        _shift_in(self._xy, np.array([[2 * v - 1, 2 * a - 1]]))
+        _shift_in(self._ok, np.array([score.quality_ok]))
+        self.n_points += 1
+        self._dirty = True
+
+    def redraw(self) -> bool:
+        if not self._dirty:
+            return False
+        self._dirty = False
+        have = np.isfinite(self._xy[:, 0])
+        idx = np.flatnonzero(have)
+        spots = []
+        for rank, i in enumerate(idx):
+            age = len(idx) - 1 - rank  # 0 = newest
+            alpha = int(255 * max(0.08, 1.0 - age / self.trail_n))
+            newest = age == 0
+            size = 16 if newest else 8
+            if self._ok[i]:
+                colour = QtGui.QColor("#c2255c")
+                colour.setAlpha(alpha)
+                brush, pen = pg.mkBrush(colour), pg.mkPen("#ffffff" if not newest else "#000")
+            else:
+                colour = QtGui.QColor(POOR_COLOUR)
+                colour.setAlpha(alpha)
+                brush, pen = pg.mkBrush(None), pg.mkPen(colour, width=1.5)
+            spots.append({"pos": tuple(self._xy[i]), "size": size, "brush": brush, "pen": pen})
+        self._trail.setData(spots)
+        return True
+
+
+def _label(text: str = "", *, bold: bool = False, size_pt: int | None = None) -> Any:
+    w = QtWidgets.QLabel(text)
+    font = w.font()
+    if bold:
+        font.setBold(True)
+    if size_pt:
+        font.setPointSize(size_pt)
+    w.setFont(font)
+    return w
+
+
+class StatusPanel(QtWidgets.QFrame):
+    """Connection/stream status, heart rate, HRV and the signal-quality indicator."""
+
+    QUALITY_COLOURS = {"ok": "#2b8a3e", "poor": "#e03131", "unknown": "#868e96"}
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
+        grid = QtWidgets.QGridLayout(self)
+        grid.setContentsMargins(8, 6, 8, 6)
+        self.status = _label("idle", bold=True)
+        self.status.setWordWrap(True)
+        self.heart_rate = _label("-- bpm", bold=True, size_pt=20)
+        self.hrv = _label("RMSSD -- ms   SDNN -- ms")
+        self.quality_dot = _label("●", size_pt=18)
+        self.quality = _label("quality: --")
+        self.quality.setWordWrap(True)
+        self.pipeline = _label("")
+        self.pipeline.setWordWrap(True)
+        grid.addWidget(_label("Status"), 0, 0)
+        grid.addWidget(self.status, 0, 1, 1, 2)
+        grid.addWidget(_label("Heart rate"), 1, 0)
+        grid.addWidget(self.heart_rate, 1, 1, 1, 2)
+        grid.addWidget(_label("HRV (60 s)"), 2, 0)
+        grid.addWidget(self.hrv, 2, 1, 1, 2)
+        grid.addWidget(_label("Signal"), 3, 0)
+        grid.addWidget(self.quality_dot, 3, 1)
+        grid.addWidget(self.quality, 3, 2)
+        grid.addWidget(self.pipeline, 4, 0, 1, 3)
+        grid.setColumnStretch(2, 1)
+        self.set_quality(None)
+
+    def set_status(self, text: str, *, error: bool = False) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet("color: #c92a2a;" if error else "")
+
+    def set_heart_rate(self, bpm: float) -> None:
+        self.heart_rate.setText(f"{bpm:.0f} bpm" if math.isfinite(bpm) else "-- bpm")
+
+    def set_hrv(self, rmssd_ms: float, sdnn_ms: float) -> None:
+        def fmt(v: float) -> str:
+            return f"{v:.0f}" if math.isfinite(v) else "--"
+
+        self.hrv.setText(f"RMSSD {fmt(rmssd_ms)} ms   SDNN {fmt(sdnn_ms)} ms")
+
+    def set_quality(self, flags: Sequence[str] | None) -> None:
+        """None = not known yet; empty = good; otherwise the reasons it is poor."""
+        if flags is None:
+            key, text = "unknown", "quality: waiting for the first window"
+        elif not flags:
+            key, text = "ok", "good"
+        else:
+            key, text = "poor", "poor: " + ", ".join(flags)
+        self.quality_dot.setStyleSheet(f"color: {self.QUALITY_COLOURS[key]};")
+        self.quality.setText(text)
+        self.quality_state = key
+
+    def set_pipeline(self, text: str) -> None:
+        self.pipeline.setText(text)
+
+
+class ModelCardPanel(QtWidgets.QFrame):
+    """The loaded model's card: name, tasks, training data, evaluated metrics, demo banner."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        self.banner = _label("", bold=True)
+        self.banner.setStyleSheet(
+            "background: #fff3bf; color: #c92a2a; border: 1px solid #f08c00; padding: 4px;"
+        )
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+        self.title = _label("no model loaded", bold=True)
+        self.body = _label("")
+        self.body.setWordWrap(True)
+        self.body.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.title)
+        layout.addWidget(self.body)
+        layout.addStretch(1)
+
+    @staticmethod
+    def _describe_metrics(metrics: Mapping[str, Any]) -> str:
+        if not metrics:
+            return "not evaluated"
+        parts = []
+        for key, value in metrics.items():
+            if isinstance(value, Mapping):
+                inner = ", ".join(
+                    f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+                    for k, v in list(value.items())[:4]
+                )
+                parts.append(f"{key}: {inner}")
+            elif isinstance(value, float):
+                parts.append(f"{key} {value:.3f}")
+            else:
+                parts.append(f"{key} {value}")
+        return "; ".join(parts[:6])
+
+    def set_card(self, card: Any, path: str = "") -> None:
+        """Show ``card`` (a :class:`~ecgaffect.model.card.ModelCard`); None clears it."""
+        if card is None:
+            self.title.setText("no model loaded")
+            self.body.setText(path)
+            self.banner.hide()
+            return
+        from ecgaffect.model.card import DEMO_WARNING
+
+        self.title.setText(card.name)
+        tasks = "; ".join(f"{t} ({'/'.join(c)})" for t, c in card.tasks.items())
+        data = card.training_data or {}
+        trained = ", ".join(f"{k}: {v}" for k, v in list(data.items())[:4]) or "not recorded"
+        self.body.setText(
+            f"outputs: {tasks}\n"
+            f"trained on: {trained}\n"
+            f"evaluated: {self._describe_metrics(card.metrics or {})}\n"
+            f"input: {card.window_s:g} s at {card.fs_hz:g} Hz" + (f"\nfile: {path}" if path else "")
+        )
+        if card.demo:
+            self.banner.setText(f"⚠ {DEMO_WARNING}")
+            self.banner.show()
+        else:
+            self.banner.hide()
+
+    @property
+    def demo_banner_visible(self) -> bool:
+        return not self.banner.isHidden()
