@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ecgaffect-installed
 EXTRAS ?= all,dev
 
-.PHONY: venv demo test test-all lint format bench model clean
+.PHONY: venv demo test test-all lint format bench model recordings clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,15 +27,24 @@ test-all: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "slow or not slow"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format src tests benchmarks
-	$(VENV)/bin/ruff check --fix src tests benchmarks
+	$(VENV)/bin/ruff format src tests benchmarks scripts
+	$(VENV)/bin/ruff check --fix src tests benchmarks scripts
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# Rebuild src/ecgaffect/data/default_model.pt2 (demo model) from recordings/ + synthetic ECG,
+# deterministically on one CPU thread (about 10 CPU-minutes; MODEL_ARGS passes options,
+# e.g. MODEL_ARGS=--torchscript). `make recordings` re-fetches the bundled ECG from PyPI.
+model: $(STAMP)
+	nice $(PY) scripts/build_default_model.py --threads 1 $(MODEL_ARGS)
+
+recordings: $(STAMP)
+	$(PY) scripts/build_recordings.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

@@ -249,11 +249,14 @@ def test_missing_file_and_unknown_suffix(tmp_path):
         load_recording(folder, fs_hz=FS_HZ)
 
 
-def test_xdf_is_a_clear_not_yet(tmp_path):
+def test_xdf_without_streams_is_a_clear_error(tmp_path):
+    # XDF reading itself is tested in test_xdf*.py / test_bundled_recordings.py.
     path = _write(tmp_path / "session.xdf", "XDF:")
     assert ".xdf" in LOADERS
-    assert ".xdf" not in SUPPORTED_SUFFIXES
-    with pytest.raises(DatasetError, match=r"session\.xdf: XDF recordings are not supported yet"):
+    assert ".xdfz" in LOADERS
+    assert ".xdf" in SUPPORTED_SUFFIXES
+    assert ".xdfz" in SUPPORTED_SUFFIXES
+    with pytest.raises(DatasetError, match=r"session\.xdf.*no ECG stream"):
         load_recording(path)
 
 

@@ -15,8 +15,10 @@ Used by ``ecgaffect pretrain/finetune --source FILE``. Supported files:
   :data:`FS_TOLERANCE`). ``.txt`` may be separated by commas, tabs, semicolons or whitespace.
 
 :func:`load_recording` dispatches on the suffix through :data:`LOADERS`; that table is the one
-extension point for new formats (XDF is planned: it is in the table and raises a clear "not
-supported yet" error for now).
+extension point for new formats. ``.xdf`` and gzip-compressed ``.xdfz`` recordings are read
+with :func:`ecgaffect.datasets.xdf.load_xdf_session` (the file gives rate and unit; markers
+become events; ``column`` picks the channel by label or index; the ``units`` argument is
+not used for them).
 
 Missing or non-finite samples are not papered over: a file with NaNs raises
 :class:`~ecgaffect.datasets.base.DatasetError` saying how many, and :func:`load_sessions` with
@@ -379,14 +381,11 @@ def _fs_from_times(path: Path, times_s: np.ndarray, name: str) -> float | None:
     return float(1.0 / np.median(steps))
 
 
-def _load_xdf(path: Path, **_: Any) -> tuple:
-    # The one place XDF is handled until the streaming developer's reader lands.
-    raise DatasetError(
-        path,
-        "XDF recordings are not supported yet by ecgaffect.datasets.recording "
-        f"(supported now: {', '.join(_ARRAY_SUFFIXES)}); export the ECG channel to .npz "
-        "with an fs_hz entry meanwhile",
-    )
+def _load_xdf(path: Path, *, fs_hz: float | None, column: int | str | None) -> tuple:
+    # The table's reader contract; load_recording itself calls _load_xdf_recording so the
+    # session keeps the file's unit and markers.
+    session = _load_xdf_recording(path, fs_hz=fs_hz, column=column, subject=None)
+    return session.ecg_uv(), session.fs_hz, {"format": "xdf", **session.provenance}
 
 
 #: suffix -> reader(path, *, fs_hz, column) -> (samples, fs_hz, provenance). Add formats here.
@@ -397,9 +396,11 @@ LOADERS: dict[str, Callable[..., tuple]] = {
     ".tsv": _load_table,
     ".txt": _load_table,
     ".xdf": _load_xdf,
+    ".xdfz": _load_xdf,
 }
+_XDF_SUFFIXES = (".xdf", ".xdfz")
 #: Suffixes :func:`load_recording` reads today.
-SUPPORTED_SUFFIXES: tuple[str, ...] = _ARRAY_SUFFIXES
+SUPPORTED_SUFFIXES: tuple[str, ...] = (*_ARRAY_SUFFIXES, *_XDF_SUFFIXES)
 
 
 def load_array_file(
@@ -463,9 +464,27 @@ def load_recording(
         raise FileNotFoundError(f"recording file not found: {path}")
     if not path.is_file():
         raise DatasetError(path, "is not a file")
+    if suffix in _XDF_SUFFIXES:
+        return _load_xdf_recording(path, fs_hz=fs, column=column, subject=subject)
     ecg, fs_file, prov = reader(path, fs_hz=fs, column=column)
     session = _finish(path, ecg, fs_hz=fs_file, units=units, subject=subject, provenance=prov)
     log.debug("read %s: %d samples at %g Hz", path, session.ecg.size, session.fs_hz)
+    return session
+
+
+def _load_xdf_recording(
+    path: Path, *, fs_hz: float | None, column: int | str | None, subject: str | None
+) -> Session:
+    """An XDF / gzip-compressed XDF recording: the ECG stream's channel ``column`` (label
+    or index), its unit from the file, markers as events."""
+    from ecgaffect.datasets.xdf import load_xdf_session
+
+    session = load_xdf_session(path, channel=column, subject=subject)
+    if fs_hz is not None and abs(session.fs_hz / fs_hz - 1.0) > FS_TOLERANCE:
+        raise ValueError(
+            f"{path}: fs_hz={fs_hz:g} Hz was given but the file says {session.fs_hz:g} Hz; "
+            f"leave fs_hz out for XDF files"
+        )
     return session
 
 

@@ -11,10 +11,12 @@ This module never imports :mod:`ecgaffect.stream`.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import math
 import os
 import struct
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,11 +146,44 @@ def _make_stream(stream_id: int, info: dict[str, Any], series: Any, stamps: Any)
     )
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == _GZIP_MAGIC
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped if it is gzip-compressed (``.xdfz``).
+
+    A gzip stream cut off mid-way gives what was decompressed up to the cut.
+    """
+    raw = path.read_bytes()
+    if not raw.startswith(_GZIP_MAGIC):
+        return raw
+    d = zlib.decompressobj(wbits=31)
+    try:
+        out = d.decompress(raw)
+    except zlib.error as exc:
+        raise DatasetError(path, f"gzip data is corrupt ({exc})") from None
+    if not d.eof:
+        log.warning("%s: gzip stream is cut off; reading what was decompressed", path)
+    return out
+
+
 def _check_magic(path: Path) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"XDF file {path} does not exist")
-    with open(path, "rb") as f:
-        magic = f.read(4)
+    if _is_gzip(path):
+        try:
+            with gzip.open(path, "rb") as f:
+                magic = f.read(4)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DatasetError(path, f"gzip-compressed but unreadable ({exc})") from None
+    else:
+        with open(path, "rb") as f:
+            magic = f.read(4)
     if magic != b"XDF:":
         raise DatasetError(
             path, f"not an XDF file (starts with {magic!r}, expected the magic bytes b'XDF:')"
@@ -158,7 +193,8 @@ def _check_magic(path: Path) -> None:
 def read_xdf(path: str | os.PathLike[str]) -> tuple[list[XdfStream], str]:
     """All streams of an XDF file and which reader read it (``"pyxdf"`` or ``"chunks"``).
 
-    Timestamps are as recorded (no dejitter); clock offsets are applied by pyxdf.
+    The file may be gzip-compressed (``.xdfz``, as pyxdf names it). Timestamps are as
+    recorded (no dejitter); clock offsets are applied by pyxdf.
     """
     path = Path(path)
     _check_magic(path)
@@ -212,6 +248,9 @@ def _parse_samples(content: bytes, info: _Temp) -> tuple[np.ndarray, Any]:
             if np.all(arr["tsb"] == 8):
                 info.last_ts = float(arr["ts"][-1]) if n else info.last_ts
                 return arr["ts"].astype(np.float64), arr["v"].reshape(n, n_ch).copy()
+        fast = _regular_chunk(content, pos, n, n_ch, dt, info)
+        if fast is not None:
+            return fast
         values = np.empty((n, n_ch), dtype=dt)
         for k in range(n):
             pos = info.stamp(content, pos, stamps, k)
@@ -231,6 +270,34 @@ def _parse_samples(content: bytes, info: _Temp) -> tuple[np.ndarray, Any]:
             pos += length
         texts.append(row)
     return stamps, texts
+
+
+def _regular_chunk(
+    content: bytes, pos: int, n: int, n_ch: int, dt: np.dtype, info: _Temp
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Vectorised read of a chunk whose first sample alone has a time stamp (regular
+    streams may omit the others); ``None`` if the chunk is not laid out like that."""
+    size = n_ch * dt.itemsize
+    srate = info.stream.nominal_srate
+    if n < 1 or not srate > 0 or content[pos] != 8:
+        return None
+    if len(content) - pos != 9 + size + (n - 1) * (1 + size):
+        return None
+    rest = np.frombuffer(
+        content,
+        dtype=np.dtype([("tsb", "u1"), ("v", dt, (n_ch,))]),
+        count=n - 1,
+        offset=pos + 9 + size,
+    )
+    if np.any(rest["tsb"] != 0):
+        return None
+    t0 = struct.unpack_from("<d", content, pos + 1)[0]
+    values = np.empty((n, n_ch), dtype=dt)
+    values[0] = np.frombuffer(content, dtype=dt, count=n_ch, offset=pos + 9)
+    values[1:] = rest["v"].reshape(n - 1, n_ch)
+    stamps = t0 + np.arange(n) / srate
+    info.last_ts = float(stamps[-1])
+    return stamps, values
 
 
 @dataclass
@@ -260,7 +327,7 @@ def read_xdf_chunks(path: str | os.PathLike[str]) -> list[XdfStream]:
     """
     path = Path(path)
     _check_magic(path)
-    buf = path.read_bytes()
+    buf = _read_bytes(path)
     pos = 4
     temps: dict[int, _Temp] = {}
     n_chunks = 0

@@ -12,10 +12,11 @@ import signal as signal_module
 import sys
 import threading
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ecgaffect.model import DEFAULT_MODEL_NAMES
+from ecgaffect.model import default_model_path as _packaged_model_path
 from ecgaffect.stream.console import ConsoleSink
 from ecgaffect.stream.pipeline import Pipeline, PipelineState
 from ecgaffect.stream.sinks import Sink
@@ -23,9 +24,6 @@ from ecgaffect.stream.sinks import Sink
 __all__ = ["default_model_path", "register", "run_live"]
 
 log = logging.getLogger(__name__)
-
-#: File names a packaged default model may have (under ``ecgaffect/data``).
-DEFAULT_MODEL_NAMES = ("default_model.pt2", "default_model.pt")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -95,13 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # -- pieces (module-level so tests can swap them) ---------------------------------------------
 def default_model_path() -> Path | None:
-    """The packaged default model, or None when this installation has none."""
-    data = resources.files("ecgaffect") / "data"
-    for name in DEFAULT_MODEL_NAMES:
-        candidate = data / name
-        if candidate.is_file():
-            return Path(str(candidate))
-    return None
+    """The packaged default model (:func:`ecgaffect.model.default_model_path`), or None."""
+    return _packaged_model_path()
 
 
 def load_scorer(path: Path | None) -> Any:

@@ -1,0 +1,668 @@
+#!/usr/bin/env python
+"""Regenerate the bundled recordings in ``recordings/`` from the exact PyPI packages.
+
+Run from the repository root (needs network access to PyPI, nothing else)::
+
+    python scripts/build_recordings.py            # writes recordings/*.xdf[z] + README + manifest
+    python scripts/build_recordings.py --check    # rebuild into a temp dir and compare bytes
+
+Sources (fetched with ``python -m pip download --no-deps``; sha256 of each archive recorded):
+
+* ``systole==0.3.1`` sdist: ``systole/datasets/Task1_ECG.npy`` and ``Task1_Stim.npy``
+  (emotional image task, 1000 Hz; Stim 2 = disgust image, 1 = neutral image), GPL-3.0;
+* ``scipy==1.11.4`` cp311 manylinux wheel: ``scipy/misc/ecg.dat`` (npz key ``ecg``, uint16,
+  mV = (x - 1024) / 200, 360 Hz, MIT-BIH Arrhythmia Database record 208), BSD-3 / ODC-By;
+* ``pyhrv==0.5.0`` wheel: ``pyhrv/files/SampleECG.txt`` (OpenSignals/BITalino text export,
+  1000 Hz, 10-bit ECG ADC in the last column ``A2``), BSD-3.
+
+Each recording is written in our XDF recording format (an ``ECG`` stream, one channel
+labelled ``ECG`` in microvolts, typed ``ECG``; a ``Markers`` stream where the source has
+events), with a time stamp only on the first sample of each chunk (XDF lets regular streams
+omit the others; readers deduce them from the nominal rate). No resampling. The output is
+deterministic (no random uids, fixed gzip header), so a rebuild can be compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import logging
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+log = logging.getLogger("build_recordings")
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "recordings"
+#: Budget for all bundled files together.
+MAX_TOTAL_BYTES = 5 * 1024 * 1024
+#: Samples per XDF Samples chunk (one time stamp each).
+CHUNK_N = 10_000
+
+TAG_FILE_HEADER, TAG_STREAM_HEADER, TAG_SAMPLES, TAG_STREAM_FOOTER = 1, 2, 3, 6
+
+# BITalino ECG sensor transfer function (BITalino ECG sensor datasheet, rev. B / (r)evolution):
+# ECG(V) = (ADC / 2**n - 1/2) * VCC / G_ECG with VCC = 3.3 V and G_ECG = 1100.
+BITALINO_VCC_V = 3.3
+BITALINO_ECG_GAIN = 1100.0
+
+
+@dataclass(frozen=True)
+class Source:
+    """One PyPI archive and what we take from it."""
+
+    key: str
+    requirement: str
+    pip_args: tuple[str, ...]
+    archive_glob: str
+    licence: str
+
+
+SOURCES = (
+    Source(
+        "systole",
+        "systole==0.3.1",
+        ("--no-binary", ":all:"),
+        "systole-0.3.1.tar.gz",
+        "GPL-3.0",
+    ),
+    Source(
+        "scipy",
+        "scipy==1.11.4",
+        (
+            "--only-binary",
+            ":all:",
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            "--abi",
+            "cp311",
+            "--platform",
+            "manylinux_2_17_x86_64",
+        ),
+        "scipy-1.11.4-cp311-cp311-manylinux_2_17_x86_64*.whl",
+        "BSD-3-Clause (SciPy); data: MIT-BIH Arrhythmia Database, ODC-By 1.0 (PhysioNet)",
+    ),
+    Source(
+        "pyhrv",
+        "pyhrv==0.5.0",
+        ("--only-binary", ":all:"),
+        "pyhrv-0.5.0-py3-none-any.whl",
+        "BSD-3-Clause",
+    ),
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Conversion (pure functions, tested on generated arrays)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Converted:
+    """One recording ready to be written: ECG in microvolts and its events."""
+
+    name: str
+    fs_hz: float
+    samples_uv: np.ndarray  # int16 or float32, 1-D
+    events: list[tuple[float, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples_uv.size / self.fs_hz
+
+
+def check_signal(name: str, samples: np.ndarray, fs_hz: float, *, min_duration_s: float) -> None:
+    """Raise ValueError unless ``samples`` is 1-D, finite, long enough and not flat."""
+    x = np.asarray(samples)
+    if x.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D signal, got shape {x.shape}")
+    if not fs_hz > 0:
+        raise ValueError(f"{name}: fs_hz must be > 0, got {fs_hz!r}")
+    xf = x.astype(np.float64)
+    n_bad = int((~np.isfinite(xf)).sum())
+    if n_bad:
+        raise ValueError(f"{name}: {n_bad} of {x.size} samples are NaN or infinite")
+    if x.size / fs_hz < min_duration_s:
+        raise ValueError(
+            f"{name}: {x.size / fs_hz:.2f} s at {fs_hz:g} Hz, expected at least {min_duration_s} s"
+        )
+    if float(np.ptp(xf)) == 0.0:
+        raise ValueError(f"{name}: the signal is flat (every sample is {xf[0]!r})")
+
+
+def to_int16_uv(samples_uv: np.ndarray, *, name: str, max_error_uv: float = 0.5) -> np.ndarray:
+    """Round microvolts to int16, refusing values out of range or rounding errors above
+    ``max_error_uv``."""
+    x = np.asarray(samples_uv, dtype=np.float64)
+    lo, hi = np.iinfo(np.int16).min, np.iinfo(np.int16).max
+    if x.size and (x.min() < lo or x.max() > hi):
+        raise ValueError(
+            f"{name}: samples span {x.min():.1f}..{x.max():.1f} uV, outside int16 {lo}..{hi}"
+        )
+    q = np.round(x)
+    err = float(np.max(np.abs(q - x))) if x.size else 0.0
+    if err > max_error_uv + 1e-9:
+        raise ValueError(f"{name}: int16 rounding error {err:.3f} uV > {max_error_uv} uV")
+    return q.astype(np.int16)
+
+
+def convert_systole(ecg_mv: np.ndarray, stim: np.ndarray, fs_hz: float = 1000.0) -> Converted:
+    """systole's Task1 ECG (mV, assumed; see README) and stimulus channel -> :class:`Converted`.
+
+    ``stim`` has one non-zero sample per image onset: 2 = disgust image, 1 = neutral image.
+    """
+    ecg_mv = np.asarray(ecg_mv, dtype=np.float64)
+    stim = np.asarray(stim)
+    if stim.shape != ecg_mv.shape:
+        raise ValueError(f"systole: Stim shape {stim.shape} differs from ECG shape {ecg_mv.shape}")
+    check_signal("systole Task1_ECG", ecg_mv, fs_hz, min_duration_s=60.0)
+    codes = {1: "neutral image", 2: "disgust image"}
+    unknown = sorted(set(np.unique(stim[stim != 0]).tolist()) - set(codes))
+    if unknown:
+        raise ValueError(f"systole: unknown Stim codes {unknown}; known {codes}")
+    idx = np.flatnonzero(stim != 0)
+    events = [(float(i / fs_hz), codes[int(stim[i])]) for i in idx]
+    samples = to_int16_uv(ecg_mv * 1000.0, name="systole Task1_ECG")
+    return Converted(
+        "systole_emotional_images",
+        fs_hz,
+        samples,
+        events,
+        notes=["rounded to whole microvolts: error <= 0.5 uV (the source's step is 0.305 uV)"],
+    )
+
+
+def convert_scipy_ecg(raw: np.ndarray, fs_hz: float = 360.0) -> Converted:
+    """scipy's MIT-BIH record 208 excerpt: uint16 with mV = (x - 1024) / 200 -> int16 uV
+    (exact: one ADC step is 5 uV)."""
+    raw = np.asarray(raw)
+    if raw.dtype != np.uint16:
+        raise ValueError(f"scipy ecg.dat: expected uint16 samples, got {raw.dtype}")
+    check_signal("scipy ecg.dat", raw, fs_hz, min_duration_s=60.0)
+    uv = (raw.astype(np.int64) - 1024) * 5
+    return Converted(
+        "scipy_mitbih208",
+        fs_hz,
+        to_int16_uv(uv, name="scipy ecg.dat", max_error_uv=0.0),
+        notes=["exact (one ADC step = 5 uV)"],
+    )
+
+
+def parse_opensignals(text: str) -> tuple[dict[str, Any], np.ndarray]:
+    """An OpenSignals text export -> (device header dict, data ``[n, columns]``)."""
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith("# OpenSignals Text File Format"):
+        raise ValueError("not an OpenSignals text export (first line differs)")
+    try:
+        end = lines.index("# EndOfHeader")
+    except ValueError:
+        raise ValueError("OpenSignals export without '# EndOfHeader'") from None
+    header_json = [ln[1:].strip() for ln in lines[1:end] if ln.startswith("# {")]
+    if len(header_json) != 1:
+        raise ValueError(f"expected one JSON header line, found {len(header_json)}")
+    devices = json.loads(header_json[0])
+    if len(devices) != 1:
+        raise ValueError(f"expected one device in the header, found {list(devices)}")
+    header = next(iter(devices.values()))
+    rows = [ln.split() for ln in lines[end + 1 :] if ln.strip()]
+    data = np.array(rows, dtype=np.float64)
+    if data.ndim != 2 or data.shape[1] != len(header["column"]):
+        raise ValueError(f"data shape {data.shape} does not match columns {header['column']}")
+    return header, data
+
+
+def bitalino_ecg_uv(adc: np.ndarray, n_bits: int) -> np.ndarray:
+    """BITalino ECG sensor ADC counts -> microvolts (datasheet transfer function)."""
+    adc = np.asarray(adc, dtype=np.float64)
+    if adc.size and (adc.min() < 0 or adc.max() > 2**n_bits - 1):
+        raise ValueError(f"ADC values {adc.min()}..{adc.max()} outside 0..{2**n_bits - 1}")
+    return (adc / 2**n_bits - 0.5) * BITALINO_VCC_V / BITALINO_ECG_GAIN * 1e6
+
+
+def convert_pyhrv(text: str) -> Converted:
+    """pyhrv's SampleECG.txt (OpenSignals) -> float32 microvolts at the header's rate."""
+    header, data = parse_opensignals(text)
+    fs_hz = float(header["sampling rate"])
+    columns = list(header["column"])
+    if header.get("sensor") != ["ECG"] or header.get("label") != ["A2"]:
+        raise ValueError(f"expected one ECG sensor on A2, header says {header}")
+    col = columns.index("A2")
+    n_bits = int(header["resolution"][col])
+    nseq = data[:, columns.index("nSeq")].astype(int)
+    lost = int(np.count_nonzero(np.diff(nseq) % 16 != 1))
+    if lost:
+        raise ValueError(f"pyhrv SampleECG: {lost} breaks in the 4-bit nSeq counter (lost frames)")
+    adc = data[:, col]
+    check_signal("pyhrv SampleECG", adc, fs_hz, min_duration_s=10.0)
+    return Converted(
+        "pyhrv_bitalino",
+        fs_hz,
+        bitalino_ecg_uv(adc, n_bits).astype(np.float32),
+        notes=[
+            f"{n_bits}-bit ADC converted with the BITalino ECG transfer function "
+            f"(VCC {BITALINO_VCC_V} V, gain {BITALINO_ECG_GAIN:g}); one ADC step = "
+            f"{BITALINO_VCC_V / 2**n_bits / BITALINO_ECG_GAIN * 1e6:.2f} uV",
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# XDF writing
+# ---------------------------------------------------------------------------------------
+
+
+def _varlen(n: int) -> bytes:
+    if n < 1 << 8:
+        return b"\x01" + struct.pack("<B", n)
+    if n < 1 << 32:
+        return b"\x04" + struct.pack("<I", n)
+    return b"\x08" + struct.pack("<Q", n)
+
+
+def _chunk(tag: int, content: bytes) -> bytes:
+    body = struct.pack("<H", tag) + content
+    return _varlen(len(body)) + body
+
+
+_FORMATS = {np.dtype(np.int16): "int16", np.dtype(np.float32): "float32"}
+
+
+def _header_xml(
+    *, name: str, type_: str, fmt: str, srate: float, uid: str, channels: str, desc: str
+) -> bytes:
+    xml = (
+        '<?xml version="1.0"?><info>'
+        f"<name>{escape(name)}</name><type>{escape(type_)}</type>"
+        f"<channel_count>1</channel_count><nominal_srate>{srate!r}</nominal_srate>"
+        f"<channel_format>{fmt}</channel_format><source_id>{escape(uid)}</source_id>"
+        f"<version>1.1</version><created_at>0.0</created_at><uid>{escape(uid)}</uid>"
+        f"<hostname>ecgaffect-build-recordings</hostname>"
+        f"<desc>{channels}{desc}</desc></info>"
+    )
+    return xml.encode("utf-8")
+
+
+def _footer_xml(first: float, last: float, count: int) -> bytes:
+    return (
+        '<?xml version="1.0"?><info>'
+        f"<first_timestamp>{first!r}</first_timestamp><last_timestamp>{last!r}</last_timestamp>"
+        f"<sample_count>{count}</sample_count><clock_offsets></clock_offsets></info>"
+    ).encode()
+
+
+def regular_samples_chunk(stream_id: int, values: np.ndarray, first_timestamp_s: float) -> bytes:
+    """A Samples chunk of a regular 1-channel stream: a time stamp on the first sample only."""
+    dt = values.dtype.newbyteorder("<")
+    n = values.size
+    first = np.zeros(1, dtype=[("tsb", "u1"), ("ts", "<f8"), ("v", dt)])
+    first["tsb"], first["ts"], first["v"] = 8, first_timestamp_s, values[:1]
+    rest = np.zeros(n - 1, dtype=[("tsb", "u1"), ("v", dt)])
+    rest["v"] = values[1:]
+    content = struct.pack("<I", stream_id) + _varlen(n) + first.tobytes() + rest.tobytes()
+    return _chunk(TAG_SAMPLES, content)
+
+
+def xdf_bytes(rec: Converted, *, subject: str, chunk_n: int = CHUNK_N, t0_s: float = 0.0) -> bytes:
+    """``rec`` as an XDF file: stream 1 ``ECG`` (uV), stream 2 ``Markers`` if it has events."""
+    fmt = _FORMATS.get(rec.samples_uv.dtype)
+    if fmt is None:
+        raise ValueError(
+            f"{rec.name}: samples must be int16 or float32, got {rec.samples_uv.dtype}"
+        )
+    if rec.samples_uv.ndim != 1 or rec.samples_uv.size == 0:
+        raise ValueError(f"{rec.name}: samples must be a non-empty 1-D array")
+    if chunk_n < 1:
+        raise ValueError(f"chunk_n must be >= 1, got {chunk_n}")
+    parts = [
+        b"XDF:",
+        _chunk(TAG_FILE_HEADER, b'<?xml version="1.0"?><info><version>1.0</version></info>'),
+    ]
+    ecg_channels = (
+        "<channels><channel><label>ECG</label><unit>microvolts</unit><type>ECG</type>"
+        "</channel></channels>"
+    )
+    ecg_desc = f"<ecgaffect><subject>{escape(subject)}</subject></ecgaffect>"
+    parts.append(
+        _chunk(
+            TAG_STREAM_HEADER,
+            struct.pack("<I", 1)
+            + _header_xml(
+                name="ECG",
+                type_="ECG",
+                fmt=fmt,
+                srate=float(rec.fs_hz),
+                uid=f"{rec.name}-ecg",
+                channels=ecg_channels,
+                desc=ecg_desc,
+            ),
+        )
+    )
+    if rec.events:
+        parts.append(
+            _chunk(
+                TAG_STREAM_HEADER,
+                struct.pack("<I", 2)
+                + _header_xml(
+                    name="Markers",
+                    type_="Markers",
+                    fmt="string",
+                    srate=0.0,
+                    uid=f"{rec.name}-markers",
+                    channels="<channels><channel><label>Marker</label></channel></channels>",
+                    desc="",
+                ),
+            )
+        )
+    n = rec.samples_uv.size
+    for start in range(0, n, chunk_n):
+        block = rec.samples_uv[start : start + chunk_n]
+        parts.append(regular_samples_chunk(1, block, t0_s + start / rec.fs_hz))
+    if rec.events:
+        body = [struct.pack("<I", 2), _varlen(len(rec.events))]
+        for t, label in rec.events:
+            raw = label.encode("utf-8")
+            body += [b"\x08", struct.pack("<d", t0_s + t), _varlen(len(raw)), raw]
+        parts.append(_chunk(TAG_SAMPLES, b"".join(body)))
+    last = t0_s + (n - 1) / rec.fs_hz
+    parts.append(_chunk(TAG_STREAM_FOOTER, struct.pack("<I", 1) + _footer_xml(t0_s, last, n)))
+    if rec.events:
+        first_e, last_e = t0_s + rec.events[0][0], t0_s + rec.events[-1][0]
+        parts.append(
+            _chunk(
+                TAG_STREAM_FOOTER,
+                struct.pack("<I", 2) + _footer_xml(first_e, last_e, len(rec.events)),
+            )
+        )
+    return b"".join(parts)
+
+
+def write_recording(rec: Converted, path: Path, *, subject: str) -> Path:
+    """Write ``rec`` to ``path`` (``.xdf``, or ``.xdfz`` gzip-compressed with mtime 0)."""
+    data = xdf_bytes(rec, subject=subject)
+    if path.suffix == ".xdfz":
+        buf = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
+            gz.write(data)
+        data = buf.getvalue()
+    elif path.suffix != ".xdf":
+        raise ValueError(f"{path}: suffix must be .xdf or .xdfz")
+    path.write_bytes(data)
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# Download and extraction
+# ---------------------------------------------------------------------------------------
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(source: Source, dest: Path) -> Path:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        *source.pip_args,
+        source.requirement,
+        "-d",
+        str(dest),
+    ]
+    log.info("%s", " ".join(cmd))
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    found = sorted(dest.glob(source.archive_glob))
+    if len(found) != 1:
+        raise FileNotFoundError(f"expected one {source.archive_glob} in {dest}, found {found}")
+    return found[0]
+
+
+def read_member(archive: Path, member_suffix: str) -> tuple[str, bytes]:
+    """The archive member whose path ends with ``member_suffix`` (exactly one)."""
+    if archive.name.endswith(".tar.gz"):
+        with tarfile.open(archive, "r:gz") as tf:
+            names = [m for m in tf.getnames() if m.endswith(member_suffix)]
+            if len(names) != 1:
+                raise FileNotFoundError(f"{archive}: {member_suffix} matches {names}")
+            f = tf.extractfile(names[0])
+            assert f is not None
+            return names[0], f.read()
+    with zipfile.ZipFile(archive) as zf:
+        names = [m for m in zf.namelist() if m.endswith(member_suffix)]
+        if len(names) != 1:
+            raise FileNotFoundError(f"{archive}: {member_suffix} matches {names}")
+        return names[0], zf.read(names[0])
+
+
+def _npy(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+# ---------------------------------------------------------------------------------------
+# Metadata and README
+# ---------------------------------------------------------------------------------------
+
+ATTRIBUTION = {
+    "systole": (
+        "Nicolas Legrand, systole (https://github.com/embodied-computation-group/systole), "
+        "GPL-3.0. Recording described in: Legrand, N., Etard, O., Vandevelde, A., Pierre, M., "
+        "Viader, F., Clochon, P., Doidy, F., Peschanski, D., Eustache, F., & Gagnepain, P. "
+        "(2020). Long-term modulation of cardiac activity induced by inhibitory control over "
+        "emotional memories. Scientific Reports, 10, 15008. "
+        "https://doi.org/10.1038/s41598-020-71858-2"
+    ),
+    "scipy": (
+        "SciPy (scipy.misc.electrocardiogram), BSD-3-Clause. Data: MIT-BIH Arrhythmia "
+        "Database record 208 (Moody GB, Mark RG. The impact of the MIT-BIH Arrhythmia "
+        "Database. IEEE Eng in Med and Biol 20(3):45-50, 2001; Goldberger AL et al. "
+        "PhysioBank, PhysioToolkit, and PhysioNet. Circulation 101(23):e215-e220, 2000), "
+        "Open Data Commons Attribution License v1.0."
+    ),
+    "pyhrv": (
+        "Pedro Gomes, pyHRV (https://github.com/PGomes92/pyhrv), BSD-3-Clause. Gomes P, "
+        "Margaritoff P, Plácido da Silva H. pyHRV: Development and evaluation of an open-source "
+        "Python toolbox for heart rate variability (HRV). Proc. Int'l Conf. on Electrical, "
+        "Electronic and Computing Engineering (IcETRAN), 2019, pp. 822-828."
+    ),
+}
+
+KNOWN_ASSUMED = {
+    "systole": (
+        "Known: one young healthy participant, 1000 Hz (systole's import_dataset1 "
+        "docstring), Stim codes 2 = disgust image, "
+        "1 = neutral image (one non-zero sample per onset). Assumed: the ECG array is in "
+        "millivolts (systole does not state the unit; the float values span about -4.4 to "
+        "4.6 with R peaks of about 1-3, typical of mV, and a quantum of 10/32768)."
+    ),
+    "scipy": (
+        "Known (scipy.misc.electrocardiogram docstring): 360 Hz, uint16 with "
+        "mV = (x - 1024) / 200, 5 minutes of MIT-BIH record 208 (lead MLII), a patient with "
+        "frequent premature ventricular contractions; not a healthy or affective recording."
+    ),
+    "pyhrv": (
+        "Known from the file's OpenSignals header: BITalino device, 1000 Hz, columns nSeq, "
+        "I1, I2, O1, O2, A2, one ECG sensor on A2 with 10-bit resolution; pyhrv reads the last "
+        "column as the ECG (tools.py example, np.loadtxt(...)[:, -1]). Assumed: the BITalino "
+        "ECG sensor transfer function ECG(V) = (ADC/2^10 - 1/2) * 3.3 V / 1100 (datasheet); "
+        "the board revision is not stated, so the microvolt scale is approximate."
+    ),
+}
+
+
+def build(out_dir: Path, work: Path) -> dict[str, Any]:
+    """Download, convert, check and write every recording; returns the manifest."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {"format_version": 1, "recordings": []}
+    for source in SOURCES:
+        archive = download(source, work)
+        digest = sha256_file(archive)
+        members: list[str] = []
+        if source.key == "systole":
+            m1, ecg = read_member(archive, "systole/datasets/Task1_ECG.npy")
+            m2, stim = read_member(archive, "systole/datasets/Task1_Stim.npy")
+            members = [m1, m2]
+            rec = convert_systole(_npy(ecg), _npy(stim), 1000.0)
+            suffix, subject = ".xdfz", "systole-task1"
+        elif source.key == "scipy":
+            m1, raw = read_member(archive, "scipy/misc/ecg.dat")
+            members = [m1]
+            with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+                rec = convert_scipy_ecg(npz["ecg"], 360.0)
+            suffix, subject = ".xdf", "mitbih-208"
+        else:
+            m1, raw = read_member(archive, "pyhrv/files/SampleECG.txt")
+            members = [m1]
+            rec = convert_pyhrv(raw.decode("utf-8"))
+            suffix, subject = ".xdf", "pyhrv-sample"
+        path = write_recording(rec, out_dir / f"{rec.name}{suffix}", subject=subject)
+        counts: dict[str, int] = {}
+        for _, label in rec.events:
+            counts[label] = counts.get(label, 0) + 1
+        entry = {
+            "file": path.name,
+            "subject": subject,
+            "source_package": source.requirement,
+            "archive": archive.name,
+            "archive_sha256": digest,
+            "members": members,
+            "licence": source.licence,
+            "attribution": ATTRIBUTION[source.key],
+            "known_and_assumed": KNOWN_ASSUMED[source.key],
+            "fs_hz": rec.fs_hz,
+            "n_samples": int(rec.samples_uv.size),
+            "duration_s": round(rec.duration_s, 6),
+            "units": "uV",
+            "sample_format": str(rec.samples_uv.dtype),
+            "events": counts,
+            "n_events": len(rec.events),
+            "resampled": False,
+            "notes": rec.notes,
+            "file_bytes": path.stat().st_size,
+            "file_sha256": sha256_file(path),
+        }
+        manifest["recordings"].append(entry)
+        log.info("wrote %s (%.1f s, %d bytes)", path, rec.duration_s, entry["file_bytes"])
+    total = sum(e["file_bytes"] for e in manifest["recordings"])
+    if total > MAX_TOTAL_BYTES:
+        raise RuntimeError(f"bundled recordings take {total} bytes > budget {MAX_TOTAL_BYTES}")
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "README.md").write_text(readme(manifest), encoding="utf-8")
+    return manifest
+
+
+def readme(manifest: dict[str, Any]) -> str:
+    lines = [
+        "# Bundled recordings",
+        "",
+        "Real ECG that may be redistributed, converted into our XDF recording format by",
+        "`scripts/build_recordings.py` (run it to regenerate these files from the exact PyPI",
+        "archives; their sha256 are below, and `manifest.json` holds the same facts for code).",
+        "",
+        "Format: an `ECG` stream (type `ECG`, one channel `ECG`, unit `microvolts`) with a",
+        "time stamp on the first sample of each 10000-sample chunk only (readers deduce the",
+        "others from the nominal rate), and a `Markers` stream where the source has events.",
+        "Time stamps start at 0 s. `.xdfz` is the same, gzip-compressed (pyxdf and",
+        "`ecgaffect.datasets.xdf` read both). Nothing is resampled. Load with",
+        "`ecgaffect.datasets.recording.load_recording(path)` or `pyxdf.load_xdf(path)`.",
+        "",
+        "| file | source | rate | duration | units (stored as) | events | licence |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in manifest["recordings"]:
+        ev = ", ".join(f"{n} x {k!r}" for k, n in e["events"].items()) or "none"
+        lines.append(
+            f"| `{e['file']}` | `{e['source_package']}` | {e['fs_hz']:g} Hz | "
+            f"{e['duration_s']:.2f} s | µV ({e['sample_format']}) | {ev} | {e['licence']} |"
+        )
+    for e in manifest["recordings"]:
+        lines += [
+            "",
+            f"## `{e['file']}`",
+            "",
+            f"- Source: `{e['source_package']}`, archive `{e['archive']}`",
+            f"  (sha256 `{e['archive_sha256']}`), path(s) inside it: "
+            + ", ".join(f"`{m}`" for m in e["members"]),
+            f"- Licence: {e['licence']}",
+            f"- Attribution: {e['attribution']}",
+            f"- Sampling rate: {e['fs_hz']:g} Hz (not resampled); {e['n_samples']} samples, "
+            f"duration {e['duration_s']:.3f} s",
+            f"- Units: microvolts, stored as {e['sample_format']}; " + "; ".join(e["notes"]),
+            "- Events: "
+            + (
+                ", ".join(f"{n} x `{k}`" for k, n in e["events"].items())
+                + " (Markers stream, at the image onsets)"
+                if e["events"]
+                else "none"
+            ),
+            f"- Known / assumed: {e['known_and_assumed']}",
+            f"- File: {e['file_bytes']} bytes, sha256 `{e['file_sha256']}`",
+        ]
+    lines += [
+        "",
+        "Licences: the systole recording is GPL-3.0 data; redistributing it here keeps that",
+        "licence for that file. The others are BSD-3-Clause / ODC-By: keep the attribution.",
+        "These recordings carry no affect labels (systole's image events are stimuli, not",
+        "ratings); they are used for pretraining, replay, GUI and pipeline tests.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="output folder")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="rebuild into a temporary folder and compare with --out byte for byte",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "dl"
+        work.mkdir()
+        if not args.check:
+            manifest = build(args.out, work)
+            total = sum(e["file_bytes"] for e in manifest["recordings"])
+            print(f"wrote {len(manifest['recordings'])} recordings, {total} bytes, to {args.out}")
+            return 0
+        fresh = Path(tmp) / "fresh"
+        manifest = build(fresh, work)
+        bad = [
+            e["file"]
+            for e in manifest["recordings"]
+            if not (args.out / e["file"]).is_file()
+            or sha256_file(args.out / e["file"]) != e["file_sha256"]
+        ]
+        if bad:
+            print(f"differ from a fresh build: {bad}")
+            return 1
+        print(f"all {len(manifest['recordings'])} recordings match a fresh build")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The default model shipped in ``ecgaffect/data`` (built by scripts/build_default_model.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ecgaffect.datasets.recording import load_recording
+from ecgaffect.model import default_model_card_path, default_model_path
+from ecgaffect.model.card import DEMO_WARNING, ModelCard
+from ecgaffect.model.cli_export import preprocess_windows
+from ecgaffect.model.export import read_card
+from ecgaffect.model.networks import TRANSFORM_NAMES
+from ecgaffect.model.scorer import Scorer
+from ecgaffect.stream import cli as live_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = json.loads((ROOT / "recordings" / "manifest.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    torch.set_num_threads(1)
+    path = default_model_path()
+    assert path is not None, "no packaged default model in ecgaffect/data"
+    return Scorer.load(path)
+
+
+def test_default_model_is_the_packaged_pt2(scorer):
+    assert scorer.path.name == "default_model.pt2"
+    assert scorer.path.parent.name == "data"
+    assert scorer.format == "pt2"
+    assert live_cli.default_model_path() == scorer.path
+    # A few MB: the repository stays light.
+    assert scorer.path.stat().st_size < 8 * 1024 * 1024
+
+
+def test_card_says_demo_not_validated(scorer):
+    card = scorer.card
+    assert card.demo is True
+    assert "not validated for affect" in card.notes.lower()
+    assert DEMO_WARNING in card.summary()
+    assert card.tasks == {"arousal": ["low", "high"], "valence": ["low", "high"]}
+    assert card.label_scheme == "binary"
+
+
+def test_json_card_copy_matches_the_artifact(scorer):
+    copy = default_model_card_path()
+    assert copy is not None
+    assert ModelCard.from_json(copy.read_text(encoding="utf-8")) == read_card(scorer.path)
+
+
+def test_card_lists_its_training_data(scorer):
+    data = scorer.card.training_data
+    bundled = {f"recordings/{e['file']}" for e in MANIFEST["recordings"]}
+    used = [d for d in data["pretext_train"] + data["pretext_heldout"] if "file" in d]
+    # every bundled recording is used, for training or as held-out pretext data
+    assert {d["file"] for d in used} == bundled
+    for d in used:
+        entry = next(e for e in MANIFEST["recordings"] if d["file"].endswith(e["file"]))
+        assert d["duration_s"] == pytest.approx(entry["duration_s"], abs=1e-3)
+        assert d["windows"] > 0
+    synthetic = [d for d in data["pretext_train"] if "generator" in d]
+    assert synthetic
+    assert synthetic[0]["windows"] > 0
+    train_subjects = set(synthetic[0]["subjects"])
+    held_subjects = {s for d in data["pretext_heldout"] for s in d.get("subjects", [])}
+    assert held_subjects
+    assert not train_subjects & held_subjects
+    emotion = data["emotion"]
+    assert emotion["train_subjects"]
+    assert emotion["heldout_subjects"]
+    assert not set(emotion["train_subjects"]) & set(emotion["heldout_subjects"])
+    for key in ("seed", "pretrain_config", "finetune_config"):
+        assert key in data
+    assert data["pretrain_config"]["epochs"] >= 1
+    assert data["pretext_windows"]["train"] == sum(d["windows"] for d in data["pretext_train"])
+
+
+def test_card_reports_held_out_metrics(scorer):
+    metrics = scorer.card.metrics
+    assert "subject-independent" in metrics["protocol"]
+    pretext = metrics["pretext_heldout"]
+    for name in TRANSFORM_NAMES:
+        assert 0.0 <= pretext[f"acc/{name}"] <= 1.0
+    emotion = metrics["emotion_heldout_synthetic"]
+    for task in ("arousal", "valence"):
+        assert 0.0 <= emotion[f"{task}/accuracy"] <= 1.0
+
+
+def test_scoring_a_bundled_recording_gives_probabilities(scorer):
+    session = load_recording(ROOT / "recordings" / "scipy_mitbih208.xdf")
+    windows, start_s = preprocess_windows(
+        session.ecg_uv(), session.fs_hz, scorer.card, hop_s=scorer.card.window_s
+    )
+    assert len(windows) == int(session.duration_s // scorer.card.window_s)
+    np.testing.assert_allclose(np.diff(start_s), scorer.card.window_s)
+    probs = scorer.score(windows, fs_hz=scorer.card.fs_hz)
+    assert set(probs) == {"arousal", "valence"}
+    for p in probs.values():
+        assert p.shape == (len(windows), 2)
+        assert np.isfinite(p).all()
+        assert (p >= 0).all()
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
