@@ -160,3 +160,15 @@ def test_falls_back_when_pyxdf_fails(tmp_path):
     streams, reader = read_xdf(tmp_path / "hdr.xdf")
     assert reader == "chunks"
     assert [x.name for x in streams] == ["ECG"]
+
+
+def test_no_spurious_pyxdf_segment_warning(caplog):
+    from pathlib import Path
+
+    from ecgaffect.datasets.recording import load_recording
+
+    path = Path(__file__).parents[1] / "recordings" / "scipy_mitbih208.xdf"
+    with caplog.at_level("WARNING"):
+        session = load_recording(path)
+    assert session.fs_hz == 360.0
+    assert not [r for r in caplog.records if "clock-segments" in r.getMessage()]

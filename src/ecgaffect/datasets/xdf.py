@@ -11,6 +11,7 @@ This module never imports :mod:`ecgaffect.stream`.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import math
@@ -204,7 +205,8 @@ def read_xdf(path: str | os.PathLike[str]) -> tuple[list[XdfStream], str]:
         pyxdf = None
     if pyxdf is not None:
         try:
-            raw, _ = pyxdf.load_xdf(str(path), dejitter_timestamps=False)
+            with _quiet_segment_warning():
+                raw, _ = pyxdf.load_xdf(str(path), dejitter_timestamps=False)
             streams = [
                 _make_stream(
                     int(_first(s["info"], "stream_id", str(i + 1))),
@@ -523,3 +525,23 @@ def load_xdf_session(
         events=tuple(events),
         provenance=provenance,
     )
+
+
+class _DropSegmentWarning(logging.Filter):
+    """pyxdf warns "Segments and clock-segments differ" for every stream of a file without
+    ClockOffset chunks when dejitter is off (its segment list is then built differently from
+    the clock-sync one); nothing is wrong with such a file, so the line only confuses users."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Segments and clock-segments differ" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_segment_warning():
+    pyxdf_log = logging.getLogger("pyxdf.pyxdf")
+    flt = _DropSegmentWarning()
+    pyxdf_log.addFilter(flt)
+    try:
+        yield
+    finally:
+        pyxdf_log.removeFilter(flt)

@@ -119,13 +119,40 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     d = sub.add_parser(
         "demo",
-        help="quick end-to-end run on synthetic data (pretrain + fine-tune, prints results)",
-        description="Pretrain briefly on synthetic ECG, fine-tune emotion heads, print metrics.",
+        help="the newcomer's first run: a bundled recording scored live by the default model",
+        description=(
+            "Replay the bundled real ECG recording as if it were live and score it with the\n"
+            "packaged default model (a demo model, not validated for affect). With a display\n"
+            "this opens the GUI; without one (or with --headless) it runs `ecgaffect live\n"
+            "--replay ...` for a bounded time and prints the scores. --train instead runs a\n"
+            "short pretrain + fine-tune on synthetic ECG and prints the metrics."
+        ),
         formatter_class=_formatter(),
     )
-    d.add_argument("--out", type=Path, default=Path("runs/demo"), help="run directory")
-    d.add_argument("--epochs", type=int, default=6, help="pretraining epochs")
-    d.add_argument("--subjects", type=int, default=8, help="synthetic subjects")
+    d.add_argument("--headless", action="store_true", help="console output even with a display")
+    d.add_argument(
+        "--recording",
+        type=Path,
+        default=None,
+        help="recording to replay (default: the bundled systole recording)",
+    )
+    d.add_argument("--speed", type=float, default=6.0, help="replay speed (1 = real time)")
+    d.add_argument(
+        "--duration",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="headless: seconds to run (the first 60 s of signal calibrate)",
+    )
+    d.add_argument("--hop", type=float, default=2.0, metavar="S", help="seconds between scores")
+    d.add_argument(
+        "--train",
+        action="store_true",
+        help="instead: pretrain + fine-tune briefly on synthetic ECG",
+    )
+    d.add_argument("--out", type=Path, default=Path("runs/demo"), help="--train: run directory")
+    d.add_argument("--epochs", type=int, default=6, help="--train: pretraining epochs")
+    d.add_argument("--subjects", type=int, default=8, help="--train: synthetic subjects")
     d.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     d.set_defaults(func=cmd_demo)
 
@@ -267,7 +294,69 @@ def _print_emotion(finals: dict[str, dict], has_val: bool) -> None:
         )
 
 
+BUNDLED_DEMO_RECORDING = "systole_emotional_images.xdfz"
+
+
+def find_bundled_recording(name: str = BUNDLED_DEMO_RECORDING) -> Path | None:
+    """The bundled recording ``recordings/NAME`` from the working folder or the source tree."""
+    here = Path(__file__).resolve()
+    for base in (Path.cwd(), *here.parents):
+        candidate = base / "recordings" / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def has_display() -> bool:
+    """True when a GUI window can be shown (an X11/Wayland display, or macOS/Windows)."""
+    import os
+    import sys
+
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _gui_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("pyqtgraph", "PySide6"))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.train:
+        return _demo_train(args)
+    from ecgaffect.cli import main as cli_main
+    from ecgaffect.model import default_model_path
+
+    recording = args.recording or find_bundled_recording()
+    if recording is None or not Path(recording).is_file():
+        raise FileNotFoundError(
+            f"demo recording not found ({recording or 'recordings/' + BUNDLED_DEMO_RECORDING}); "
+            "run from the repository folder or pass --recording FILE"
+        )
+    model = default_model_path()
+    if model is None:
+        raise FileNotFoundError(
+            "the packaged default model is missing; rebuild it with `make model`"
+        )
+    print(f"ecgaffect demo: replaying {recording} at {args.speed:g}x, scored by {model.name}")
+    print("  (a DEMO MODEL, not validated for affect: its emotion heads learned synthetic ECG)")
+    common = ["--replay", str(recording), "--speed", str(args.speed), "--hop", str(args.hop)]
+    if not args.headless and has_display() and _gui_available():
+        return cli_main(["gui", *common, "--model", str(model)])
+    if not args.headless:
+        print("  no display found: running headless (the GUI needs a display)")
+    print(
+        f"  the first 60 s of signal calibrate the normalisation ({60 / args.speed:.0f} s at "
+        f"this speed), then one line per score for {args.duration:g} s in all"
+    )
+    return cli_main(
+        ["live", *common, "--model", str(model), "--duration", str(args.duration), "--no-outlet"]
+    )
+
+
+def _demo_train(args: argparse.Namespace) -> int:
     """Pretrain briefly on synthetic ECG, then fine-tune and print held-out metrics."""
     from ecgaffect.datasets.synthetic import make_synthetic_sessions
     from ecgaffect.datasets.windows import make_windowset
@@ -276,8 +365,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     _setup_torch(args)
     print(
-        "ecgaffect demo: synthetic ECG (a learnability check of the pipeline, not evidence "
-        "about emotions)"
+        "ecgaffect demo --train: synthetic ECG (a learnability check of the pipeline, not "
+        "evidence about emotions)"
     )
     sessions = make_synthetic_sessions(args.subjects, duration_s=120.0, seed=0)
     ws = make_windowset(sessions, tasks=["arousal", "valence"], scheme="binary", hop_s=10.0)
