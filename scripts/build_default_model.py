@@ -240,7 +240,14 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         "emotion_heldout_synthetic": _pick(ft_final, "val_"),
         "emotion_train_synthetic": _pick(ft_final, "train_"),
     }
+    n_pre_subjects = sum(len(d.get("subjects", [])) for d in train_desc if "generator" in d)
+    recordings = ", ".join(Path(d["file"]).name for d in train_desc if "file" in d)
     training_data = {
+        "summary": (
+            f"encoder: pretext task on {len(train_x)} windows ({recordings} + "
+            f"{n_pre_subjects} synthetic subjects); emotion heads: synthetic labelled ECG "
+            f"({len(e_train.x)} windows) — not affect data"
+        ),
         "pretext_train": train_desc,
         "pretext_heldout": val_desc,
         "pretext_windows": {"train": int(len(train_x)), "heldout": int(len(val_x))},

@@ -106,3 +106,41 @@ def test_scoring_a_bundled_recording_gives_probabilities(scorer):
         assert np.isfinite(p).all()
         assert (p >= 0).all()
         np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_card_summaries_are_short_and_readable():
+    from ecgaffect.model import default_model_path
+    from ecgaffect.model.export import read_card
+
+    card = read_card(default_model_path())
+    text = card.training_summary()
+    assert "synthetic" in text
+    assert "{" not in text  # a sentence, not a dict dump
+    metrics = card.metrics_summary()
+    assert "recognition_acc" in metrics
+    assert "accuracy" in metrics
+    assert len(metrics) < 500
+
+
+def test_generic_summaries_without_a_builder_summary():
+    from ecgaffect.model.card import ModelCard
+
+    card = ModelCard.from_dict(
+        {
+            **_minimal_card_dict(),
+            "training_data": {"dataset": "amigos", "subjects": 40, "sources": [1, 2]},
+            "metrics": {"protocol": "subject-kfold", "arousal": {"accuracy": 0.71}},
+        }
+    )
+    assert card.training_summary() == "dataset: amigos; subjects: 40; sources: 2 sources"
+    assert card.metrics_summary() == "arousal accuracy 0.71 (subject-kfold)"
+    empty = ModelCard.from_dict({**_minimal_card_dict(), "training_data": {}, "metrics": {}})
+    assert empty.training_summary() == "not recorded"
+    assert empty.metrics_summary() == "not evaluated"
+
+
+def _minimal_card_dict():
+    from ecgaffect.model import default_model_path
+    from ecgaffect.model.export import read_card
+
+    return read_card(default_model_path()).to_dict()

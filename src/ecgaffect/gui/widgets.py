@@ -636,24 +636,6 @@ class ModelCardPanel(QtWidgets.QFrame):
         layout.addWidget(self.body)
         layout.addStretch(1)
 
-    @staticmethod
-    def _describe_metrics(metrics: Mapping[str, Any]) -> str:
-        if not metrics:
-            return "not evaluated"
-        parts = []
-        for key, value in metrics.items():
-            if isinstance(value, Mapping):
-                inner = ", ".join(
-                    f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
-                    for k, v in list(value.items())[:4]
-                )
-                parts.append(f"{key}: {inner}")
-            elif isinstance(value, float):
-                parts.append(f"{key} {value:.3f}")
-            else:
-                parts.append(f"{key} {value}")
-        return "; ".join(parts[:6])
-
     def set_card(self, card: Any, path: str = "") -> None:
         """Show ``card`` (a :class:`~ecgaffect.model.card.ModelCard`); None clears it."""
         if card is None:
@@ -665,14 +647,13 @@ class ModelCardPanel(QtWidgets.QFrame):
 
         self.title.setText(card.name)
         tasks = "; ".join(f"{t} ({'/'.join(c)})" for t, c in card.tasks.items())
-        data = card.training_data or {}
-        trained = ", ".join(f"{k}: {v}" for k, v in list(data.items())[:4]) or "not recorded"
         self.body.setText(
             f"outputs: {tasks}\n"
-            f"trained on: {trained}\n"
-            f"evaluated: {self._describe_metrics(card.metrics or {})}\n"
+            f"trained on: {card.training_summary()}\n"
+            f"evaluated: {card.metrics_summary()}\n"
             f"input: {card.window_s:g} s at {card.fs_hz:g} Hz" + (f"\nfile: {path}" if path else "")
         )
+        self.body.setToolTip(card.summary())
         if card.demo:
             self.banner.setText(f"⚠ {DEMO_WARNING}")
             self.banner.show()

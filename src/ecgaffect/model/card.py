@@ -316,6 +316,44 @@ class ModelCard:
             raise ModelCardError(f"model card is not valid JSON: {exc}") from exc
         return cls.from_dict(data)
 
+    def training_summary(self) -> str:
+        """One line on what the model was trained on (``training_data["summary"]`` when the
+        builder wrote one, else the top-level entries, abbreviated)."""
+        data = self.training_data or {}
+        if isinstance(data.get("summary"), str):
+            return data["summary"]
+        parts = []
+        for key, value in data.items():
+            if isinstance(value, str | int | float | bool):
+                parts.append(f"{key}: {value}")
+            elif isinstance(value, list):
+                parts.append(f"{key}: {len(value)} sources")
+        return "; ".join(parts[:4]) or "not recorded"
+
+    def metrics_summary(self, limit: int = 5) -> str:
+        """The headline figures: every ``accuracy`` / ``recognition_acc`` value found in the
+        metrics (nested sections named by their path), with the protocol first."""
+        metrics = self.metrics or {}
+        if not metrics:
+            return "not evaluated"
+        found: list[str] = []
+
+        def walk(prefix: str, value: Any) -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(f"{prefix}{k} " if not prefix else f"{prefix}{k} ", v)
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                name = prefix.strip()
+                if name.endswith(("accuracy", "recognition_acc")):
+                    found.append(f"{name.replace('/', ' ')} {value:.2f}")
+
+        for key, value in metrics.items():
+            if key != "protocol":
+                walk(f"{key} ", value)
+        text = "; ".join(found[:limit]) or "no accuracy figures"
+        protocol = metrics.get("protocol")
+        return f"{text} ({protocol})" if isinstance(protocol, str) else text
+
     def summary(self) -> str:
         """Human-readable multi-line description (``ecgaffect model-info``)."""
         lines = [f"model:          {self.name}"]
