@@ -122,7 +122,7 @@ def main() -> None:
         extra = f"  peak CUDA {r['peak_cuda_mib']:.0f} MiB" if "peak_cuda_mib" in r else ""
         print(
             f"{r['batch']:>6} {r['device']:>8} {r['threads']:>7} {r['windows_per_s']:>10.1f} "
-            f"{r['transform_share']:>9.0%} {r['peak_rss_mib']:>12.0f}{extra}"
+            f"{r['transform_share']:>9.1%} {r['peak_rss_mib']:>12.0f}{extra}"
         )
     cmd = [sys.executable, __file__, "--worker", "infer:0"]
     if args.threads:
