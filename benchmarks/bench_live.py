@@ -180,8 +180,15 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument(
         "--sections",
-        default="latency,replay,realtime,subprocess",
-        help="comma-separated subset of latency,replay,realtime,subprocess",
+        default="latency,replay,speed,realtime,subprocess",
+        help="comma-separated subset of latency,replay,speed,realtime,subprocess",
+    )
+    ap.add_argument(
+        "--speeds",
+        type=float,
+        nargs="+",
+        default=[50, 100, 200, 400, 800],
+        help="speed: replay speeds to try (1 s hop, 10 min of 130 Hz data each)",
     )
     args = ap.parse_args(argv)
     sections = set(args.sections.split(","))
@@ -235,9 +242,40 @@ def main(argv=None) -> int:
         bench_latency(args, scorer, signal_mod)
     if "replay" in sections:
         ok = bench_replay(args, scorer, signal_mod)
+    if "speed" in sections:
+        bench_speed(args, scorer, signal_mod)
     if "realtime" in sections:
         bench_realtime(args, scorer, signal_mod)
     return 0 if ok else 1
+
+
+def bench_speed(args, scorer, signal_mod, duration_s: float = 600.0) -> None:
+    """2b. the fastest replay (ReplaySource, paced) at which scoring keeps up at 1 s hop."""
+    from ecgaffect.datasets.session import Session
+    from ecgaffect.stream.sources.replay import ReplaySource
+
+    session = Session(
+        "recording", "bench", "speed", synthetic_ecg_uv(int(duration_s * FS_IN), FS_IN), FS_IN
+    )
+    best = None
+    for speed in args.speeds:
+        pipe = make_pipeline(
+            ReplaySource(session, speed=speed), scorer, hop_s=1.0, signal_mod=signal_mod
+        )
+        t = time.perf_counter()
+        with pipe:
+            pipe.wait()
+        wall = time.perf_counter() - t
+        c = pipe.counters
+        print(
+            f"[speed] {speed:g}x requested, {duration_s / wall:.0f}x achieved: windows cut "
+            f"{c.windows_cut}, scored {c.windows_scored}, skipped while calibrating "
+            f"{c.windows_skipped_calibrating}, dropped {c.windows_dropped}; samples lost "
+            f"{c.samples_lost}"
+        )
+        if c.windows_dropped == 0 and c.samples_lost == 0:
+            best = speed
+    print(f"[speed] fastest replay with every window scored (1 s hop): {best}x")
 
 
 def bench_latency(args, scorer, signal_mod) -> None:
