@@ -188,3 +188,43 @@ def test_build_command_fills_and_reuses_the_cache(amigos_copy, tmp_path, loads, 
     assert "amigos: 32 windows, tasks arousal, valence" in capsys.readouterr().out
     assert main(["datasets", "clear-cache", "amigos", "--cache-dir", str(tmp_path / "c")]) == 0
     assert "removed 2 cache entries" in capsys.readouterr().out
+
+
+def test_swell_label_sheet_outside_root_is_fingerprinted(tmp_path, loads):
+    """A label sheet given with ``label_file=`` outside the root is part of the key."""
+    from fixtures_swell import (
+        LABEL_STEM,
+        default_blocks,
+        label_rows,
+        make_swell_tree,
+        write_label_tab,
+    )
+
+    blocks = default_blocks()
+    root = make_swell_tree(tmp_path / "swell", labels="none", blocks=blocks)
+    (tmp_path / "elsewhere").mkdir()
+    sheet = write_label_tab(tmp_path / "elsewhere" / f"{LABEL_STEM}.tab", label_rows(blocks))
+    files = registry.source_files("swell", root, label_file=str(sheet))
+    assert sheet.resolve() in files
+    assert all(p.suffix == ".S00" for p in files if p != sheet.resolve())
+    pp2 = registry.source_files("swell", root, participants=[2], label_file=str(sheet))
+    assert {p.name for p in pp2} == {
+        sheet.name, "pp2_9-10-212_c1.S00", "pp2_9-10-2013_c2.S00", "pp2_9-10-2012_c2_cont.S00"
+    }  # fmt: skip
+    cdir = tmp_path / "cache"
+    opts = {"label_file": str(sheet)}
+    first = cache.cached_windowset(
+        "swell", root, cache_dir=cdir, loader_options=opts, skip_bad=True, progress=False
+    )
+    assert len(loads) == 1
+    # move every arousal rating of PP1 to the other side of the 1-9 scale's middle
+    for b in blocks:
+        if b.pp == 1:
+            b.ratings["Arousal_rc"] = 10.0 - b.ratings["Arousal_rc"]
+    write_label_tab(sheet, label_rows(blocks))
+    second = cache.cached_windowset(
+        "swell", root, cache_dir=cdir, loader_options=opts, skip_bad=True, progress=False
+    )
+    assert len(loads) == 2  # the changed sheet was read again, not served from the cache
+    assert len(first) == len(second)
+    assert not np.array_equal(first.labels["arousal"], second.labels["arousal"])

@@ -67,6 +67,7 @@ __all__ = [
     "read_labels",
     "scan",
     "select_ecg_channel",
+    "source_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -684,6 +685,32 @@ def iter_sessions(
                 "minutes_dropped": info.minutes_dropped,
             },
         )
+
+
+def source_files(
+    root: str | Path,
+    *,
+    label_file: str | Path | None = None,
+    participants: Iterable[int | str] | None = None,
+    **_: Any,
+) -> list[Path]:
+    """The files :func:`load_sessions` reads with these options (for cache fingerprints).
+
+    The label sheet (``label_file``, which may lie outside ``root``, else the one in the
+    root) and the ``.S00`` files of the wanted participants (every ``.S00`` whose name does
+    not parse is kept: the loader reports it).
+    """
+    base = _find_root(root)
+    wanted = _participant_filter(participants)
+    label_path = Path(label_file) if label_file is not None else find_label_file(base)
+    files = [label_path.expanduser().resolve()]
+    for p in sorted((base / RAW_DIR).iterdir()):
+        if not p.is_file() or p.suffix.lower() != ".s00":
+            continue
+        parsed = parse_filename(p.name)
+        if wanted is None or parsed is None or parsed.pp in wanted:
+            files.append(p.resolve())
+    return files
 
 
 def load_sessions(
