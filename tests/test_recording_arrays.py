@@ -347,3 +347,28 @@ def test_time_column_must_increase(tmp_path):
         DatasetError, match=r"time column 'time \[s\]' is not strictly increasing \(at data row 3"
     ):
         load_array_file(path)
+
+
+def test_xdf_with_nans_is_skipped_or_raises(tmp_path, ecg):
+    """XDF recordings go through the same finiteness check as the array formats."""
+    from ecgaffect.stream.recorder import XdfRecorder
+    from ecgaffect.stream.sources.base import EcgChunk
+
+    root = tmp_path / "xdf"
+    root.mkdir()
+    gaps = ecg.copy()
+    gaps[10:15] = np.nan
+    for name, values in (("clean.xdf", ecg), ("gaps.xdf", gaps)):
+        with XdfRecorder(root / name, ecg_fs_hz=FS_HZ) as rec:
+            rec.on_chunk(EcgChunk(values, 5.0 + np.arange(values.size) / FS_HZ, 0))
+    with pytest.raises(DatasetError, match=r"gaps\.xdf: 5 of 500 samples are not finite"):
+        load_recording(root / "gaps.xdf")
+    with pytest.raises(DatasetError, match=r"gaps\.xdf: 5 of 500 samples are not finite"):
+        load_sessions(root)
+    report = LoadReport()
+    out = load_sessions(root, skip_bad=True, report=report)
+    assert [s.trial for s in out] == ["clean"]
+    np.testing.assert_allclose(out[0].ecg, ecg)
+    (skipped,) = report.skipped
+    assert skipped.path.endswith("gaps.xdf")
+    assert skipped.message.startswith("5 of 500 samples are not finite")  # path not repeated

@@ -61,7 +61,6 @@ _TIME_UNIT = re.compile(r"(?:^|[\s_\-\(\[])(s|sec|seconds|ms|us|ns)[\)\]]?\s*$",
 _UNIT_TO_S = {"s": 1.0, "sec": 1.0, "seconds": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 #: How far a given fs_hz may differ from the rate of a table's time column.
 FS_TOLERANCE = 0.05
-_ARRAY_SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".txt")
 
 
 def _check_fs(fs_hz: Any, name: str = "fs_hz") -> float | None:
@@ -121,6 +120,20 @@ def _pick_column(
     return data[:, int(column)], int(column)
 
 
+def _check_finite(path: Path, ecg: np.ndarray) -> None:
+    """Raise :class:`DatasetError` saying how many samples are NaN/inf, if any."""
+    bad = ~np.isfinite(ecg)
+    n_bad = int(bad.sum())
+    if n_bad:
+        n_nan = int(np.isnan(ecg).sum())
+        first = int(np.flatnonzero(bad)[0])
+        raise DatasetError(
+            path,
+            f"{n_bad} of {ecg.size} samples are not finite ({n_nan} NaN, {n_bad - n_nan} inf; "
+            f"first at sample {first}); fill or cut the gaps before loading",
+        )
+
+
 def _finish(
     path: Path,
     ecg: np.ndarray,
@@ -135,16 +148,7 @@ def _finish(
     if not np.issubdtype(ecg.dtype, np.number) or np.issubdtype(ecg.dtype, np.complexfloating):
         raise DatasetError(path, f"samples must be real numbers, got dtype {ecg.dtype}")
     ecg = np.asarray(ecg, dtype=np.float64)
-    bad = ~np.isfinite(ecg)
-    n_bad = int(bad.sum())
-    if n_bad:
-        n_nan = int(np.isnan(ecg).sum())
-        first = int(np.flatnonzero(bad)[0])
-        raise DatasetError(
-            path,
-            f"{n_bad} of {ecg.size} samples are not finite ({n_nan} NaN, {n_bad - n_nan} inf; "
-            f"first at sample {first}); fill or cut the gaps before loading",
-        )
+    _check_finite(path, ecg)
     provenance = {"path": str(path), "n_samples": int(ecg.size), **provenance}
     return Session(
         dataset="recording",
@@ -381,26 +385,59 @@ def _fs_from_times(path: Path, times_s: np.ndarray, name: str) -> float | None:
     return float(1.0 / np.median(steps))
 
 
-def _load_xdf(path: Path, *, fs_hz: float | None, column: int | str | None) -> tuple:
-    # The table's reader contract; load_recording itself calls _load_xdf_recording so the
-    # session keeps the file's unit and markers.
-    session = _load_xdf_recording(path, fs_hz=fs_hz, column=column, subject=None)
-    return session.ecg_uv(), session.fs_hz, {"format": "xdf", **session.provenance}
+def _array_reader(read: Callable[..., tuple]) -> Callable[..., Session]:
+    """A :data:`LOADERS` reader from ``read(path, *, fs_hz, column) -> (samples, fs_hz,
+    provenance)``: the samples become a session through the same checks (empty, dtype,
+    finiteness) for every array format."""
+
+    def reader(
+        path: Path,
+        *,
+        fs_hz: float | None,
+        column: int | str | None,
+        units: str,
+        subject: str | None,
+    ) -> Session:
+        ecg, fs_file, prov = read(path, fs_hz=fs_hz, column=column)
+        return _finish(path, ecg, fs_hz=fs_file, units=units, subject=subject, provenance=prov)
+
+    return reader
 
 
-#: suffix -> reader(path, *, fs_hz, column) -> (samples, fs_hz, provenance). Add formats here.
-LOADERS: dict[str, Callable[..., tuple]] = {
-    ".npy": _load_npy,
-    ".npz": _load_npz,
-    ".csv": _load_table,
-    ".tsv": _load_table,
-    ".txt": _load_table,
+def _load_xdf(
+    path: Path,
+    *,
+    fs_hz: float | None,
+    column: int | str | None,
+    units: str,
+    subject: str | None,
+) -> Session:
+    """An XDF / gzip-compressed XDF recording: the ECG stream's channel ``column`` (label
+    or index), its unit from the file (``units`` is not used), markers as events."""
+    from ecgaffect.datasets.xdf import load_xdf_session
+
+    session = load_xdf_session(path, channel=column, subject=subject)
+    if fs_hz is not None and abs(session.fs_hz / fs_hz - 1.0) > FS_TOLERANCE:
+        raise ValueError(
+            f"{path}: fs_hz={fs_hz:g} Hz was given but the file says {session.fs_hz:g} Hz; "
+            f"leave fs_hz out for XDF files"
+        )
+    _check_finite(path, session.ecg)
+    return session
+
+
+#: suffix -> reader(path, *, fs_hz, column, units, subject) -> Session. Add formats here.
+LOADERS: dict[str, Callable[..., Session]] = {
+    ".npy": _array_reader(_load_npy),
+    ".npz": _array_reader(_load_npz),
+    ".csv": _array_reader(_load_table),
+    ".tsv": _array_reader(_load_table),
+    ".txt": _array_reader(_load_table),
     ".xdf": _load_xdf,
     ".xdfz": _load_xdf,
 }
-_XDF_SUFFIXES = (".xdf", ".xdfz")
 #: Suffixes :func:`load_recording` reads today.
-SUPPORTED_SUFFIXES: tuple[str, ...] = (*_ARRAY_SUFFIXES, *_XDF_SUFFIXES)
+SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(LOADERS)
 
 
 def load_array_file(
@@ -446,7 +483,7 @@ def load_recording(
     """Read one recording, choosing the reader by suffix from :data:`LOADERS`.
 
     This is the extension point for new recording formats: add a reader to :data:`LOADERS`
-    (and its suffix to :data:`SUPPORTED_SUFFIXES`). Arguments are those of
+    (:data:`SUPPORTED_SUFFIXES` follows it). Arguments are those of
     :func:`load_array_file`.
     """
     path = Path(path)
@@ -464,27 +501,8 @@ def load_recording(
         raise FileNotFoundError(f"recording file not found: {path}")
     if not path.is_file():
         raise DatasetError(path, "is not a file")
-    if suffix in _XDF_SUFFIXES:
-        return _load_xdf_recording(path, fs_hz=fs, column=column, subject=subject)
-    ecg, fs_file, prov = reader(path, fs_hz=fs, column=column)
-    session = _finish(path, ecg, fs_hz=fs_file, units=units, subject=subject, provenance=prov)
+    session = reader(path, fs_hz=fs, column=column, units=units, subject=subject)
     log.debug("read %s: %d samples at %g Hz", path, session.ecg.size, session.fs_hz)
-    return session
-
-
-def _load_xdf_recording(
-    path: Path, *, fs_hz: float | None, column: int | str | None, subject: str | None
-) -> Session:
-    """An XDF / gzip-compressed XDF recording: the ECG stream's channel ``column`` (label
-    or index), its unit from the file, markers as events."""
-    from ecgaffect.datasets.xdf import load_xdf_session
-
-    session = load_xdf_session(path, channel=column, subject=subject)
-    if fs_hz is not None and abs(session.fs_hz / fs_hz - 1.0) > FS_TOLERANCE:
-        raise ValueError(
-            f"{path}: fs_hz={fs_hz:g} Hz was given but the file says {session.fs_hz:g} Hz; "
-            f"leave fs_hz out for XDF files"
-        )
     return session
 
 
@@ -535,7 +553,7 @@ def load_sessions(
             # (ambiguous column, missing fs_hz...).
             if not skip_bad:
                 raise
-            report.skip(path, str(exc))
+            report.skip(path, str(exc).removeprefix(f"{path}: "))
             continue
         report.files_read += 1
         if session.key in seen:
