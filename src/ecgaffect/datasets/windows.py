@@ -51,8 +51,6 @@ _EDGE_TOL_S = 1e-9
 ALIGNMENTS = ("segment", "session")
 #: Meta keys :meth:`WindowSet.fingerprint` ignores (provenance of this copy, not content).
 VOLATILE_META = ("cache", "fingerprint", "source")
-#: Samples per chunk of the finiteness check on full-rate input (bounds its temporary).
-_CHECK_CHUNK_N = 1 << 20
 
 
 @dataclass
@@ -237,40 +235,6 @@ def _window_segments(session: Session, starts_s: np.ndarray, window_s: float) ->
     return out
 
 
-def _check_raw(ecg: Any, fs_hz: float, min_duration_s: float, name: str = "ecg") -> np.ndarray:
-    """Cheap checks of a full-rate lead without copying it (finite values chunk by chunk)."""
-    arr = np.asarray(ecg)
-    if arr.dtype == np.bool_ or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
-        raise ValueError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (one lead), got shape {arr.shape}")
-    n = arr.shape[0]
-    if n == 0:
-        raise ValueError(f"{name} is empty (0 samples)")
-    fs = float(fs_hz)
-    if n / fs < min_duration_s:
-        raise ValueError(
-            f"{name} is too short: {n / fs:.3f} s ({n} samples at {fs:g} Hz), "
-            f"need at least {min_duration_s:g} s"
-        )
-    if np.issubdtype(arr.dtype, np.floating):
-        n_bad, first = 0, -1
-        for i in range(0, n, _CHECK_CHUNK_N):
-            bad = ~np.isfinite(arr[i : i + _CHECK_CHUNK_N])
-            if bad.any():
-                n_bad += int(bad.sum())
-                if first < 0:
-                    first = i + int(np.argmax(bad))
-        if n_bad:
-            raise ValueError(
-                f"{name} has {n_bad} non-finite value(s) (NaN/inf), first at index {first}; "
-                "interpolate or cut them out first"
-            )
-    return arr
-
-
 def _filtered_uv(session: Session, config: PreprocessConfig) -> np.ndarray:
     """The session's ECG in µV, resampled to ``config.fs_hz`` and high-passed (float64).
 
@@ -281,7 +245,6 @@ def _filtered_uv(session: Session, config: PreprocessConfig) -> np.ndarray:
     the only full-length temporary is the float64 form ``resample_poly`` works on, instead of
     several (scaled, float64, sorted for the robust std).
     """
-    _check_raw(session.ecg, session.fs_hz, config.window_s)
     raw = session.ecg if UNITS_TO_UV[session.units] == 1.0 else session.ecg_uv()
     y = resample_ecg(raw, session.fs_hz, config.fs_hz)
     y = validate_ecg(y, config.fs_hz, name="ecg", min_duration_s=config.window_s)
