@@ -15,7 +15,6 @@ options, description), ``meta["scheme"]``, ``meta["cache"]`` and ``meta["fingerp
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ecgaffect.datasets import registry
 from ecgaffect.datasets.base import LoadReport
 from ecgaffect.datasets.session import SCHEMES, Session
 
@@ -39,14 +39,9 @@ __all__ = [
     "windows_from_args",
 ]
 
-KNOWN_DATASETS = ("swell", "amigos", "dreamer", "wesad")
-DEFAULT_TASKS = {
-    "swell": ("stress", "arousal", "valence"),
-    "amigos": ("arousal", "valence"),
-    "dreamer": ("arousal", "valence"),
-    "wesad": ("affect_state",),
-    "synthetic": ("arousal", "valence"),
-}
+#: The public datasets ``--dataset`` reads from ``--root`` (the registry's, less the
+#: generated ones and ``recording``, which ``--source FILE`` covers).
+KNOWN_DATASETS = tuple(sorted(set(registry.DATASETS) - registry.GENERATED - {"recording"}))
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, *, labelled: bool) -> None:
@@ -156,10 +151,6 @@ def sessions_from_args(args: argparse.Namespace, report: LoadReport | None = Non
     options = _loader_options(args)
     if args.dataset:
         _check_root(args)
-        try:
-            registry = importlib.import_module("ecgaffect.datasets.registry")
-        except ImportError as exc:
-            raise ValueError(f"the {args.dataset} loader is not available: {exc}") from exc
         return list(
             registry.load_dataset(
                 args.dataset,
@@ -257,12 +248,11 @@ def windows_from_args(args: argparse.Namespace, *, labelled: bool) -> WindowSet:
     progress = not getattr(args, "no_progress", False)
     if args.dataset and not args.no_cache:
         from ecgaffect.datasets.cache import cached_windowset
-        from ecgaffect.datasets.registry import dataset_tasks
 
         _check_root(args)
         # the dataset's default tasks unless asked otherwise: pretraining and fine-tuning
         # with the defaults share one cache entry
-        tasks = list(args.tasks) if labelled and args.tasks else list(dataset_tasks(name))
+        tasks = list(args.tasks) if labelled and args.tasks else list(registry.dataset_tasks(name))
         ws = cached_windowset(
             name,
             args.root,
@@ -283,12 +273,12 @@ def windows_from_args(args: argparse.Namespace, *, labelled: bool) -> WindowSet:
             raise ValueError(f"no usable sessions in {describe_source(args)}")
         tasks = None
         if labelled:
-            tasks = args.tasks or list(DEFAULT_TASKS.get(name, ()))
+            tasks = args.tasks or list(registry.DEFAULT_TASKS.get(name, ()))
             tasks = [t for t in tasks if any(t in s.label_names() for s in sessions)] or None
             if tasks is None:
                 raise ValueError(
                     f"{describe_source(args)} has no labels for the requested tasks "
-                    f"{args.tasks or DEFAULT_TASKS.get(name)}"
+                    f"{args.tasks or registry.DEFAULT_TASKS.get(name)}"
                 )
         ws = make_windowset(
             sessions,
