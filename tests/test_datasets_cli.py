@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
 from ecgaffect.cli import main
 from ecgaffect.datasets import amigos
-from ecgaffect.datasets.cli import ACCESS_INSTRUCTIONS, label_balance, parse_options
+from ecgaffect.datasets.cli import label_balance, parse_options
 from fixtures_datasets import truncate, write_amigos, write_dreamer, write_wesad
 
 
@@ -93,10 +92,3 @@ def test_errors_are_one_line(tmp_path, capsys):
         "baseline_s": 4,
         "keep_unlabelled": True,
     }
-
-
-def test_download_without_the_download_module_prints_access_instructions(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "ecgaffect.datasets.download", None)  # import fails
-    for name in ("amigos", "dreamer", "wesad"):
-        assert main(["datasets", "download", name]) == 0
-        assert capsys.readouterr().out.strip() == ACCESS_INSTRUCTIONS[name]

@@ -26,39 +26,14 @@ import numpy as np
 
 from ecgaffect.datasets import registry
 from ecgaffect.datasets.base import DatasetError, LoadReport
+from ecgaffect.datasets.download import register_download
 from ecgaffect.datasets.session import SCHEMES, Session, get_scheme
 
-__all__ = ["ACCESS_INSTRUCTIONS", "label_balance", "parse_options", "register", "summarize"]
+__all__ = ["label_balance", "parse_options", "register", "summarize"]
 
 log = logging.getLogger(__name__)
 
 WINDOW_S = 10.0
-
-ACCESS_INSTRUCTIONS = {
-    "amigos": (
-        "AMIGOS (Miranda-Correa et al.): sign the EULA at "
-        "http://www.eecs.qmul.ac.uk/mmv/datasets/amigos/ and download the "
-        "'Data_Preprocessed' (and optionally 'Data_Original') archives; unzip them into one "
-        "folder and run: ecgaffect datasets check amigos FOLDER. No redistribution."
-    ),
-    "dreamer": (
-        "DREAMER (Katsigiannis & Ramzan): request access on Zenodo "
-        "(https://zenodo.org/record/546113) and put DREAMER.mat in a folder; then run: "
-        "ecgaffect datasets check dreamer FOLDER. Restricted access, no redistribution."
-    ),
-    "wesad": (
-        "WESAD (Schmidt et al.): download WESAD.zip from the authors' page "
-        "(https://ubicomp.eti.uni-siegen.de/home/datasets/icmi18/), unzip it and run: "
-        "ecgaffect datasets check wesad FOLDER/WESAD. Its .pkl files are pickles: loading "
-        "one runs code, so only use a copy obtained from the authors (ecgaffect refuses "
-        "anything but numpy arrays in them). Do not redistribute."
-    ),
-    "swell": (
-        "SWELL-KW (Koldijk et al.): open download (CC BY-NC-SA 4.0) from the DANS Data "
-        "Station, DOI 10.17026/dans-x55-69zp; unzip 0_SWELL.zip and run: "
-        "ecgaffect datasets check swell FOLDER."
-    ),
-}
 
 
 def parse_options(items: list[str] | None) -> dict[str, Any]:
@@ -268,13 +243,6 @@ def _cmd_clear(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_access(args: argparse.Namespace) -> int:
-    print(ACCESS_INSTRUCTIONS[args.dataset])
-    if args.dataset == "swell":
-        print("(automatic SWELL download is not part of this installation)")
-    return 0
-
-
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", choices=sorted(registry.DATASETS), help="dataset")
     p.add_argument("root", help="folder of your copy of the dataset")
@@ -343,15 +311,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     clear.add_argument("--cache-dir", default=None, help="cache folder (default: user cache)")
     clear.set_defaults(func=_cmd_clear)
 
-    try:
-        from ecgaffect.datasets.download import register_download
-    except ImportError:
-        register_download = None
-    if register_download is not None:
-        register_download(dsub)
-    else:
-        dl = dsub.add_parser(
-            "download", help="how to obtain each dataset", formatter_class=HelpFormatter
-        )
-        dl.add_argument("dataset", choices=sorted(ACCESS_INSTRUCTIONS))
-        dl.set_defaults(func=_cmd_access)
+    register_download(dsub)
