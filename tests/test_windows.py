@@ -115,6 +115,21 @@ def test_segment_alignment_starts_windows_at_each_segment() -> None:
         make_windowset([base], progress=False, hop_s=0.001)
 
 
+def test_segment_starting_between_samples_keeps_its_last_window() -> None:
+    """A 60 s segment from 12.345 s holds six 10 s windows (its first sample is 12.34765 s)."""
+    from ecgaffect.datasets.cli import label_balance
+
+    s = _session(
+        "P9", "v1", duration_s=80, fs=256.0, segments=(Segment(12.345, 72.345, {"arousal": 8.0}),)
+    )
+    ws = make_windowset([s], progress=False)
+    assert len(ws) == 6
+    first = np.ceil(12.345 * 256) / 256
+    np.testing.assert_allclose(ws.start_s, first + 10.0 * np.arange(6))
+    # the info command's balance counts the same windows
+    assert label_balance("amigos", [s], ["arousal"], "binary", 10.0) == {"arousal": {"high": 6}}
+
+
 def test_windows_equal_per_subject_preprocessing() -> None:
     """Windows are the subject's sessions filtered apart, z-scored with joint stats."""
     corpus = _corpus()

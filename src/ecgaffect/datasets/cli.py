@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 from collections import Counter
 from typing import Any
 
@@ -54,32 +53,24 @@ def parse_options(items: list[str] | None) -> dict[str, Any]:
 
 
 def _window_labels(session: Session, hop_s: float, align: str = "segment") -> list[dict[str, Any]]:
-    """Labels of each window :func:`~ecgaffect.datasets.windows.make_windowset` would cut.
-
-    ``align="segment"``: a labelled session's windows start at each segment's start (the
-    training default); ``"session"``: one grid from the first sample, where a window takes
-    the segment holding it (``{}`` when none does). Unlabelled sessions use the session grid.
+    """Labels of the windows on :func:`~ecgaffect.datasets.windows.make_windowset`'s grid
+    (:func:`~ecgaffect.datasets.windows.window_grid`, default preprocessing); ``{}`` for a
+    window inside no segment (on the session grid; training drops those of labelled sessions).
     """
+    from ecgaffect.datasets.windows import resampled_n, window_grid
+    from ecgaffect.signal import PreprocessConfig
+
     if align not in ("segment", "session"):
         raise ValueError(f"align must be 'segment' or 'session', got {align!r}")
-    if session.segments and align == "segment":
-        out = []
-        for seg in session.segments:
-            span = min(seg.end_s, session.duration_s) - max(seg.start_s, 0.0)
-            n_seg = int(math.floor((span - WINDOW_S) / hop_s + 1e-9)) + 1
-            out.extend(dict(seg.labels) for _ in range(max(n_seg, 0)))
-        return out
-    n = int(math.floor((session.duration_s - WINDOW_S) / hop_s + 1e-9)) + 1
-    out = []
-    for k in range(max(n, 0)):
-        start = k * hop_s
-        for seg in session.segments:
-            if seg.start_s - 1e-9 <= start and start + WINDOW_S <= seg.end_s + 1e-9:
-                out.append(dict(seg.labels))
-                break
-        else:
-            out.append({})
-    return out
+    config = PreprocessConfig()
+    fs = config.fs_hz
+    hop_n = int(round(hop_s * fs))
+    if not (hop_n > 0 and abs(hop_n - hop_s * fs) < 1e-6 * max(1.0, hop_s * fs)):
+        raise ValueError(
+            f"hop_s must be a positive whole number of samples at {fs:g} Hz, got {hop_s!r}"
+        )
+    _, seg_idx = window_grid(session, resampled_n(session, fs), fs, config.window_n, hop_n, align)
+    return [dict(session.segments[i].labels) if i >= 0 else {} for i in seg_idx]
 
 
 def label_balance(

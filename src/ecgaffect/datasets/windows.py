@@ -30,15 +30,24 @@ from ecgaffect.datasets.session import UNITS_TO_UV, Session, get_scheme
 from ecgaffect.signal import (
     PreprocessConfig,
     highpass_ecg,
-    make_windows,
     normalize_calibrated,
     resample_ecg,
+    resample_factors,
     robust_stats,
     robust_zscore,
     validate_ecg,
+    window_starts,
 )
 
-__all__ = ["ALIGNMENTS", "FORMAT_VERSION", "VOLATILE_META", "WindowSet", "make_windowset"]
+__all__ = [
+    "ALIGNMENTS",
+    "FORMAT_VERSION",
+    "VOLATILE_META",
+    "WindowSet",
+    "make_windowset",
+    "resampled_n",
+    "window_grid",
+]
 
 log = logging.getLogger(__name__)
 
@@ -257,14 +266,15 @@ def _segment_grid(
     """Window starts (samples) on a grid from each segment's start, and the segment index.
 
     A segment's windows start at its first sample (``ceil(start_s * fs)``) and step by the
-    hop while they end inside the segment and the signal; overlapping segments each give
-    their own windows.
+    hop while they end within the segment's duration (counted from that first sample) and
+    the signal; overlapping segments each give their own windows.
     """
     starts: list[np.ndarray] = []
     owners: list[np.ndarray] = []
     for i, seg in enumerate(session.segments):
         first = max(0, int(np.ceil(seg.start_s * fs_hz - _EDGE_TOL_S * fs_hz)))
-        stop = min(n_samples, int(np.floor(seg.end_s * fs_hz + _EDGE_TOL_S * fs_hz)))
+        span_n = int(np.floor((seg.end_s - max(seg.start_s, 0.0)) * fs_hz + 1e-6))
+        stop = min(n_samples, first + span_n)
         if stop - first < window_n:
             continue
         k = (stop - first - window_n) // hop_n + 1
@@ -273,6 +283,42 @@ def _segment_grid(
     if not starts:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return np.concatenate(starts), np.concatenate(owners)
+
+
+def window_grid(
+    session: Session,
+    n_samples: int,
+    fs_hz: float,
+    window_n: int,
+    hop_n: int,
+    align: str = "segment",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where :func:`make_windowset` cuts the windows of ``session``.
+
+    Args:
+        session: gives the segments (times in seconds from its first sample).
+        n_samples: length of the preprocessed signal (see :func:`resampled_n`).
+        fs_hz: its rate; ``window_n``/``hop_n``: window length and hop in samples.
+        align: ``"segment"`` (a grid from each segment's start) or ``"session"`` (one grid
+            from the first sample). A session without segments always uses the session grid.
+
+    Returns:
+        ``(starts, segment_index)``: int64 window starts in samples, and the index of the
+        segment that fully contains each window, ``-1`` where none does (on the session
+        grid; :func:`make_windowset` drops those windows of a labelled session).
+    """
+    if align not in ALIGNMENTS:
+        raise ValueError(f"align must be one of {list(ALIGNMENTS)}, got {align!r}")
+    if session.segments and align == "segment":
+        return _segment_grid(session, n_samples, fs_hz, window_n, hop_n)
+    starts = window_starts(n_samples, window_n, hop_n)
+    return starts, _window_segments(session, starts / fs_hz, window_n / fs_hz)
+
+
+def resampled_n(session: Session, fs_hz: float) -> int:
+    """Samples of ``session``'s ECG once resampled to ``fs_hz`` (as :func:`resample_ecg`)."""
+    up, down, _ = resample_factors(session.fs_hz, fs_hz)
+    return -(-int(np.shape(session.ecg)[0]) * up // down)
 
 
 def _cut(z: np.ndarray, starts: np.ndarray, window_n: int) -> np.ndarray:
@@ -397,20 +443,11 @@ def make_windowset(
                         update_s=config.update_s,
                         central_fraction=config.central_fraction,
                     )
-                if s.segments and align == "segment":
-                    starts, seg_idx = _segment_grid(s, z.shape[0], fs, window_n, hop_n)
-                    w = _cut(z, starts, window_n)
-                    starts_s = starts / fs
-                elif s.segments:
-                    w, starts = make_windows(z, fs_hz=fs, window_s=window_s, hop_s=hop_s)
-                    starts_s = starts / fs
-                    seg_idx = _window_segments(s, starts_s, window_s)
-                    keep = seg_idx >= 0
-                    w, starts_s, seg_idx = w[keep], starts_s[keep], seg_idx[keep]
-                else:
-                    w, starts = make_windows(z, fs_hz=fs, window_s=window_s, hop_s=hop_s)
-                    starts_s = starts / fs
-                    seg_idx = np.full(starts_s.shape, -1, dtype=np.int64)
+                starts, seg_idx = window_grid(s, z.shape[0], fs, window_n, hop_n, align)
+                if s.segments:  # a labelled session keeps the windows inside a segment
+                    starts, seg_idx = starts[seg_idx >= 0], seg_idx[seg_idx >= 0]
+                w = _cut(z, starts, window_n)
+                starts_s = starts / fs
                 n_sessions += 1
                 if w.shape[0] == 0:
                     log.info("session %s gives no window inside a segment", s.key)
