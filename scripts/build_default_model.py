@@ -114,8 +114,8 @@ def pretext_windows(
     corpus = synthetic_corpus(
         args.synthetic_subjects, duration_s=args.synthetic_duration_s, seed=args.seed
     )
-    n_val = args.synthetic_heldout
-    for i, part in enumerate((corpus[:-n_val], corpus[-n_val:])):
+    cut = len(corpus) - args.synthetic_heldout  # [:-0] would be empty, [-0:] everything
+    for i, part in enumerate((corpus[:cut], corpus[cut:])):
         ws = make_windowset(part, tasks=[], hop_s=10.0, progress=False)
         (train_x if i == 0 else val_x).append(ws.x)
         (train_desc if i == 0 else val_desc).append(
@@ -143,7 +143,7 @@ def emotion_windows(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]
         sessions, tasks=["arousal", "valence"], scheme="binary", hop_s=5.0, progress=False
     )
     subjects = sorted(set(ws.subject.tolist()))
-    held = subjects[-args.emotion_heldout :]
+    held = subjects[len(subjects) - args.emotion_heldout :]
     is_val = np.isin(ws.subject, held)
     train, val = ws.subset(np.flatnonzero(~is_val)), ws.subset(np.flatnonzero(is_val))
     desc = {
@@ -194,7 +194,6 @@ def _pick(final: dict[str, Any], prefix: str) -> dict[str, float]:
 
 
 def build(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
 
     from ecgaffect.model.card import ModelCard
     from ecgaffect.model.export import export_pt2, export_torchscript
@@ -286,7 +285,6 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     (out.parent / "default_model_card.json").write_text(card.to_json() + "\n", encoding="utf-8")
     for p in written:
         print(f"wrote {p} ({p.stat().st_size} bytes)")
-    torch.set_num_threads(max(1, args.threads))
     return {"metrics": metrics, "training_data": training_data}
 
 

@@ -144,3 +144,34 @@ def _minimal_card_dict():
     from ecgaffect.model.export import read_card
 
     return read_card(default_model_path()).to_dict()
+
+
+def _build_script():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "build_default_model", ROOT / "scripts" / "build_default_model.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["build_default_model"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("heldout", [0, 1])
+def test_build_script_held_out_split_sizes(heldout):
+    """``--emotion-heldout``/``--synthetic-heldout 0`` hold nothing out (not everything)."""
+    import argparse
+
+    script = _build_script()
+    args = argparse.Namespace(
+        emotion_subjects=3, emotion_heldout=heldout, emotion_duration_s=20.0, seed=3
+    )
+    train, val, desc = script.emotion_windows(args)
+    assert len(desc["heldout_subjects"]) == heldout
+    assert len(desc["train_subjects"]) == 3 - heldout
+    assert len(train) > 0
+    assert (len(val) > 0) == (heldout > 0)
