@@ -563,7 +563,7 @@ def _blocks_with_labels(
     report: LoadReport,
     participants: Iterable[int | str] | None,
     label_file: str | Path | None,
-) -> tuple[list[tuple[_Block, list[LabelMinute]]], dict[tuple[int, int], list[LabelMinute]]]:
+) -> list[tuple[_Block, list[LabelMinute]]]:
     base = _find_root(root)
     report.dataset = DATASET
     report.root = str(base)
@@ -606,13 +606,12 @@ def _blocks_with_labels(
             )
             continue
         out.append((b, by_block[key]))
-    on_disk = {(b.pp, b.block) for b, _ in out} | set(blocks)
-    for pp, block in sorted(set(by_block) - on_disk):
+    for pp, block in sorted(set(by_block) - set(blocks)):
         report.note(
             base / RAW_DIR,
             f"{_subject(pp)} block {block} has label rows but no .S00 file",
         )
-    return out, by_block
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -641,7 +640,7 @@ def iter_sessions(
     from tqdm.auto import tqdm
 
     report = report if report is not None else LoadReport()
-    plan, _ = _blocks_with_labels(
+    plan = _blocks_with_labels(
         root, skip_bad=skip_bad, report=report, participants=participants, label_file=label_file
     )
     dt = np.dtype(dtype)
@@ -794,7 +793,7 @@ def scan(
     only when ``root`` or the label sheet cannot be used at all.
     """
     info = SwellInfo()
-    plan, _ = _blocks_with_labels(
+    plan = _blocks_with_labels(
         root, skip_bad=True, report=info, participants=participants, label_file=label_file
     )
     counts: dict[str, Counter[str]] = {"condition": Counter()}
