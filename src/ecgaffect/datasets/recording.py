@@ -251,8 +251,8 @@ def _sniff_delimiter(path: Path, sample: str) -> str | None:
     return None
 
 
-def _read_table(path: Path) -> tuple[list[str] | None, list[list[str]], int]:
-    """Header (or None), rows of cells, and the 1-based file line of the first data row."""
+def _read_table(path: Path) -> tuple[list[str] | None, list[list[str]]]:
+    """Header (or None) and the data rows of cells."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -266,21 +266,20 @@ def _read_table(path: Path) -> tuple[list[str] | None, list[list[str]], int]:
     else:
         rows = [[c.strip() for c in r] for r in csv.reader(lines, delimiter=delim)]
     # Blank lines and '#' comments before the data are ignored.
-    line_no = [i + 1 for i, r in enumerate(rows) if r and any(r) and not r[0].startswith("#")]
-    rows = [rows[i - 1] for i in line_no]
+    rows = [r for r in rows if r and any(r) and not r[0].startswith("#")]
     if not rows:
         raise DatasetError(path, "is empty (no rows)")
     header = None
     if not all(_is_number(c) or c == "" for c in rows[0]):
         header = rows[0]
-        rows, line_no = rows[1:], line_no[1:]
+        rows = rows[1:]
     if not rows:
         raise DatasetError(path, "has a header but no data rows")
-    return header, rows, (line_no[0] if line_no else 0)
+    return header, rows
 
 
 def _load_table(path: Path, *, fs_hz: float | None, column: int | str | None) -> tuple:
-    header, rows, _ = _read_table(path)
+    header, rows = _read_table(path)
     n_cols = len(header) if header is not None else len(rows[0])
     names = header if header is not None else [str(i) for i in range(n_cols)]
     time_first = header is not None and bool(_TIME_NAME.match(header[0]))
