@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -480,21 +480,13 @@ def synthetic_corpus(
         width = list(base.width_rad)
         rel_amp[4] *= 1.0 + v * (subject.valence_t_amp - 1.0)
         width[4] *= 1.0 + v * (subject.valence_t_width - 1.0)
-        params = EcgParams(
+        params = replace(
+            base,
             hr_bpm=base.hr_bpm + a * subject.arousal_hr_bpm,
             sdnn_s=base.sdnn_s * (1.0 + a * (subject.arousal_sdnn_factor - 1.0)),
             lf_hf_ratio=base.lf_hf_ratio * (1.0 + a),
-            lf_hz=base.lf_hz,
-            resp_hz=base.resp_hz,
-            r_amp_uv=base.r_amp_uv,
-            theta_deg=base.theta_deg,
             rel_amp=tuple(rel_amp),
             width_rad=tuple(width),
-            wander_uv=base.wander_uv,
-            drift_uv=base.drift_uv,
-            noise_uv=base.noise_uv,
-            mains_uv=base.mains_uv,
-            resp_mod=base.resp_mod,
         )
         rec = synthesize_ecg(params, duration_s=duration_s, fs_hz=fs_hz, rng=rng)
         sessions.append(
