@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Regenerate the bundled recordings in ``recordings/`` from the exact PyPI packages.
 
-Run from the repository root (needs network access to PyPI, nothing else)::
+Run from the repository root with ecgaffect installed (its XDF encoders are used; needs
+network access to PyPI, nothing else)::
 
     python scripts/build_recordings.py            # writes recordings/*.xdf[z] + README + manifest
     python scripts/build_recordings.py --check    # rebuild into a temp dir and compare bytes
@@ -43,6 +44,16 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from ecgaffect.stream.recorder import (
+    TAG_FILE_HEADER,
+    TAG_SAMPLES,
+    TAG_STREAM_FOOTER,
+    TAG_STREAM_HEADER,
+    _chunk,
+    _string_samples,
+    _varlen,
+)
+
 log = logging.getLogger("build_recordings")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,8 +62,6 @@ OUT_DIR = ROOT / "recordings"
 MAX_TOTAL_BYTES = 5 * 1024 * 1024
 #: Samples per XDF Samples chunk (one time stamp each).
 CHUNK_N = 10_000
-
-TAG_FILE_HEADER, TAG_STREAM_HEADER, TAG_SAMPLES, TAG_STREAM_FOOTER = 1, 2, 3, 6
 
 # BITalino ECG sensor transfer function (BITalino ECG sensor datasheet, rev. B / (r)evolution):
 # ECG(V) = (ADC / 2**n - 1/2) * VCC / G_ECG with VCC = 3.3 V and G_ECG = 1100.
@@ -267,19 +276,6 @@ def convert_pyhrv(text: str) -> Converted:
 # ---------------------------------------------------------------------------------------
 
 
-def _varlen(n: int) -> bytes:
-    if n < 1 << 8:
-        return b"\x01" + struct.pack("<B", n)
-    if n < 1 << 32:
-        return b"\x04" + struct.pack("<I", n)
-    return b"\x08" + struct.pack("<Q", n)
-
-
-def _chunk(tag: int, content: bytes) -> bytes:
-    body = struct.pack("<H", tag) + content
-    return _varlen(len(body)) + body
-
-
 _FORMATS = {np.dtype(np.int16): "int16", np.dtype(np.float32): "float32"}
 
 
@@ -374,11 +370,8 @@ def xdf_bytes(rec: Converted, *, subject: str, chunk_n: int = CHUNK_N, t0_s: flo
         block = rec.samples_uv[start : start + chunk_n]
         parts.append(regular_samples_chunk(1, block, t0_s + start / rec.fs_hz))
     if rec.events:
-        body = [struct.pack("<I", 2), _varlen(len(rec.events))]
-        for t, label in rec.events:
-            raw = label.encode("utf-8")
-            body += [b"\x08", struct.pack("<d", t0_s + t), _varlen(len(raw)), raw]
-        parts.append(_chunk(TAG_SAMPLES, b"".join(body)))
+        times_s = [t0_s + t for t, _ in rec.events]
+        parts.append(_string_samples(2, times_s, [label for _, label in rec.events]))
     last = t0_s + (n - 1) / rec.fs_hz
     parts.append(_chunk(TAG_STREAM_FOOTER, struct.pack("<I", 1) + _footer_xml(t0_s, last, n)))
     if rec.events:
