@@ -127,6 +127,22 @@ def test_lost_samples_become_a_flagged_gap(ecg):
         assert s.quality_ok == (not s.quality_flags)
 
 
+def test_duplicated_samples_are_dropped_before_the_sinks(ecg):
+    sink = CollectSink()
+    # the source re-sends the last 50 samples before chunk 60
+    pipe = _run(FakeSource(ecg, FS, chunk_n=128, skip={60: -50}), sinks=[sink], hop_s=1.0)
+    c = pipe.counters
+    assert c.samples_duplicated == 50
+    assert c.samples_lost == 0
+    assert c.samples_in == ecg.size
+    # sinks see every sample once, in order, with contiguous indices
+    np.testing.assert_array_equal(np.concatenate([ch.samples_uv for ch in sink.chunks]), ecg)
+    firsts = [ch.first_index for ch in sink.chunks]
+    assert firsts == list(np.cumsum([0] + [len(ch) for ch in sink.chunks[:-1]]))
+    ts = np.concatenate([ch.timestamps_s for ch in sink.chunks])
+    np.testing.assert_allclose(ts, 1000.0 + np.arange(ecg.size) / FS)
+
+
 def test_gap_flag_from_source(ecg):
     sink = CollectSink()
     # chunk 45 starts at raw index 5760, inside window 2 = [5120, 7680); a gap flag on

@@ -399,9 +399,17 @@ class Pipeline:
                 log.warning("%s: %d duplicated samples dropped", self.source.name, overlap)
         self._next_source_index = max(expected or 0, chunk.first_index + len(chunk))
         self.counters.chunks_in += 1
-        self._fanout("on_chunk", chunk)
         if samples.shape[0] == 0:
             return
+        dropped = len(chunk) - samples.shape[0]
+        if dropped:  # duplicates dropped: sinks get the new samples only
+            chunk = dataclasses.replace(
+                chunk,
+                samples_uv=chunk.samples_uv[dropped:],
+                timestamps_s=chunk.timestamps_s[dropped:],
+                first_index=chunk.first_index + dropped,
+            )
+        self._fanout("on_chunk", chunk)
         if gap and self.buffer.total_samples > 0:
             self.counters.gaps += 1
         self.buffer.append(samples, timestamps, gap_before=gap)
