@@ -87,6 +87,9 @@ class PipelineCounters:
 class _Preprocessor(Protocol):
     n_out: int
 
+    @property
+    def calibration_n(self) -> int: ...
+
     def push(self, samples: np.ndarray) -> np.ndarray: ...
 
     def flush(self) -> np.ndarray: ...
@@ -248,7 +251,7 @@ class Pipeline:
         self.buffer = RingBuffer(self.buffer_s, fs_in)
         self._pre_buffer = RingBuffer(self.buffer_s, self.fs_out_hz, dtype=np.float32)
         self._pre = self._factory(fs_in, self.config)
-        self._calibration_end_n = self._calibration_end_n_of_preprocessor()
+        self._calibration_end_n = int(self._pre.calibration_n)
         self._state = PipelineState.CALIBRATING
         self._worker = threading.Thread(target=self._score_loop, name="ecgaffect-score")
         self._io_thread = threading.Thread(target=self._io_loop, name="ecgaffect-io")
@@ -418,22 +421,7 @@ class Pipeline:
 
     def _flush(self, arrival_s: float) -> None:
         assert self._pre is not None
-        flush = getattr(self._pre, "flush", None)
-        if flush is not None:
-            self._consume(np.asarray(flush()), arrival_s)
-
-    def _calibration_end_n_of_preprocessor(self) -> int:
-        """Index (256 Hz stream) of the first sample after the calibration period.
-
-        From the preprocessor's ``calibration_n`` if it has one, else from the config
-        (``calibration_s`` when ``normalization == "calibrated"``), else 0.
-        """
-        n = getattr(self._pre, "calibration_n", None)
-        if n is not None:
-            return int(n)
-        if getattr(self.config, "normalization", None) != "calibrated":
-            return 0
-        return int(round(float(self.config.calibration_s) * self.fs_out_hz))
+        self._consume(np.asarray(self._pre.flush()), arrival_s)
 
     def _calibrated(self, end_n: int) -> bool:
         """Whether the window ending before sample ``end_n`` is scored.
@@ -445,10 +433,7 @@ class Pipeline:
         depends only on the window's sample index, so it does not depend on chunking and
         offline scoring can reproduce it exactly (windows with ``end >= calibration_n``).
         """
-        if end_n < self._calibration_end_n:
-            return False
-        calibrated = getattr(self._pre, "calibrated", None)
-        return True if calibrated is None else bool(calibrated)
+        return end_n >= self._calibration_end_n
 
     def _consume(self, y: np.ndarray, arrival_s: float) -> None:
         """Append preprocessed samples and cut every window they complete."""
