@@ -98,6 +98,36 @@ class _Preprocessor(Protocol):
 PreprocessorFactory = Callable[[float, Any], _Preprocessor]
 
 
+class _SampleRing:
+    """The last ``capacity`` preprocessed samples, addressed by absolute sample index.
+
+    Used only on the I/O thread (no lock): the pipeline appends at most
+    ``capacity - window_n`` samples before cutting the windows they complete.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = int(capacity)
+        self._samples = np.zeros(self.capacity, dtype=np.float32)
+        self.total_samples = 0  # samples ever appended = absolute index of the next one
+
+    def append(self, samples: np.ndarray) -> None:
+        n = int(samples.shape[0])
+        keep = min(n, self.capacity)
+        idx = np.arange(self.total_samples + n - keep, self.total_samples + n) % self.capacity
+        self._samples[idx] = samples[n - keep :]
+        self.total_samples += n
+
+    def get(self, start_index: int, stop_index: int) -> np.ndarray:
+        """Copy of samples ``[start_index, stop_index)``; ValueError when not held."""
+        oldest = max(0, self.total_samples - self.capacity)
+        if not oldest <= start_index <= stop_index <= self.total_samples:
+            raise ValueError(
+                f"preprocessed buffer holds samples [{oldest}, {self.total_samples}), cannot "
+                f"return [{start_index}, {stop_index})"
+            )
+        return self._samples[np.arange(start_index, stop_index) % self.capacity]
+
+
 @dataclass
 class _Window:
     index: int
@@ -208,7 +238,7 @@ class Pipeline:
 
         self.counters = PipelineCounters()
         self.buffer: RingBuffer | None = None
-        self._pre_buffer: RingBuffer | None = None
+        self._pre_buffer: _SampleRing | None = None
         self._pre: _Preprocessor | None = None
         self.fs_in_hz = math.nan
         self._state = PipelineState.IDLE
@@ -249,7 +279,7 @@ class Pipeline:
         # import the R-peak detector now, not on the first window (it takes ~1 s)
         require("neurokit2", "R-peak detection for signal quality")
         self.buffer = RingBuffer(self.buffer_s, fs_in)
-        self._pre_buffer = RingBuffer(self.buffer_s, self.fs_out_hz, dtype=np.float32)
+        self._pre_buffer = _SampleRing(max(1, math.ceil(self.buffer_s * self.fs_out_hz)))
         self._pre = self._factory(fs_in, self.config)
         self._calibration_end_n = int(self._pre.calibration_n)
         self._state = PipelineState.CALIBRATING
@@ -442,7 +472,7 @@ class Pipeline:
         step = max(1, self._pre_buffer.capacity - self.window_n)
         for lo in range(0, y.shape[0], step):
             piece = y[lo : lo + step]
-            self._pre_buffer.append(piece, np.full(piece.shape[0], np.nan))
+            self._pre_buffer.append(piece)
             self._cut_windows(arrival_s)
 
     def _cut_windows(self, arrival_s: float) -> None:
@@ -459,7 +489,7 @@ class Pipeline:
             if self._state is PipelineState.CALIBRATING:
                 self._state = PipelineState.RUNNING
                 log.info("calibration done; scoring every %.2f s", self.hop_s)
-            x = self._pre_buffer.get(start, end).samples
+            x = self._pre_buffer.get(start, end)
             ratio = self.fs_in_hz / self.fs_out_hz
             raw_lo = int(math.floor(start * ratio))
             raw_hi = int(math.ceil(end * ratio))
