@@ -295,7 +295,7 @@ class LslSource(Source):
             timeout_s = 0.0
         try:
             samples, stamps = self._inlet.pull_chunk(
-                timeout=max(timeout_s, 0.0), max_samples=8192, min_samples=1
+                timeout=max(timeout_s, 0.0), max_samples=8192, min_samples=1, as_numpy=True
             )
         except pylsl.util.LostError:
             self._inlet = None
