@@ -1,5 +1,7 @@
 import logging
 import math
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -89,12 +91,29 @@ def test_state_is_calibrating_before_the_first_window():
         assert pipe.wait(10)
         assert pipe.state is PipelineState.FINISHED
         assert pipe.counters.windows_scored == 0
-    src2 = FakeSource(synthetic_ecg_uv(5.0, FS), FS)
-    pipe2 = Pipeline(src2, FakeScorer(), preprocessor_factory=FakePreprocessor)
+    # a source that stalls after its first chunk: the pipeline is seen calibrating
+    gate = threading.Event()
+
+    class StallingSource(FakeSource):
+        def _read(self, timeout_s: float) -> list:
+            if self._k >= 1 and not gate.wait(timeout_s):
+                return []
+            return super()._read(timeout_s)
+
+    pipe2 = Pipeline(
+        StallingSource(synthetic_ecg_uv(5.0, FS), FS),
+        FakeScorer(),
+        preprocessor_factory=FakePreprocessor,
+    )
     pipe2.start()
     try:
-        assert pipe2.state in (PipelineState.CALIBRATING, PipelineState.FINISHED)
+        deadline = time.monotonic() + 10.0
+        while pipe2.counters.chunks_in < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pipe2.counters.chunks_in == 1
+        assert pipe2.state is PipelineState.CALIBRATING
     finally:
+        gate.set()
         pipe2.stop()
     assert pipe2.state in (PipelineState.STOPPED, PipelineState.FINISHED)
 
