@@ -172,10 +172,6 @@ class FakePreprocessor:
         self.calibration_n = calibration_n
         self.n_out = 0
 
-    @property
-    def calibrated(self) -> bool:
-        return self.n_out >= self.calibration_n
-
     def push(self, samples: np.ndarray) -> np.ndarray:
         self.n_out += samples.shape[0]
         return np.asarray(samples, dtype=np.float64) / 1000.0

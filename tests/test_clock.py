@@ -79,6 +79,9 @@ def test_reconnect_gap_keeps_time_base():
     assert after[0].gap_before
     assert not any(m.gap_before for m in after[1:])
     assert after[0].sensor_dt_s == pytest.approx(1.0 / FS_HZ)
+    # the sensor clock kept running across the reconnect: the lost samples are counted
+    assert after[0].n_missing == (resume - cut) * N_PER_FRAME
+    assert not any(m.n_missing for m in before + after[1:])
     ts_after = np.concatenate([m.timestamps_s for m in after])
     err = ts_after - true_s[resume * N_PER_FRAME :]
     # right after the gap the fit extrapolates the rate over the 11 s without points
@@ -95,6 +98,7 @@ def test_dropped_frame_is_detected_from_sensor_time():
     keep = np.r_[0:10, 11 : frames_ns.size]
     mapped = run_mapper(SensorClockMapper(FS_HZ), frames_ns[keep], arrival_s[keep])
     assert [i for i, m in enumerate(mapped) if m.gap_before] == [10]
+    assert [m.n_missing for m in mapped] == [0] * 10 + [N_PER_FRAME] + [0] * (len(mapped) - 11)
 
 
 def test_sensor_clock_reset_restarts_fit_on_same_host_base():
@@ -108,6 +112,7 @@ def test_sensor_clock_reset_restarts_fit_on_same_host_base():
     after = run_mapper(mapper, reset_ns, arrival_s[half:])
     assert mapper.n_resets == 1
     assert after[0].gap_before
+    assert after[0].n_missing == 0  # unknown across a sensor clock reset
     ts = np.concatenate([m.timestamps_s for m in after])
     err = ts - true_s[half * N_PER_FRAME :]
     settled = true_s[half * N_PER_FRAME :] > true_s[half * N_PER_FRAME] + 30.0

@@ -388,6 +388,36 @@ def test_polar_with_the_fake_strap(model_path, tmp_path, capsys, monkeypatch):
     assert len(s["HR"]["time_series"]) > 0
 
 
+def test_polar_reconnect_reports_lost_samples(model_path, capsys, monkeypatch):
+    from ecgaffect.stream.sources.polar import PolarH10Source
+    from fakes.fake_h10 import ADDRESS, SAMPLES_PER_FRAME, FakeH10Config, FakeScanner, make_fake_h10
+
+    cfg = FakeH10Config(speedup=20.0, disconnect_after_frames=[8], failed_reconnects=2)
+
+    def polar_source(address):
+        return PolarH10Source(
+            address,
+            backend=make_fake_h10(cfg),
+            scanner=FakeScanner(),
+            time_fn=cfg.host_time,
+            request_timeout_s=0.5,
+            scan_timeout_s=1.0,
+            connect_timeout_s=2.0,
+            reconnect_initial_s=0.05,
+        )
+
+    monkeypatch.setattr(live_cli, "polar_source", polar_source)
+    argv = ["live", "--polar", "--address", ADDRESS, "--model", str(model_path), "--no-outlet"]
+    assert main([*argv, "--duration", "2.5"]) == 0
+    line, _ = summary_counts(capsys.readouterr().out)
+    sent_first = [first for first, _ in cfg.get_sensor().sent]
+    assert len(sent_first) > 8, "the fake strap did not reconnect in time"
+    # the strap's samples measured while the link was down are reported as lost
+    lost = sent_first[8] - sent_first[7] - SAMPLES_PER_FRAME
+    assert lost > 0
+    assert f", {lost} samples lost" in line
+
+
 def test_markers_land_in_the_recording(model_path, recording, tmp_path, capsys):
     src, _ = recording
     name = lsl_helpers.unique_name("live-markers")

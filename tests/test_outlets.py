@@ -128,3 +128,8 @@ def test_marker_inlet_delivers_clock_corrected_markers():
 def test_marker_inlet_rejects_bad_timeout():
     with pytest.raises(ValueError, match="resolve_timeout_s must be > 0, got 0"):
         MarkerInlet(print, resolve_timeout_s=0)
+
+
+def test_marker_inlet_rejects_a_name_lsl_cannot_match():
+    with pytest.raises(ValueError, match=r"cannot contain a single quote, got \"it's\""):
+        MarkerInlet(print, name="it's", resolve_timeout_s=0.1)

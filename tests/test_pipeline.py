@@ -1,5 +1,7 @@
 import logging
 import math
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -89,12 +91,29 @@ def test_state_is_calibrating_before_the_first_window():
         assert pipe.wait(10)
         assert pipe.state is PipelineState.FINISHED
         assert pipe.counters.windows_scored == 0
-    src2 = FakeSource(synthetic_ecg_uv(5.0, FS), FS)
-    pipe2 = Pipeline(src2, FakeScorer(), preprocessor_factory=FakePreprocessor)
+    # a source that stalls after its first chunk: the pipeline is seen calibrating
+    gate = threading.Event()
+
+    class StallingSource(FakeSource):
+        def _read(self, timeout_s: float) -> list:
+            if self._k >= 1 and not gate.wait(timeout_s):
+                return []
+            return super()._read(timeout_s)
+
+    pipe2 = Pipeline(
+        StallingSource(synthetic_ecg_uv(5.0, FS), FS),
+        FakeScorer(),
+        preprocessor_factory=FakePreprocessor,
+    )
     pipe2.start()
     try:
-        assert pipe2.state in (PipelineState.CALIBRATING, PipelineState.FINISHED)
+        deadline = time.monotonic() + 10.0
+        while pipe2.counters.chunks_in < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pipe2.counters.chunks_in == 1
+        assert pipe2.state is PipelineState.CALIBRATING
     finally:
+        gate.set()
         pipe2.stop()
     assert pipe2.state in (PipelineState.STOPPED, PipelineState.FINISHED)
 
@@ -125,6 +144,22 @@ def test_lost_samples_become_a_flagged_gap(ecg):
         inside = start < gap_at < start + 2560
         assert ("gap" in s.quality_flags) == inside, (start, s.quality_flags)
         assert s.quality_ok == (not s.quality_flags)
+
+
+def test_duplicated_samples_are_dropped_before_the_sinks(ecg):
+    sink = CollectSink()
+    # the source re-sends the last 50 samples before chunk 60
+    pipe = _run(FakeSource(ecg, FS, chunk_n=128, skip={60: -50}), sinks=[sink], hop_s=1.0)
+    c = pipe.counters
+    assert c.samples_duplicated == 50
+    assert c.samples_lost == 0
+    assert c.samples_in == ecg.size
+    # sinks see every sample once, in order, with contiguous indices
+    np.testing.assert_array_equal(np.concatenate([ch.samples_uv for ch in sink.chunks]), ecg)
+    firsts = [ch.first_index for ch in sink.chunks]
+    assert firsts == list(np.cumsum([0] + [len(ch) for ch in sink.chunks[:-1]]))
+    ts = np.concatenate([ch.timestamps_s for ch in sink.chunks])
+    np.testing.assert_allclose(ts, 1000.0 + np.arange(ecg.size) / FS)
 
 
 def test_gap_flag_from_source(ecg):

@@ -74,9 +74,11 @@ def summary(items):
 
 
 def check_lossless(items, cfg):
-    """Samples arrive in order, counted without holes, equal to what the fake encoded."""
+    """Samples arrive in order, equal to what the fake encoded; ``first_index`` follows the
+    sensor's own sample counter (it jumps by exactly the samples lost while not listening)."""
     cs = chunks(items)
-    assert [c.first_index for c in cs] == list(np.cumsum([0] + [len(c) for c in cs[:-1]]))
+    sent_first = [first for first, _ in cfg.get_sensor().sent[: len(cs)]]
+    assert [c.first_index for c in cs] == [f - sent_first[0] for f in sent_first]
     got = np.concatenate([c.samples_uv for c in cs])
     sent = cfg.sent_samples
     assert got.size <= sent.size
@@ -139,6 +141,7 @@ def test_reconnect_marks_gap_and_keeps_time_base():
     sent_first = [first for first, _ in cfg.get_sensor().sent]
     lost = sent_first[8] - sent_first[7] - SAMPLES_PER_FRAME
     assert lost > 0
+    assert cs[8].first_index - cs[7].first_index - len(cs[7]) == lost == src.n_samples_lost
     dt_gap = cs[8].timestamps_s[0] - cs[7].timestamps_s[-1]
     assert dt_gap == pytest.approx((lost + 1) / (FS_HZ * (1 + cfg.rate_error)), abs=0.15)
     assert cfg.writes.count(START_ECG) == 2  # start re-sent after reconnecting

@@ -91,6 +91,18 @@ def test_hrv_summary(clean):
 
 def test_peaks_short_or_flat_are_empty():
     assert find_r_peaks(np.zeros(50), FS).size == 0
+    assert find_r_peaks(np.full(1300, 5.0), FS).size == 0
+
+
+@pytest.mark.parametrize(("fs", "seed", "noise_uv"), [(130.0, 2, 0.0), (256.0, 3, 40.0)])
+def test_peaks_equal_neurokit_ecg_peaks(fs, seed, noise_uv):
+    nk = pytest.importorskip("neurokit2")
+    x = synthetic_ecg_uv(10.0, fs, hr_bpm=66.0, seed=seed)
+    x = x + np.random.default_rng(seed).normal(0.0, noise_uv, x.size)
+    expected = nk.ecg_peaks(x, sampling_rate=int(fs))[1]["ECG_R_Peaks"]
+    got = find_r_peaks(x, fs)
+    assert got.size >= 9
+    np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize(

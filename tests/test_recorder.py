@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -128,6 +129,38 @@ def test_flushes_while_open(tmp_path):
         assert ecg.time_series.shape == (3 * CHUNK_N, 1)
         assert b"<sample_count>" not in path.read_bytes()
     assert b"<sample_count>" in path.read_bytes()
+
+
+def test_callbacks_do_not_wait_for_fsync(tmp_path, monkeypatch):
+    """A slow fsync in flush() must not hold the lock the sink callbacks take."""
+    real_fsync = os.fsync
+    syncing = threading.Event()
+    release = threading.Event()
+
+    def blocking_fsync(fd: int) -> None:
+        syncing.set()
+        release.wait(10.0)
+        real_fsync(fd)
+
+    monkeypatch.setattr("ecgaffect.stream.recorder.os.fsync", blocking_fsync)
+    path = tmp_path / "rec.xdf"
+    with XdfRecorder(path, flush_interval_s=60.0) as rec:
+        flusher = threading.Thread(target=rec.flush, kwargs={"fsync": True})
+        flusher.start()
+        try:
+            assert syncing.wait(5.0)
+            chunk = next(_chunks(1))
+            caller = threading.Thread(target=rec.on_chunk, args=(chunk,))
+            caller.start()
+            caller.join(5.0)
+            # on_chunk finished while fsync is still blocked
+            assert not caller.is_alive()
+            assert not release.is_set()
+        finally:
+            release.set()
+            flusher.join(10.0)
+        assert not flusher.is_alive()
+    assert load_xdf_session(path).ecg.size == CHUNK_N
 
 
 def test_callbacks_after_close_are_ignored(tmp_path):

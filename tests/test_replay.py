@@ -53,6 +53,18 @@ def test_fast_replay_delivers_every_sample_once_in_order():
     assert src.status.state is SourceState.CLOSED
 
 
+def test_max_chunks_per_read_counts_chunks_only():
+    events = [Event(k * 0.05, f"m{k}") for k in range(20)]  # a marker in every chunk
+    with ReplaySource(
+        _session(1000, events=events), speed=math.inf, chunk_n=10, max_chunks_per_read=5
+    ) as src:
+        first = src.read(1.0)
+        reads = [first, src.read(1.0)]
+    for items in reads:
+        assert sum(isinstance(x, EcgChunk) for x in items) == 5
+    assert sum(isinstance(x, Marker) for x in first) == 8  # markers do not count against it
+
+
 def test_chunk_size_follows_rate():
     assert device_chunk_n(130.0) == 73
     assert device_chunk_n(256.0) == round(73 * 256 / 130)
@@ -128,7 +140,10 @@ def test_loop_continues_counter_and_flags_the_seam():
         assert not src.finished
     values = np.concatenate([c.samples_uv for c in chunks])
     np.testing.assert_array_equal(values, np.arange(values.size) % n)
-    assert [c.first_index for c in chunks if c.gap_before] == [n, 2 * n]
+    # one read may cover several passes (up to max_chunks_per_read chunks): every seam flagged
+    seams = list(range(n, values.size, n))
+    assert len(seams) >= 2
+    assert [c.first_index for c in chunks if c.gap_before] == seams
 
 
 def test_replay_of_an_xdf_recording(tmp_path):

@@ -170,6 +170,30 @@ def test_normalizer_holds_back_during_calibration() -> None:
     np.testing.assert_array_equal(out, (x[:600] - st.mean) / st.std)
 
 
+def test_streaming_preprocessor_calibration_n_is_where_output_starts() -> None:
+    fs = 130.0
+    x = _ecg_like(fs, 12, seed=8)
+    cfg = S.PreprocessConfig(normalization="calibrated", calibration_s=3.0)
+    pre = S.StreamingPreprocessor(fs, cfg)
+    assert pre.calibration_n > 0
+    assert pre.normalizer is not None
+    released = False
+    for k in range(0, x.size, 7):
+        n_before = pre.normalizer.n_in
+        y = pre.push(x[k : k + 7])
+        if not released and y.size:
+            # the first output comes with the sample that completes the calibration period
+            released = True
+            assert n_before < pre.calibration_n <= pre.normalizer.n_in == y.size
+        elif not released:
+            assert pre.normalizer.n_in < pre.calibration_n
+    assert released
+    # no calibrating normaliser: nothing to wait for
+    assert S.StreamingPreprocessor(fs, normalize=False).calibration_n == 0
+    stats = S.RobustStats(mean=0.0, std=1.0, n_samples=1)
+    assert S.StreamingPreprocessor(fs, stats=stats).calibration_n == 0
+
+
 def test_normalizer_running_updates_at_fixed_indices() -> None:
     fs = 256.0
     x = _ecg_like(fs, 12, seed=8)

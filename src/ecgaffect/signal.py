@@ -537,6 +537,11 @@ class StreamingNormalizer:
         )
         self.reset()
 
+    @property
+    def calibration_n(self) -> int:
+        """Samples of the calibration period (nothing is output before they are in)."""
+        return self._cal_n
+
     def reset(self) -> None:
         self.n_in = 0
         self.n_out = 0
@@ -753,6 +758,12 @@ class StreamingPreprocessor:
             )
         self._normalize = normalize
         self.n_out = 0
+
+    @property
+    def calibration_n(self) -> int:
+        """Output samples (at ``config.fs_hz``) of the calibration period; 0 without a
+        calibrating normaliser."""
+        return self.normalizer.calibration_n if self.normalizer is not None else 0
 
     def _finish(self, y: np.ndarray) -> np.ndarray:
         self.n_out += y.shape[0]

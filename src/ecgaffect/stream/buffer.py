@@ -41,11 +41,6 @@ class BufferSnapshot:
     def __len__(self) -> int:
         return int(self.samples.shape[0])
 
-    @property
-    def has_gap(self) -> bool:
-        """True when a gap lies *inside* the snapshot (a gap before its first sample is not)."""
-        return bool(self.gap_before[1:].any()) if len(self) > 1 else False
-
 
 class RingBuffer:
     """The last ``capacity_s`` seconds of a stream sampled at ``fs_hz``.
@@ -70,14 +65,11 @@ class RingBuffer:
                 f"got {capacity_s!r}"
             )
         self.fs_hz = float(fs_hz)
-        self.capacity_s = float(capacity_s)
         self.capacity = max(1, math.ceil(capacity_s * fs_hz))
         self._samples = np.zeros(self.capacity, dtype=dtype)
         self._timestamps = np.zeros(self.capacity, dtype=np.float64)
         self._gap = np.zeros(self.capacity, dtype=bool)
         self._total = 0  # samples ever appended
-        self._n_gaps = 0
-        self._pending_gap = False
         self._lock = threading.Lock()
 
     # -- counters -------------------------------------------------------------------------
@@ -85,11 +77,6 @@ class RingBuffer:
     def total_samples(self) -> int:
         """Samples appended since creation (the absolute index of the next sample)."""
         return self._total
-
-    @property
-    def n_gaps(self) -> int:
-        """How many gaps have been booked."""
-        return self._n_gaps
 
     @property
     def first_index(self) -> int:
@@ -100,11 +87,6 @@ class RingBuffer:
         return min(self._total, self.capacity)
 
     # -- writing --------------------------------------------------------------------------
-    def mark_gap(self) -> None:
-        """Book a gap before the next appended sample."""
-        with self._lock:
-            self._pending_gap = True
-
     def append(
         self, samples: np.ndarray, timestamps_s: np.ndarray, *, gap_before: bool = False
     ) -> int:
@@ -123,13 +105,9 @@ class RingBuffer:
         n = int(samples.shape[0])
         with self._lock:
             start_index = self._total
-            gap = gap_before or self._pending_gap
             if n == 0:
-                self._pending_gap = gap
                 return start_index
-            self._pending_gap = False
-            if gap and start_index > 0:
-                self._n_gaps += 1
+            gap = gap_before
             keep = min(n, self.capacity)
             src = slice(n - keep, n)
             pos = (start_index + n - keep) % self.capacity

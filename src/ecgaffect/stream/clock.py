@@ -35,11 +35,17 @@ logger = logging.getLogger(__name__)
 
 
 class MappedFrame(NamedTuple):
-    """Host-clock times of one frame's samples and whether samples are missing before it."""
+    """Host-clock times of one frame's samples and whether samples are missing before it.
+
+    ``n_missing`` is how many samples the sensor measured between the previous frame and
+    this one that never arrived, from the sensor-time jump; 0 when none are missing or the
+    count is unknown (first frame, sensor clock reset, sensor time going backwards).
+    """
 
     timestamps_s: np.ndarray
     gap_before: bool
     sensor_dt_s: float
+    n_missing: int = 0
 
 
 class SensorClockMapper:
@@ -175,9 +181,12 @@ class SensorClockMapper:
     # -- frames ---------------------------------------------------------------------------
     def mark_gap(self) -> None:
         """Declare that frames were lost (e.g. a reconnect): the next frame uses nominal
-        spacing and reports ``gap_before=True``."""
+        spacing and reports ``gap_before=True``.
+
+        The last frame's sensor time is kept (the sensor clock keeps running across a
+        reconnect), so the next frame's ``n_missing`` counts the samples lost in between.
+        """
         self._gap_pending = True
-        self._prev_frame_ns = None
 
     def map_frame(self, sensor_time_ns: int, n_samples: int, arrival_s: float) -> MappedFrame:
         """Add a frame (sensor time of its last sample, host arrival time) and return the host
@@ -188,7 +197,9 @@ class SensorClockMapper:
         that end and its own last-sample time.
 
         A gap is reported when :meth:`mark_gap` was called, when the sensor clock jumped, or
-        when the sensor time advanced by more than 1.5 frames' worth since the last frame.
+        when the sensor time advanced by more than 1.5 frames' worth since the last frame;
+        with a gap, ``n_missing`` is ``round(sensor step / nominal spacing) - n_samples``
+        (0 after a sensor clock reset, where it cannot be known).
         """
         if int(n_samples) != n_samples or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
@@ -203,6 +214,7 @@ class SensorClockMapper:
         nominal_dt_ns = 1e9 / self.fs_hz
         gap = self._gap_pending
         dt_ns = nominal_dt_ns
+        n_missing = 0
         if prev_ns is not None:
             step_ns = sensor_time_ns - prev_ns
             expected_ns = n * nominal_dt_ns
@@ -213,8 +225,11 @@ class SensorClockMapper:
             elif step_ns > 1.5 * expected_ns * (1.0 + self.max_rate_error):
                 logger.info("sensor time advanced %.3f s over one frame: gap", step_ns * 1e-9)
                 gap = True
-            else:
+            elif not gap:
                 dt_ns = step_ns / n
+            if gap and step_ns > 0:
+                # the sensor clock ticks with the ECG, so its jump counts the samples
+                n_missing = max(0, round(step_ns / nominal_dt_ns) - n)
         offsets_ns = np.round(np.arange(n - 1, -1, -1) * dt_ns).astype(np.int64)
         ts = self.to_host(sensor_time_ns - offsets_ns)
         if self._last_ts is not None and ts[0] <= self._last_ts:
@@ -229,4 +244,4 @@ class SensorClockMapper:
         self._last_ts = float(ts[-1])
         self._prev_frame_ns = sensor_time_ns
         self._gap_pending = False
-        return MappedFrame(ts, gap, dt_ns * 1e-9)
+        return MappedFrame(ts, gap, dt_ns * 1e-9, n_missing)

@@ -43,11 +43,8 @@ class ConsoleSink(Sink):
     On a terminal the score line is rewritten in place (``\\r``); otherwise one line each.
     """
 
-    def __init__(self, stream: TextIO | None = None, *, every: int = 1) -> None:
-        if every < 1:
-            raise ValueError(f"ConsoleSink every must be >= 1, got {every}")
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
-        self.every = every
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._lock = threading.Lock()
         self.n_printed = 0
@@ -62,8 +59,7 @@ class ConsoleSink(Sink):
             self.n_printed += 1
 
     def on_score(self, score: Score) -> None:
-        if score.window_index % self.every == 0:
-            self._write(format_score(score), inplace=True)
+        self._write(format_score(score), inplace=True)
 
     def on_marker(self, marker: Marker) -> None:
         self._write(f"[marker {marker.text!r} at {marker.timestamp_s:.3f} s]", inplace=False)

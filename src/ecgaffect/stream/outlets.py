@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ecgaffect._optional import require
+from ecgaffect.stream._lsl import quote_query_value
 from ecgaffect.stream.recorder import score_channel_labels, score_row
 from ecgaffect.stream.sinks import Score, Sink
 from ecgaffect.stream.sources.base import EcgChunk, Marker
@@ -205,6 +206,7 @@ class MarkerInlet:
         self._pylsl = _pylsl("the LSL marker inlet")
         self.callback = callback
         self.name = name
+        self._predicate()  # a name LSL cannot match raises here, not on the inlet's thread
         self.exclude_source_ids = set(exclude_source_ids)
         self.resolve_timeout_s = float(resolve_timeout_s)
         self.connected = threading.Event()
@@ -217,7 +219,7 @@ class MarkerInlet:
     def _predicate(self) -> str:
         pred = "type='Markers'"
         if self.name is not None:
-            pred += f" and name='{self.name}'"
+            pred += f" and name={quote_query_value(self.name)}"
         return pred
 
     def _resolve(self) -> Any | None:

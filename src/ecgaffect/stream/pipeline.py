@@ -87,12 +87,45 @@ class PipelineCounters:
 class _Preprocessor(Protocol):
     n_out: int
 
+    @property
+    def calibration_n(self) -> int: ...
+
     def push(self, samples: np.ndarray) -> np.ndarray: ...
 
     def flush(self) -> np.ndarray: ...
 
 
 PreprocessorFactory = Callable[[float, Any], _Preprocessor]
+
+
+class _SampleRing:
+    """The last ``capacity`` preprocessed samples, addressed by absolute sample index.
+
+    Used only on the I/O thread (no lock): the pipeline appends at most
+    ``capacity - window_n`` samples before cutting the windows they complete.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = int(capacity)
+        self._samples = np.zeros(self.capacity, dtype=np.float32)
+        self.total_samples = 0  # samples ever appended = absolute index of the next one
+
+    def append(self, samples: np.ndarray) -> None:
+        n = int(samples.shape[0])
+        keep = min(n, self.capacity)
+        idx = np.arange(self.total_samples + n - keep, self.total_samples + n) % self.capacity
+        self._samples[idx] = samples[n - keep :]
+        self.total_samples += n
+
+    def get(self, start_index: int, stop_index: int) -> np.ndarray:
+        """Copy of samples ``[start_index, stop_index)``; ValueError when not held."""
+        oldest = max(0, self.total_samples - self.capacity)
+        if not oldest <= start_index <= stop_index <= self.total_samples:
+            raise ValueError(
+                f"preprocessed buffer holds samples [{oldest}, {self.total_samples}), cannot "
+                f"return [{start_index}, {stop_index})"
+            )
+        return self._samples[np.arange(start_index, stop_index) % self.capacity]
 
 
 @dataclass
@@ -205,7 +238,7 @@ class Pipeline:
 
         self.counters = PipelineCounters()
         self.buffer: RingBuffer | None = None
-        self._pre_buffer: RingBuffer | None = None
+        self._pre_buffer: _SampleRing | None = None
         self._pre: _Preprocessor | None = None
         self.fs_in_hz = math.nan
         self._state = PipelineState.IDLE
@@ -246,9 +279,9 @@ class Pipeline:
         # import the R-peak detector now, not on the first window (it takes ~1 s)
         require("neurokit2", "R-peak detection for signal quality")
         self.buffer = RingBuffer(self.buffer_s, fs_in)
-        self._pre_buffer = RingBuffer(self.buffer_s, self.fs_out_hz, dtype=np.float32)
+        self._pre_buffer = _SampleRing(max(1, math.ceil(self.buffer_s * self.fs_out_hz)))
         self._pre = self._factory(fs_in, self.config)
-        self._calibration_end_n = self._calibration_end_n_of_preprocessor()
+        self._calibration_end_n = int(self._pre.calibration_n)
         self._state = PipelineState.CALIBRATING
         self._worker = threading.Thread(target=self._score_loop, name="ecgaffect-score")
         self._io_thread = threading.Thread(target=self._io_loop, name="ecgaffect-io")
@@ -399,9 +432,17 @@ class Pipeline:
                 log.warning("%s: %d duplicated samples dropped", self.source.name, overlap)
         self._next_source_index = max(expected or 0, chunk.first_index + len(chunk))
         self.counters.chunks_in += 1
-        self._fanout("on_chunk", chunk)
         if samples.shape[0] == 0:
             return
+        dropped = len(chunk) - samples.shape[0]
+        if dropped:  # duplicates dropped: sinks get the new samples only
+            chunk = dataclasses.replace(
+                chunk,
+                samples_uv=chunk.samples_uv[dropped:],
+                timestamps_s=chunk.timestamps_s[dropped:],
+                first_index=chunk.first_index + dropped,
+            )
+        self._fanout("on_chunk", chunk)
         if gap and self.buffer.total_samples > 0:
             self.counters.gaps += 1
         self.buffer.append(samples, timestamps, gap_before=gap)
@@ -410,22 +451,7 @@ class Pipeline:
 
     def _flush(self, arrival_s: float) -> None:
         assert self._pre is not None
-        flush = getattr(self._pre, "flush", None)
-        if flush is not None:
-            self._consume(np.asarray(flush()), arrival_s)
-
-    def _calibration_end_n_of_preprocessor(self) -> int:
-        """Index (256 Hz stream) of the first sample after the calibration period.
-
-        From the preprocessor's ``calibration_n`` if it has one, else from the config
-        (``calibration_s`` when ``normalization == "calibrated"``), else 0.
-        """
-        n = getattr(self._pre, "calibration_n", None)
-        if n is not None:
-            return int(n)
-        if getattr(self.config, "normalization", None) != "calibrated":
-            return 0
-        return int(round(float(self.config.calibration_s) * self.fs_out_hz))
+        self._consume(np.asarray(self._pre.flush()), arrival_s)
 
     def _calibrated(self, end_n: int) -> bool:
         """Whether the window ending before sample ``end_n`` is scored.
@@ -437,10 +463,7 @@ class Pipeline:
         depends only on the window's sample index, so it does not depend on chunking and
         offline scoring can reproduce it exactly (windows with ``end >= calibration_n``).
         """
-        if end_n < self._calibration_end_n:
-            return False
-        calibrated = getattr(self._pre, "calibrated", None)
-        return True if calibrated is None else bool(calibrated)
+        return end_n >= self._calibration_end_n
 
     def _consume(self, y: np.ndarray, arrival_s: float) -> None:
         """Append preprocessed samples and cut every window they complete."""
@@ -449,7 +472,7 @@ class Pipeline:
         step = max(1, self._pre_buffer.capacity - self.window_n)
         for lo in range(0, y.shape[0], step):
             piece = y[lo : lo + step]
-            self._pre_buffer.append(piece, np.full(piece.shape[0], np.nan))
+            self._pre_buffer.append(piece)
             self._cut_windows(arrival_s)
 
     def _cut_windows(self, arrival_s: float) -> None:
@@ -466,7 +489,7 @@ class Pipeline:
             if self._state is PipelineState.CALIBRATING:
                 self._state = PipelineState.RUNNING
                 log.info("calibration done; scoring every %.2f s", self.hop_s)
-            x = self._pre_buffer.get(start, end).samples
+            x = self._pre_buffer.get(start, end)
             ratio = self.fs_in_hz / self.fs_out_hz
             raw_lo = int(math.floor(start * ratio))
             raw_hi = int(math.ceil(end * ratio))

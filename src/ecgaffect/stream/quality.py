@@ -13,7 +13,7 @@ reasons it is not. Flags:
 - ``"hr_implausible"``: the heart rate from R-peaks is outside ``[min_hr_bpm, max_hr_bpm]``;
 - ``"few_beats"``: fewer R-peaks than a ``min_hr_bpm`` heart would give over the window.
 
-R-peaks come from ``neurokit2.ecg_peaks`` (imported lazily; the ``quality`` extra).
+R-peaks come from ``neurokit2.ecg_findpeaks`` (imported lazily; the ``quality`` extra).
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def _check_fs(fs_hz: float) -> float:
 
 
 def find_r_peaks(ecg_uv: np.ndarray, fs_hz: float) -> np.ndarray:
-    """Sample indices of R-peaks (``neurokit2.ecg_peaks``); empty for a flat or short signal."""
+    """Sample indices of R-peaks (``neurokit2.ecg_findpeaks``, the detector behind
+    ``ecg_peaks`` without its DataFrame); empty for a flat or short signal."""
     fs_hz = _check_fs(fs_hz)
     x = np.asarray(ecg_uv, dtype=np.float64)
     if x.ndim != 1:
@@ -94,9 +95,9 @@ def find_r_peaks(ecg_uv: np.ndarray, fs_hz: float) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     nk = require("neurokit2", "R-peak detection for signal quality")
     try:
-        _, info = nk.ecg_peaks(x, sampling_rate=int(round(fs_hz)))
+        info = nk.ecg_findpeaks(x, sampling_rate=int(round(fs_hz)))
     except (ValueError, IndexError) as exc:  # neurokit fails on some degenerate inputs
-        log.debug("ecg_peaks failed on a %d-sample window: %s", x.shape[0], exc)
+        log.debug("ecg_findpeaks failed on a %d-sample window: %s", x.shape[0], exc)
         return np.zeros(0, dtype=np.int64)
     return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
 

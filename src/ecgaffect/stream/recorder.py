@@ -402,15 +402,25 @@ class XdfRecorder(Sink):
         self._file.write(data)
 
     def flush(self, *, fsync: bool = False) -> None:
-        """Write every buffered sample as complete chunks now (and optionally fsync)."""
+        """Write every buffered sample as complete chunks now (and optionally fsync).
+
+        The fsync runs on a duplicate of the file descriptor outside the lock, so the
+        sink callbacks (I/O thread, scoring worker) never wait for the disk.
+        """
+        sync_fd = -1
         with self._lock:
             if self._closed:
                 return
             self._flush_locked()
             now = local_clock()
             if fsync or now - self._last_fsync >= self.fsync_interval_s:
-                os.fsync(self._file.fileno())
+                sync_fd = os.dup(self._file.fileno())
                 self._last_fsync = now
+        if sync_fd >= 0:
+            try:
+                os.fsync(sync_fd)
+            finally:
+                os.close(sync_fd)
 
     def _flush_locked(self) -> None:
         wrote = False

@@ -98,6 +98,13 @@ class EcgChunk:
     so consumers can prove nothing was lost or duplicated. ``gap_before`` is True when the
     source knows samples are missing before this chunk (reconnect, dropped frames): a gap is
     recorded as a gap, never silently bridged.
+
+    How much ``first_index`` can prove depends on the source: the Polar H10 source advances
+    it over samples the sensor measured but that never arrived (known from the sensor-clock
+    jump), so a jump in ``first_index`` counts lost samples. LSL and replay sources number
+    the samples they deliver contiguously (an LSL inlet cannot know what the outlet dropped;
+    a replay marks its recording's gaps with ``gap_before`` only), so for them a loss shows
+    only as ``gap_before``.
     """
 
     samples_uv: np.ndarray

@@ -21,6 +21,7 @@ import numpy as np
 from ecgaffect._optional import require
 from ecgaffect.datasets.session import UNITS_TO_UV
 from ecgaffect.datasets.xdf import UNIT_ALIASES
+from ecgaffect.stream._lsl import quote_query_value
 from ecgaffect.stream.sources.base import (
     EcgChunk,
     Source,
@@ -84,12 +85,6 @@ def list_streams(timeout_s: float = 1.0) -> list[LslStreamDescription]:
     return sorted((_describe(i) for i in infos), key=lambda d: (d.name, d.source_id))
 
 
-def _quote(value: str) -> str:
-    if "'" in value:
-        raise ValueError(f"LSL query values cannot contain a single quote, got {value!r}")
-    return f"'{value}'"
-
-
 def _channels(info: Any) -> tuple[list[str], list[str], list[str]]:
     labels, units, types = [], [], []
     ch = info.desc().child("channels").child("channel")
@@ -142,7 +137,7 @@ class LslSource(Source):
         parts = []
         for key, value in (("name", name), ("type", type), ("source_id", source_id)):
             if value is not None:
-                parts.append(f"{key}={_quote(value)}")
+                parts.append(f"{key}={quote_query_value(value)}")
         self.query = " and ".join(parts)
         self.channel = channel
         self.units_override = units
@@ -239,7 +234,7 @@ class LslSource(Source):
         self.channel_label = labels[idx]
         self.scale_to_uv = UNITS_TO_UV[unit]
         if desc.source_id:
-            self._reconnect_query = f"source_id={_quote(desc.source_id)}"
+            self._reconnect_query = f"source_id={quote_query_value(desc.source_id)}"
 
     # -- Source ----------------------------------------------------------------------------
     def _open(self) -> None:
@@ -295,7 +290,7 @@ class LslSource(Source):
             timeout_s = 0.0
         try:
             samples, stamps = self._inlet.pull_chunk(
-                timeout=max(timeout_s, 0.0), max_samples=8192, min_samples=1
+                timeout=max(timeout_s, 0.0), max_samples=8192, min_samples=1, as_numpy=True
             )
         except pylsl.util.LostError:
             self._inlet = None

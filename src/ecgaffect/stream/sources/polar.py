@@ -9,7 +9,9 @@ few retries; pushes that are not ``F0`` responses never satisfy (or fail) a pend
 States the user sees (``status``): scanning -> connecting -> "connected, waiting for ECG"
 (HR/RR arrive first; the H10 can take ~30 s to start ECG) -> streaming; on a dropped link
 "reconnecting" with exponential backoff, then the ECG start is re-sent and the next chunk is
-marked ``gap_before=True`` on the same host time base. Distinct errors at open():
+marked ``gap_before=True`` on the same host time base. Samples lost meanwhile (counted
+from the sensor-clock jump, see :class:`~ecgaffect.stream.clock.MappedFrame`) advance
+``first_index``, so consumers see the hole. Distinct errors at open():
 :class:`BluetoothUnavailableError`, :class:`DeviceNotFoundError`,
 :class:`UnsupportedDeviceError` (firmware without the PMD/ECG service) and
 :class:`PmdRequestError` (the strap refused a request, e.g. "device in charger").
@@ -159,7 +161,11 @@ class PolarH10Source(Source):
         #: ECG settings the strap offered ({SettingType: values})
         self.ecg_settings: dict[int, tuple[int, ...]] = {}
         self.device_name: str | None = None
+        #: sample counter (the next chunk's ``first_index``): samples delivered plus samples
+        #: the sensor measured that never arrived (counted from the sensor-clock jump)
         self.n_samples = 0
+        #: samples known lost (dropped frames, reconnects), included in ``n_samples``
+        self.n_samples_lost = 0
         self.n_frames = 0
         self.n_bad_frames = 0
         self.n_reconnects = 0
@@ -290,6 +296,16 @@ class PolarH10Source(Source):
         if samples.size == 0:
             return []
         mapped = self.clock.map_frame(sensor_ns, samples.size, arrival_s)
+        if mapped.n_missing:
+            logger.warning(
+                "%s: %d samples lost before sample %d (sensor clock jump)",
+                self.name,
+                mapped.n_missing,
+                self.n_samples + mapped.n_missing,
+            )
+            # count them so first_index shows the hole to consumers
+            self.n_samples += mapped.n_missing
+            self.n_samples_lost += mapped.n_missing
         chunk = EcgChunk(
             samples_uv=samples,
             timestamps_s=mapped.timestamps_s,

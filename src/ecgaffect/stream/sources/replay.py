@@ -60,8 +60,8 @@ class ReplaySource(Source):
         loop: start again at the end instead of finishing.
         publish_lsl: also publish the replayed ECG (and markers) as LSL outlets.
         lsl_name: name of the published ECG stream (markers: ``lsl_name + "-markers"``).
-        max_chunks_per_read: cap on chunks returned by one ``read`` when behind schedule
-            or at infinite speed.
+        max_chunks_per_read: cap on ECG chunks returned by one ``read`` when behind
+            schedule or at infinite speed (markers and status items come on top).
         clock, sleep: injectable time functions (tests).
     """
 
@@ -175,11 +175,13 @@ class ReplaySource(Source):
                 return items
             self._sleep(wait)
             now = self._clock()
-        while len(items) < self.max_chunks_per_read:
+        n_chunks = 0
+        while n_chunks < self.max_chunks_per_read:
             end = min(self._pos + self.chunk_n, n_total)
             if self._due_s(self.n_delivered + (end - self._pos)) > now:
                 break
             items += self._next_chunk(end)
+            n_chunks += 1
             if self._pos >= n_total:
                 if self.loop:
                     self._pass += 1
@@ -191,8 +193,6 @@ class ReplaySource(Source):
                         "replay of %s finished: %d samples", self.session.key, self.n_delivered
                     )
                     break
-            if math.isinf(self.speed) and len(items) >= 1:
-                break
         return items
 
     def _next_chunk(self, end: int) -> list[SourceItem]:
