@@ -202,6 +202,29 @@ def test_poor_windows_are_not_part_of_the_curves(qtbot):
     assert "no valence or arousal output" in c._note.textItem.toPlainText()
 
 
+def test_timeline_draws_only_the_filled_visible_scores(qtbot):
+    from ecgaffect.gui.widgets import TimelineView
+
+    tl = TimelineView(history_s=20.0, capacity=256)
+    qtbot.addWidget(tl)
+    tl.configure(TASKS)
+    assert tl.redraw()
+    assert tl._items[0].getData()[0] is None or tl._items[0].getData()[0].size == 0
+    times = np.arange(30.0)
+    for i, t in enumerate(times):
+        tl.add_score(_score(i, ok=i % 7 != 3), t_s=float(t))
+    assert tl.redraw()
+    x, _ = tl._items[0].getData()
+    np.testing.assert_array_equal(x, times)  # the filled slots only, not all 256
+    tl.scroll(float(times[-1]))  # the view now shows [edge - 20 s, edge]
+    tl._dirty = True
+    assert tl.redraw()
+    visible = times[times >= times[-1] - tl.history_s]
+    np.testing.assert_array_equal(tl._items[0].getData()[0], visible)
+    px, _ = tl._poor.getData()
+    assert set(px.tolist()) == {t for i, t in enumerate(times) if i % 7 == 3 and t in visible}
+
+
 def test_trace_keeps_the_last_window_and_marks_peaks(qtbot):
     from ecgaffect.gui.widgets import TraceView
 

@@ -379,17 +379,22 @@ class TimelineView(pg.PlotWidget):
         if not self._dirty:
             return False
         self._dirty = False
-        x = self._t
+        # only the filled, visible slots: pyqtgraph does per-point Python work for symbols
+        first = self.capacity - min(self.n_scores, self.capacity)
+        x, ok, p = self._t[first:], self._ok[first:], self._p[:, first:]
+        if math.isfinite(self._t_now):
+            keep = x >= self._t_now - self.history_s
+            x, ok, p = x[keep], ok[keep], p[:, keep]
         for i, item in enumerate(self._items):
-            y = np.where(self._ok, self._p[i], np.nan)
+            y = np.where(ok, p[i], np.nan)
             if np.isfinite(y).any():
                 item.setData(x, y, connect="finite")
             else:  # pyqtgraph warns on all-NaN data
                 item.setData([], [])
-        poor = np.isfinite(self._t) & ~self._ok
-        if poor.any() and self._p.shape[0]:
-            xs = np.repeat(x[poor], self._p.shape[0])
-            ys = self._p[:, poor].T.reshape(-1)
+        poor = np.isfinite(x) & ~ok
+        if poor.any() and p.shape[0]:
+            xs = np.repeat(x[poor], p.shape[0])
+            ys = p[:, poor].T.reshape(-1)
             keep = np.isfinite(ys)
             self._poor.setData(xs[keep], ys[keep])
         else:
