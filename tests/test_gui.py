@@ -373,6 +373,22 @@ def pg_left_button():
     return QtCore.Qt.MouseButton.LeftButton
 
 
+def test_disconnect_while_connecting_leaves_nothing_running(window, qtbot, demo_files):
+    from ecgaffect.stream.pipeline import PipelineState
+
+    win = window
+    qtbot.waitUntil(lambda: win.scorer is not None, timeout=30_000)
+    win.start_replay(demo_files["rec"], speed=4.0)
+    win.stop_source()  # the control thread is still opening the recording
+    qtbot.waitUntil(lambda: len(win._started) == 1, timeout=30_000)
+    started = win._started[0]
+    # the connection's done callback saw it was superseded and stopped it
+    qtbot.waitUntil(lambda: started.state is PipelineState.STOPPED, timeout=10_000)
+    qtbot.wait(200)
+    assert win.pipeline is None
+    assert win.status_panel.status.text() == "disconnected"
+
+
 def test_window_explains_missing_inputs(window, qtbot, tmp_path):
     win = window
     win.start_replay(tmp_path / "nope.xdf", 1.0)

@@ -494,16 +494,16 @@ class MainWindow(QtWidgets.QMainWindow):
             return pipeline
 
         def done(pipeline: Pipeline | None, exc: BaseException | None) -> None:
+            if self._closing or bridge is not self.bridge:  # superseded, stopped or closing
+                if pipeline is not None and not self._closing:
+                    self._submit(self._control, pipeline.stop, lambda *_: None)
+                return
             if exc is not None:
                 if isinstance(exc, BluetoothUnavailableError):
                     self.polar_note.setText(str(exc))
                 self._error(str(exc))
                 return
             assert pipeline is not None
-            if self._closing or bridge is not self.bridge:  # superseded or closing
-                if not self._closing:
-                    self._submit(self._control, pipeline.stop, lambda *_: None)
-                return
             self.pipeline, self.source = pipeline, pipeline.source
             self.trace.configure(pipeline.fs_in_hz, self.settings.trace_window_s)
             self.timeline.configure({t: scorer.classes(t) for t in scorer.tasks})
@@ -519,6 +519,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Stop the running source (in the background)."""
         old, self.pipeline, self.source = self.pipeline, None, None
         self.recorder_slot.stop()
+        self.bridge = GuiBridge()  # a connection still being opened is now superseded
         if old is not None:
             self._submit(self._control, old.stop, lambda *_: None)
         self.status_panel.set_status("disconnected")
