@@ -389,6 +389,30 @@ def test_disconnect_while_connecting_leaves_nothing_running(window, qtbot, demo_
     assert win.status_panel.status.text() == "disconnected"
 
 
+def test_a_new_model_restarts_the_running_dataset_session(window, qtbot, tmp_path):
+    from ecgaffect.datasets.synthetic import make_synthetic_sessions
+
+    win = window
+    qtbot.waitUntil(lambda: win.scorer is not None, timeout=30_000)
+    session = make_synthetic_sessions(1, duration_s=60.0, fs_hz=FS, seed=1)[0]
+    win.replay_path.setText("")  # a dataset session, not a file: the path field stays empty
+    win.start_replay_session(session, 4.0)
+    qtbot.waitUntil(lambda: win.pipeline is not None, timeout=30_000)
+    first = win.pipeline
+    # recording takes the model of the running pipeline, even while self.scorer changes
+    win.scorer = None
+    path = win.start_recording(tmp_path / "rec.xdf")
+    assert win.stop_recording() == path
+    model2 = make_demo_model(tmp_path / "model2.pt", seed=1)
+    win.load_model(model2)
+    qtbot.waitUntil(lambda: win.pipeline is not None and win.pipeline is not first, timeout=30_000)
+    assert win.pipeline.scorer is win.scorer
+    assert str(win.scorer.path) == str(model2)
+    assert win.last_error == ""
+    assert win.pipeline.fs_in_hz == pytest.approx(session.fs_hz)
+    qtbot.waitUntil(lambda: first.state.value in ("stopped", "finished"), timeout=10_000)
+
+
 def test_window_explains_missing_inputs(window, qtbot, tmp_path):
     win = window
     win.start_replay(tmp_path / "nope.xdf", 1.0)

@@ -145,6 +145,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._hrv_future: concurrent.futures.Future | None = None
         self._last_hrv_s = -math.inf
         self._pending_connect: Callable[[], None] | None = None
+        #: ``(make_source, message)`` of the last source started (restarted on a model change)
+        self._last_make: tuple[Callable[[], Any], str] | None = None
         self._model_loading = False
         #: every pipeline the control thread started (appended there; stopped at shutdown)
         self._started: list[Pipeline] = []
@@ -344,8 +346,8 @@ class MainWindow(QtWidgets.QMainWindow):
             pending, self._pending_connect = self._pending_connect, None
             if pending is not None:
                 pending()
-            elif self.pipeline is not None:  # a new model for the running source
-                self.connect_selected()
+            elif self.pipeline is not None and self._last_make is not None:
+                self._start(*self._last_make)  # the running source again, with the new model
 
         self._submit(self._background, _load_scorer, done, path)
 
@@ -468,6 +470,7 @@ class MainWindow(QtWidgets.QMainWindow):
             else:
                 self._error("no model loaded: choose one first")
             return
+        self._last_make = (make_source, message)
         hop_s = float(self.hop.value())
         self.settings.hop_s = hop_s
         old, self.pipeline, self.source = self.pipeline, None, None
@@ -575,7 +578,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if path is None:
             folder = Path(self.settings.record_dir or ".")
             path = folder / time.strftime("ecgaffect-%Y%m%d-%H%M%S.xdf")
-        scorer = self.scorer
+        scorer = self.pipeline.scorer  # the model scoring this source (self.scorer may be newer)
         recorder = XdfRecorder(
             path,
             ecg_fs_hz=self.pipeline.fs_in_hz,
