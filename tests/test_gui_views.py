@@ -192,8 +192,23 @@ def test_dataset_dialog_explains_a_missing_root(qtbot, tmp_path):
     assert "root folder" in dialog.error
     assert "nowhere" in dialog.note.text()
     assert dialog.selected_session() is None
-    with pytest.raises(ValueError, match=r"dataset must be one of \[.*'amigos'.*\], got 'x'"):
+    with pytest.raises(ValueError, match=r"unknown dataset 'x'; choose one of \[.*'amigos'.*\]"):
         load_sessions("x", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"dataset 'amigos': root folder '' does not"):
         load_sessions("amigos", "")
     dialog.reject()
+
+
+def test_closed_dataset_dialogs_are_deleted(qtbot, tmp_path, monkeypatch):
+    from ecgaffect.gui.app import MainWindow
+    from ecgaffect.gui.dataset_dialog import DatasetSessionDialog
+
+    monkeypatch.setenv(settings_mod.CONFIG_DIR_ENV, str(tmp_path / "config"))
+    win = MainWindow(settings_mod.GuiSettings())
+    qtbot.addWidget(win)
+    for _ in range(3):
+        dialog = win.open_dataset_dialog()
+        assert win.findChildren(DatasetSessionDialog) == [dialog]
+        dialog.reject()
+        qtbot.waitUntil(lambda: not win.findChildren(DatasetSessionDialog), timeout=5_000)
+    win.close()

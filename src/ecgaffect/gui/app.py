@@ -425,7 +425,7 @@ class MainWindow(QtWidgets.QMainWindow):
         from ecgaffect.gui.dataset_dialog import DatasetSessionDialog
 
         dialog = DatasetSessionDialog(self, executor=self._background)
-        self._dataset_dialog = dialog
+        dialog.finished.connect(dialog.deleteLater)  # it holds every session it loaded
 
         def accepted() -> None:
             session = dialog.selected_session()
