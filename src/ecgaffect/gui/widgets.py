@@ -23,7 +23,6 @@ require("PySide6", "The GUI")
 pg = require("pyqtgraph", "The GUI")
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets  # noqa: E402
 
-from ecgaffect.gui import _refcount  # noqa: E402
 from ecgaffect.stream.sinks import Score  # noqa: E402
 
 __all__ = [
@@ -35,7 +34,6 @@ __all__ = [
     "affect_curves",
 ]
 
-_refcount.install()  # PySide6 6.12 on CPython 3.11 drops refs to None
 pg.setConfigOptions(antialias=True, background="w", foreground="#333")
 
 #: Colours of the probability curves, in task order.
