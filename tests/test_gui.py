@@ -309,6 +309,7 @@ def test_window_runs_a_replay_records_marks_switches_and_quits(
     qtbot.wait(300)
     assert win.stop_recording() == rec_path
     assert not win.record_button.isChecked()
+    qtbot.waitUntil(lambda: win.record_label.text() == "saved session.xdf", timeout=10_000)
 
     # trace, scores and status all moved
     assert win.trace.redraw() or win.frames > 0
@@ -411,6 +412,36 @@ def test_a_new_model_restarts_the_running_dataset_session(window, qtbot, tmp_pat
     assert win.last_error == ""
     assert win.pipeline.fs_in_hz == pytest.approx(session.fs_hz)
     qtbot.waitUntil(lambda: first.state.value in ("stopped", "finished"), timeout=10_000)
+
+
+def test_disconnect_stops_the_recording_and_closes_it_off_the_qt_thread(
+    window, qtbot, demo_files, tmp_path
+):
+    import threading
+
+    import pyxdf
+
+    win = window
+    win.start_replay(demo_files["rec2"], speed=4.0)
+    qtbot.waitUntil(lambda: win.pipeline is not None, timeout=30_000)
+    path = win.start_recording(tmp_path / "cut.xdf")
+    recorder = win.recorder_slot.active
+    close, closed_on = recorder.close, []
+
+    def close_and_note() -> None:
+        closed_on.append(threading.current_thread())
+        close()
+
+    recorder.close = close_and_note
+    qtbot.waitUntil(lambda: win.trace.samples_total > FS, timeout=20_000)
+    win.stop_source()
+    assert not win.record_button.isChecked()  # at once, not by polling the slot
+    assert win.recorder_slot.active is None
+    qtbot.waitUntil(lambda: win.record_label.text() == "saved cut.xdf", timeout=10_000)
+    assert len(closed_on) == 1
+    assert closed_on[0] is not threading.main_thread()
+    streams, _ = pyxdf.load_xdf(str(path))
+    assert len({s["info"]["type"][0]: s for s in streams}["ECG"]["time_series"]) > 0
 
 
 def test_window_explains_missing_inputs(window, qtbot, tmp_path):

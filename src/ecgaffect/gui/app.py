@@ -150,6 +150,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._model_loading = False
         #: every pipeline the control thread started (appended there; stopped at shutdown)
         self._started: list[Pipeline] = []
+        #: recorders being closed on the control thread (closed at shutdown if still pending)
+        self._recorders_closing: list[tuple[concurrent.futures.Future, Any]] = []
 
         self._build(timeline_s)
         self._pull_timer = QtCore.QTimer(self)
@@ -474,7 +476,7 @@ class MainWindow(QtWidgets.QMainWindow):
         hop_s = float(self.hop.value())
         self.settings.hop_s = hop_s
         old, self.pipeline, self.source = self.pipeline, None, None
-        self.recorder_slot.stop()
+        self.stop_recording()
         self.recorder_slot = RecorderSlot()
         self.bridge = GuiBridge()
         bridge, slot, scorer = self.bridge, self.recorder_slot, self.scorer
@@ -521,7 +523,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def stop_source(self) -> None:
         """Stop the running source (in the background)."""
         old, self.pipeline, self.source = self.pipeline, None, None
-        self.recorder_slot.stop()
+        self.stop_recording()
         self.bridge = GuiBridge()  # a connection still being opened is now superseded
         if old is not None:
             self._submit(self._control, old.stop, lambda *_: None)
@@ -594,17 +596,30 @@ class MainWindow(QtWidgets.QMainWindow):
         return Path(path)
 
     def stop_recording(self) -> Path | None:
-        """Stop and close the recording; returns its path (None if none was running)."""
-        rec = self.recorder_slot.stop()
+        """Stop the recording; returns its path (None if none was running).
+
+        The recorder is unplugged at once; closing it (flush, stream footers, fsync) runs on
+        the control thread, and the label says "saved" when that is done.
+        """
+        rec = self.recorder_slot.detach()
         self.record_button.blockSignals(True)
         self.record_button.setChecked(False)
         self.record_button.blockSignals(False)
         if rec is None:
             return None
-        self.record_label.setText(
-            f"saved {self.recording_path.name}" if self.recording_path else ""
-        )
-        return self.recording_path
+        path = self.recording_path
+        name = path.name if path else "the recording"
+        self.record_label.setText(f"saving {name}…")
+
+        def done(_: Any, exc: BaseException | None) -> None:
+            if exc is not None:
+                self._error(f"record: could not close {name}: {exc}")
+            elif self.recording_path == path and self.recorder_slot.active is None:
+                self.record_label.setText(f"saved {name}")
+
+        self._recorders_closing = [(f, r) for f, r in self._recorders_closing if not f.done()]
+        self._recorders_closing.append((self._submit(self._control, rec.close, done), rec))
+        return path
 
     def _record_toggled(self, on: bool) -> None:
         try:
@@ -657,8 +672,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self._status = batch.statuses[-1]
         if not batch.empty or self.pipeline is not None:
             self._update_labels()
-        if self.recorder_slot.active is None and self.record_button.isChecked():
-            self.stop_recording()
         self._maybe_hrv()
 
     def _status_text(self) -> tuple[str, bool]:
@@ -762,6 +775,9 @@ class MainWindow(QtWidgets.QMainWindow):
             pipeline.stop()  # idempotent; joins the pipeline's threads
         self._started.clear()
         self.recorder_slot.stop()
+        for _, rec in self._recorders_closing:  # idempotent; a cancelled close happens here
+            rec.close()
+        self._recorders_closing.clear()
         self._background.shutdown(wait=True, cancel_futures=True)
         self._futures.clear()
         try:

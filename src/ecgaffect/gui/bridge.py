@@ -160,10 +160,15 @@ class RecorderSlot(Sink):
                 raise RuntimeError("a recording is already running; stop it first")
             self._sink = sink
 
-    def stop(self) -> Sink | None:
-        """Unplug and close the active sink (returns it, or None if there was none)."""
+    def detach(self) -> Sink | None:
+        """Unplug the active sink without closing it (returns it, or None if there was none)."""
         with self._lock:
             sink, self._sink = self._sink, None
+        return sink
+
+    def stop(self) -> Sink | None:
+        """Unplug and close the active sink (returns it, or None if there was none)."""
+        sink = self.detach()
         if sink is not None:
             sink.close()
         return sink
