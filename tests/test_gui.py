@@ -446,6 +446,12 @@ def test_disconnect_stops_the_recording_and_closes_it_off_the_qt_thread(
 
 def test_window_explains_missing_inputs(window, qtbot, tmp_path):
     win = window
+    win.marker_text.setText("too early")
+    assert win.add_marker() is None
+    assert win.last_error == "marker: connect a source first"
+    assert win.markers_sent == 0
+    qtbot.wait(200)  # a pull and a redraw: no marker line without a source
+    assert win.timeline.n_markers == 0
     win.start_replay(tmp_path / "nope.xdf", 1.0)
     assert "no such file" in win.last_error
     assert "no such file" in win.status_panel.status.text()

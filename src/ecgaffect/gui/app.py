@@ -633,12 +633,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.record_button.blockSignals(False)
             self._error(f"record: {exc}")
 
-    def add_marker(self, text: str | None = None) -> Marker:
-        """Put a text marker at this instant: into the recording (if any) and the timeline."""
+    def add_marker(self, text: str | None = None) -> Marker | None:
+        """Put a text marker at this instant into the running pipeline's sinks (the recording,
+        if any, and the timeline); returns it (None, with an error shown, when no source runs).
+        """
+        if self.pipeline is None:
+            self._error("marker: connect a source first")
+            return None
         text = (self.marker_text.text() if text is None else text).strip() or "marker"
         marker = Marker(local_clock(), text)
-        self.recorder_slot.on_marker(marker)
-        self.bridge.on_marker(marker)
+        self.pipeline.add_marker(marker)
         self.markers_sent += 1
         self.marker_text.clear()
         return marker
