@@ -444,6 +444,40 @@ def test_disconnect_stops_the_recording_and_closes_it_off_the_qt_thread(
     assert len({s["info"]["type"][0]: s for s in streams}["ECG"]["time_series"]) > 0
 
 
+def test_polar_scan_matches_the_advertised_name_too(monkeypatch):
+    import types
+
+    import bleak
+
+    from ecgaffect.gui.app import scan_polar_devices
+
+    def dev(name, address):
+        return types.SimpleNamespace(name=name, address=address)
+
+    def adv(local_name):
+        return types.SimpleNamespace(local_name=local_name)
+
+    async def discover(timeout, return_adv=False):
+        assert return_adv
+        return {
+            "A": (dev(None, "A"), adv("Polar H10 1234ABCD")),  # name only in the advertisement
+            "B": (dev("Polar H10 99", "B"), adv(None)),
+            "C": (dev(None, "C"), adv("Other")),
+        }
+
+    monkeypatch.setattr(bleak.BleakScanner, "discover", staticmethod(discover))
+    assert scan_polar_devices(0.1) == [("Polar H10 1234ABCD", "A"), ("Polar H10 99", "B")]
+
+    async def broken(timeout, return_adv=False):
+        raise FileNotFoundError("no D-Bus")
+
+    monkeypatch.setattr(bleak.BleakScanner, "discover", staticmethod(broken))
+    with pytest.raises(BluetoothUnavailableError, match=r"FileNotFoundError: no D-Bus.*BlueZ"):
+        scan_polar_devices(0.1)
+    with pytest.raises(ValueError, match=r"timeout_s must be > 0, got 0"):
+        scan_polar_devices(0)
+
+
 def test_window_explains_missing_inputs(window, qtbot, tmp_path):
     win = window
     win.marker_text.setText("too early")

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 def scan_polar_devices(timeout_s: float = 5.0, name_prefix: str = "Polar H10") -> list[tuple]:
     """``(name, address)`` of BLE devices whose name starts with ``name_prefix``.
 
+    The name is the device's, else the advertised local name (as the Polar source matches).
     Raises :class:`~ecgaffect.stream.sources.base.BluetoothUnavailableError` when the machine
     cannot scan (no adapter, BlueZ or D-Bus), with the reason.
     """
@@ -65,15 +66,18 @@ def scan_polar_devices(timeout_s: float = 5.0, name_prefix: str = "Polar H10") -
 
     bleak = require("bleak", "Scanning for a Polar strap")
     try:
-        devices = asyncio.run(bleak.BleakScanner.discover(timeout=timeout_s))
+        found = asyncio.run(bleak.BleakScanner.discover(timeout=timeout_s, return_adv=True))
     except Exception as exc:  # bleak raises FileNotFoundError, BleakError, OSError...
         raise BluetoothUnavailableError(
             f"Bluetooth unavailable ({type(exc).__name__}: {exc}); check that the machine has "
             "a Bluetooth adapter, that it is switched on, and (Linux) that BlueZ and the "
             "system D-Bus are running"
         ) from exc
-    found = [(d.name or "", str(d.address)) for d in devices]
-    return sorted((n, a) for n, a in found if n.startswith(name_prefix))
+    named = [
+        (d.name or getattr(adv, "local_name", None) or "", str(d.address))
+        for d, adv in found.values()
+    ]
+    return sorted((n, a) for n, a in named if n.startswith(name_prefix))
 
 
 def _list_lsl_streams(timeout_s: float = 1.0) -> list[Any]:
