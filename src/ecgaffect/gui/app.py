@@ -134,7 +134,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recording_path: Path | None = None
         self.markers_sent = 0
         self.frames = 0
-        self.redraw_ticks = 0
         #: wall-clock gaps between the last redraws (s), for frame-rate figures
         self.frame_intervals_s: collections.deque[float] = collections.deque(maxlen=4096)
         self._last_frame_s = math.nan
@@ -324,11 +323,6 @@ class MainWindow(QtWidgets.QMainWindow):
             except Exception:
                 log.exception("GUI callback failed")
         self._futures = still
-
-    @property
-    def busy(self) -> bool:
-        """True while background work (loading, connecting, scanning) is running."""
-        return any(not f.done() for f, _ in self._futures)
 
     # -- model ------------------------------------------------------------------------------
     def load_model(self, path: str | Path | None) -> None:
@@ -736,7 +730,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def redraw(self) -> None:
         """Scroll and redraw the views that changed (redraw timer)."""
-        self.redraw_ticks += 1
         now = time.monotonic()
         if math.isfinite(self._last_frame_s):
             self.frame_intervals_s.append(now - self._last_frame_s)

@@ -188,11 +188,6 @@ class TraceView(pg.PlotWidget):
         """LSL times of the R-peaks currently held for display."""
         return self._peak_times
 
-    @property
-    def edge_s(self) -> float:
-        """Stream time at the right edge of the view (after the last :meth:`scroll`)."""
-        return self._edge_s
-
     def stream_time(self, timestamp_s: float) -> float:
         """Stream time of an LSL timestamp (by the held samples; extrapolated outside them)."""
         valid = np.isfinite(self._t)
