@@ -128,14 +128,11 @@ def test_trace_line_covers_the_view_while_a_replay_runs(qtbot, files, tmp_path, 
     win.load_model(files["model"])
     win.start_replay(files["rec"], 8.0)
     qtbot.waitUntil(lambda: win.trace.samples_total > 15 * FS, timeout=30_000)
-    checks = 0
     for _ in range(15):
         qtbot.wait(200)
         x, y, (x0, x1) = _visible_curve(win.trace)
         assert x.size > 0.8 * (x1 - x0) * FS, (x0, x1, win.trace.samples_total)
         assert np.isfinite(y).all()
-        checks += 1
-    assert checks == 15
     win.close()
 
 
