@@ -202,6 +202,29 @@ def test_poor_windows_are_not_part_of_the_curves(qtbot):
     assert "no valence or arousal output" in c._note.textItem.toPlainText()
 
 
+def test_timeline_draws_only_the_filled_visible_scores(qtbot):
+    from ecgaffect.gui.widgets import TimelineView
+
+    tl = TimelineView(history_s=20.0, capacity=256)
+    qtbot.addWidget(tl)
+    tl.configure(TASKS)
+    assert tl.redraw()
+    assert tl._items[0].getData()[0] is None or tl._items[0].getData()[0].size == 0
+    times = np.arange(30.0)
+    for i, t in enumerate(times):
+        tl.add_score(_score(i, ok=i % 7 != 3), t_s=float(t))
+    assert tl.redraw()
+    x, _ = tl._items[0].getData()
+    np.testing.assert_array_equal(x, times)  # the filled slots only, not all 256
+    tl.scroll(float(times[-1]))  # the view now shows [edge - 20 s, edge]
+    tl._dirty = True
+    assert tl.redraw()
+    visible = times[times >= times[-1] - tl.history_s]
+    np.testing.assert_array_equal(tl._items[0].getData()[0], visible)
+    px, _ = tl._poor.getData()
+    assert set(px.tolist()) == {t for i, t in enumerate(times) if i % 7 == 3 and t in visible}
+
+
 def test_trace_keeps_the_last_window_and_marks_peaks(qtbot):
     from ecgaffect.gui.widgets import TraceView
 
@@ -286,9 +309,15 @@ def test_window_runs_a_replay_records_marks_switches_and_quits(
     qtbot.wait(300)
     assert win.stop_recording() == rec_path
     assert not win.record_button.isChecked()
+    qtbot.waitUntil(lambda: win.record_label.text() == "saved session.xdf", timeout=10_000)
 
     # trace, scores and status all moved
-    assert win.trace.redraw() or win.frames > 0
+    def curve_lag_s() -> float:  # newest sample held minus newest sample drawn
+        x, _ = win.trace._curve.getData()
+        return win.trace.samples_total / FS - float(x[-1])
+
+    # the drawn line keeps up with the data: at most the last pulled batch is not drawn yet
+    qtbot.waitUntil(lambda: 0.0 <= curve_lag_s() <= (win.trace._chunk_n + 1) / FS, timeout=5_000)
     qtbot.waitUntil(lambda: win.trace.peak_times_s.size >= 3, timeout=10_000)
     x_peaks, _ = win.trace._peaks.getData()
     assert len(x_peaks) >= 1  # drawn on the trace
@@ -350,8 +379,118 @@ def pg_left_button():
     return QtCore.Qt.MouseButton.LeftButton
 
 
+def test_disconnect_while_connecting_leaves_nothing_running(window, qtbot, demo_files):
+    from ecgaffect.stream.pipeline import PipelineState
+
+    win = window
+    qtbot.waitUntil(lambda: win.scorer is not None, timeout=30_000)
+    win.start_replay(demo_files["rec"], speed=4.0)
+    win.stop_source()  # the control thread is still opening the recording
+    qtbot.waitUntil(lambda: len(win._started) == 1, timeout=30_000)
+    started = win._started[0]
+    # the connection's done callback saw it was superseded and stopped it
+    qtbot.waitUntil(lambda: started.state is PipelineState.STOPPED, timeout=10_000)
+    qtbot.wait(200)
+    assert win.pipeline is None
+    assert win.status_panel.status.text() == "disconnected"
+
+
+def test_a_new_model_restarts_the_running_dataset_session(window, qtbot, tmp_path):
+    from ecgaffect.datasets.synthetic import make_synthetic_sessions
+
+    win = window
+    qtbot.waitUntil(lambda: win.scorer is not None, timeout=30_000)
+    session = make_synthetic_sessions(1, duration_s=60.0, fs_hz=FS, seed=1)[0]
+    win.replay_path.setText("")  # a dataset session, not a file: the path field stays empty
+    win.start_replay_session(session, 4.0)
+    qtbot.waitUntil(lambda: win.pipeline is not None, timeout=30_000)
+    first = win.pipeline
+    # recording takes the model of the running pipeline, even while self.scorer changes
+    win.scorer = None
+    path = win.start_recording(tmp_path / "rec.xdf")
+    assert win.stop_recording() == path
+    model2 = make_demo_model(tmp_path / "model2.pt", seed=1)
+    win.load_model(model2)
+    qtbot.waitUntil(lambda: win.pipeline is not None and win.pipeline is not first, timeout=30_000)
+    assert win.pipeline.scorer is win.scorer
+    assert str(win.scorer.path) == str(model2)
+    assert win.last_error == ""
+    assert win.pipeline.fs_in_hz == pytest.approx(session.fs_hz)
+    qtbot.waitUntil(lambda: first.state.value in ("stopped", "finished"), timeout=10_000)
+
+
+def test_disconnect_stops_the_recording_and_closes_it_off_the_qt_thread(
+    window, qtbot, demo_files, tmp_path
+):
+    import threading
+
+    import pyxdf
+
+    win = window
+    win.start_replay(demo_files["rec2"], speed=4.0)
+    qtbot.waitUntil(lambda: win.pipeline is not None, timeout=30_000)
+    path = win.start_recording(tmp_path / "cut.xdf")
+    recorder = win.recorder_slot.active
+    close, closed_on = recorder.close, []
+
+    def close_and_note() -> None:
+        closed_on.append(threading.current_thread())
+        close()
+
+    recorder.close = close_and_note
+    qtbot.waitUntil(lambda: win.trace.samples_total > FS, timeout=20_000)
+    win.stop_source()
+    assert not win.record_button.isChecked()  # at once, not by polling the slot
+    assert win.recorder_slot.active is None
+    qtbot.waitUntil(lambda: win.record_label.text() == "saved cut.xdf", timeout=10_000)
+    assert len(closed_on) == 1
+    assert closed_on[0] is not threading.main_thread()
+    streams, _ = pyxdf.load_xdf(str(path))
+    assert len({s["info"]["type"][0]: s for s in streams}["ECG"]["time_series"]) > 0
+
+
+def test_polar_scan_matches_the_advertised_name_too(monkeypatch):
+    import types
+
+    import bleak
+
+    from ecgaffect.gui.app import scan_polar_devices
+
+    def dev(name, address):
+        return types.SimpleNamespace(name=name, address=address)
+
+    def adv(local_name):
+        return types.SimpleNamespace(local_name=local_name)
+
+    async def discover(timeout, return_adv=False):
+        assert return_adv
+        return {
+            "A": (dev(None, "A"), adv("Polar H10 1234ABCD")),  # name only in the advertisement
+            "B": (dev("Polar H10 99", "B"), adv(None)),
+            "C": (dev(None, "C"), adv("Other")),
+        }
+
+    monkeypatch.setattr(bleak.BleakScanner, "discover", staticmethod(discover))
+    assert scan_polar_devices(0.1) == [("Polar H10 1234ABCD", "A"), ("Polar H10 99", "B")]
+
+    async def broken(timeout, return_adv=False):
+        raise FileNotFoundError("no D-Bus")
+
+    monkeypatch.setattr(bleak.BleakScanner, "discover", staticmethod(broken))
+    with pytest.raises(BluetoothUnavailableError, match=r"FileNotFoundError: no D-Bus.*BlueZ"):
+        scan_polar_devices(0.1)
+    with pytest.raises(ValueError, match=r"timeout_s must be > 0, got 0"):
+        scan_polar_devices(0)
+
+
 def test_window_explains_missing_inputs(window, qtbot, tmp_path):
     win = window
+    win.marker_text.setText("too early")
+    assert win.add_marker() is None
+    assert win.last_error == "marker: connect a source first"
+    assert win.markers_sent == 0
+    qtbot.wait(200)  # a pull and a redraw: no marker line without a source
+    assert win.timeline.n_markers == 0
     win.start_replay(tmp_path / "nope.xdf", 1.0)
     assert "no such file" in win.last_error
     assert "no such file" in win.status_panel.status.text()

@@ -1,4 +1,9 @@
-"""The GUI exits cleanly after long runs (PySide6 reference-count work-around, ordered shutdown)."""
+"""The GUI exits cleanly after long runs (ordered shutdown; PySide6 6.12.0's None-refcount bug).
+
+PySide6 6.12.0 drops a reference to None on every void Qt call on CPython < 3.12, which aborts
+the interpreter at exit after a long run; pyproject pins 6.11.x. These subprocess exit codes
+are the regression guard.
+"""
 
 from __future__ import annotations
 
@@ -14,28 +19,6 @@ from _gui_fixtures import make_demo_model, make_demo_recording
 pytestmark = pytest.mark.gui
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-def test_void_qt_calls_cannot_exhaust_the_none_refcount(qapp):
-    from ecgaffect.gui import _refcount
-    from ecgaffect.gui.widgets import QtCore  # importing the views installs the work-around
-
-    bug = _refcount.pyside_drops_none_refs()
-    if sys.version_info >= (3, 12):
-        assert _refcount.install() is False  # immortal singletons: nothing to do
-        return
-    assert _refcount.install() is bug
-    if not bug:
-        return
-    obj = QtCore.QObject()
-    before = sys.getrefcount(None)
-    for _ in range(20_000):
-        obj.setObjectName("x")
-    after = sys.getrefcount(None)
-    assert before - after >= 10_000  # the bug is real: each void call drops a reference
-    assert after > _refcount.BOOST // 2  # ... and the counts are far from zero
-    assert sys.getrefcount(True) > _refcount.BOOST // 2
-    assert sys.getrefcount(False) > _refcount.BOOST // 2
 
 
 @pytest.fixture(scope="module")

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 def scan_polar_devices(timeout_s: float = 5.0, name_prefix: str = "Polar H10") -> list[tuple]:
     """``(name, address)`` of BLE devices whose name starts with ``name_prefix``.
 
+    The name is the device's, else the advertised local name (as the Polar source matches).
     Raises :class:`~ecgaffect.stream.sources.base.BluetoothUnavailableError` when the machine
     cannot scan (no adapter, BlueZ or D-Bus), with the reason.
     """
@@ -65,15 +66,18 @@ def scan_polar_devices(timeout_s: float = 5.0, name_prefix: str = "Polar H10") -
 
     bleak = require("bleak", "Scanning for a Polar strap")
     try:
-        devices = asyncio.run(bleak.BleakScanner.discover(timeout=timeout_s))
+        found = asyncio.run(bleak.BleakScanner.discover(timeout=timeout_s, return_adv=True))
     except Exception as exc:  # bleak raises FileNotFoundError, BleakError, OSError...
         raise BluetoothUnavailableError(
             f"Bluetooth unavailable ({type(exc).__name__}: {exc}); check that the machine has "
             "a Bluetooth adapter, that it is switched on, and (Linux) that BlueZ and the "
             "system D-Bus are running"
         ) from exc
-    found = [(d.name or "", str(d.address)) for d in devices]
-    return sorted((n, a) for n, a in found if n.startswith(name_prefix))
+    named = [
+        (d.name or getattr(adv, "local_name", None) or "", str(d.address))
+        for d, adv in found.values()
+    ]
+    return sorted((n, a) for n, a in named if n.startswith(name_prefix))
 
 
 def _list_lsl_streams(timeout_s: float = 1.0) -> list[Any]:
@@ -130,7 +134,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recording_path: Path | None = None
         self.markers_sent = 0
         self.frames = 0
-        self.redraw_ticks = 0
         #: wall-clock gaps between the last redraws (s), for frame-rate figures
         self.frame_intervals_s: collections.deque[float] = collections.deque(maxlen=4096)
         self._last_frame_s = math.nan
@@ -145,9 +148,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self._hrv_future: concurrent.futures.Future | None = None
         self._last_hrv_s = -math.inf
         self._pending_connect: Callable[[], None] | None = None
+        #: ``(make_source, message)`` of the last source started (restarted on a model change)
+        self._last_make: tuple[Callable[[], Any], str] | None = None
         self._model_loading = False
         #: every pipeline the control thread started (appended there; stopped at shutdown)
         self._started: list[Pipeline] = []
+        #: recorders being closed on the control thread (closed at shutdown if still pending)
+        self._recorders_closing: list[tuple[concurrent.futures.Future, Any]] = []
 
         self._build(timeline_s)
         self._pull_timer = QtCore.QTimer(self)
@@ -317,11 +324,6 @@ class MainWindow(QtWidgets.QMainWindow):
                 log.exception("GUI callback failed")
         self._futures = still
 
-    @property
-    def busy(self) -> bool:
-        """True while background work (loading, connecting, scanning) is running."""
-        return any(not f.done() for f, _ in self._futures)
-
     # -- model ------------------------------------------------------------------------------
     def load_model(self, path: str | Path | None) -> None:
         """Load an exported model (empty/None = the packaged default) in the background."""
@@ -344,8 +346,8 @@ class MainWindow(QtWidgets.QMainWindow):
             pending, self._pending_connect = self._pending_connect, None
             if pending is not None:
                 pending()
-            elif self.pipeline is not None:  # a new model for the running source
-                self.connect_selected()
+            elif self.pipeline is not None and self._last_make is not None:
+                self._start(*self._last_make)  # the running source again, with the new model
 
         self._submit(self._background, _load_scorer, done, path)
 
@@ -423,7 +425,7 @@ class MainWindow(QtWidgets.QMainWindow):
         from ecgaffect.gui.dataset_dialog import DatasetSessionDialog
 
         dialog = DatasetSessionDialog(self, executor=self._background)
-        self._dataset_dialog = dialog
+        dialog.finished.connect(dialog.deleteLater)  # it holds every session it loaded
 
         def accepted() -> None:
             session = dialog.selected_session()
@@ -468,10 +470,11 @@ class MainWindow(QtWidgets.QMainWindow):
             else:
                 self._error("no model loaded: choose one first")
             return
+        self._last_make = (make_source, message)
         hop_s = float(self.hop.value())
         self.settings.hop_s = hop_s
         old, self.pipeline, self.source = self.pipeline, None, None
-        self.recorder_slot.stop()
+        self.stop_recording()
         self.recorder_slot = RecorderSlot()
         self.bridge = GuiBridge()
         bridge, slot, scorer = self.bridge, self.recorder_slot, self.scorer
@@ -494,16 +497,16 @@ class MainWindow(QtWidgets.QMainWindow):
             return pipeline
 
         def done(pipeline: Pipeline | None, exc: BaseException | None) -> None:
+            if self._closing or bridge is not self.bridge:  # superseded, stopped or closing
+                if pipeline is not None and not self._closing:
+                    self._submit(self._control, pipeline.stop, lambda *_: None)
+                return
             if exc is not None:
                 if isinstance(exc, BluetoothUnavailableError):
                     self.polar_note.setText(str(exc))
                 self._error(str(exc))
                 return
             assert pipeline is not None
-            if self._closing or bridge is not self.bridge:  # superseded or closing
-                if not self._closing:
-                    self._submit(self._control, pipeline.stop, lambda *_: None)
-                return
             self.pipeline, self.source = pipeline, pipeline.source
             self.trace.configure(pipeline.fs_in_hz, self.settings.trace_window_s)
             self.timeline.configure({t: scorer.classes(t) for t in scorer.tasks})
@@ -518,7 +521,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def stop_source(self) -> None:
         """Stop the running source (in the background)."""
         old, self.pipeline, self.source = self.pipeline, None, None
-        self.recorder_slot.stop()
+        self.stop_recording()
+        self.bridge = GuiBridge()  # a connection still being opened is now superseded
         if old is not None:
             self._submit(self._control, old.stop, lambda *_: None)
         self.status_panel.set_status("disconnected")
@@ -574,7 +578,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if path is None:
             folder = Path(self.settings.record_dir or ".")
             path = folder / time.strftime("ecgaffect-%Y%m%d-%H%M%S.xdf")
-        scorer = self.scorer
+        scorer = self.pipeline.scorer  # the model scoring this source (self.scorer may be newer)
         recorder = XdfRecorder(
             path,
             ecg_fs_hz=self.pipeline.fs_in_hz,
@@ -590,17 +594,30 @@ class MainWindow(QtWidgets.QMainWindow):
         return Path(path)
 
     def stop_recording(self) -> Path | None:
-        """Stop and close the recording; returns its path (None if none was running)."""
-        rec = self.recorder_slot.stop()
+        """Stop the recording; returns its path (None if none was running).
+
+        The recorder is unplugged at once; closing it (flush, stream footers, fsync) runs on
+        the control thread, and the label says "saved" when that is done.
+        """
+        rec = self.recorder_slot.detach()
         self.record_button.blockSignals(True)
         self.record_button.setChecked(False)
         self.record_button.blockSignals(False)
         if rec is None:
             return None
-        self.record_label.setText(
-            f"saved {self.recording_path.name}" if self.recording_path else ""
-        )
-        return self.recording_path
+        path = self.recording_path
+        name = path.name if path else "the recording"
+        self.record_label.setText(f"saving {name}…")
+
+        def done(_: Any, exc: BaseException | None) -> None:
+            if exc is not None:
+                self._error(f"record: could not close {name}: {exc}")
+            elif self.recording_path == path and self.recorder_slot.active is None:
+                self.record_label.setText(f"saved {name}")
+
+        self._recorders_closing = [(f, r) for f, r in self._recorders_closing if not f.done()]
+        self._recorders_closing.append((self._submit(self._control, rec.close, done), rec))
+        return path
 
     def _record_toggled(self, on: bool) -> None:
         try:
@@ -614,12 +631,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.record_button.blockSignals(False)
             self._error(f"record: {exc}")
 
-    def add_marker(self, text: str | None = None) -> Marker:
-        """Put a text marker at this instant: into the recording (if any) and the timeline."""
+    def add_marker(self, text: str | None = None) -> Marker | None:
+        """Put a text marker at this instant into the running pipeline's sinks (the recording,
+        if any, and the timeline); returns it (None, with an error shown, when no source runs).
+        """
+        if self.pipeline is None:
+            self._error("marker: connect a source first")
+            return None
         text = (self.marker_text.text() if text is None else text).strip() or "marker"
         marker = Marker(local_clock(), text)
-        self.recorder_slot.on_marker(marker)
-        self.bridge.on_marker(marker)
+        self.pipeline.add_marker(marker)
         self.markers_sent += 1
         self.marker_text.clear()
         return marker
@@ -653,8 +674,6 @@ class MainWindow(QtWidgets.QMainWindow):
             self._status = batch.statuses[-1]
         if not batch.empty or self.pipeline is not None:
             self._update_labels()
-        if self.recorder_slot.active is None and self.record_button.isChecked():
-            self.stop_recording()
         self._maybe_hrv()
 
     def _status_text(self) -> tuple[str, bool]:
@@ -711,7 +730,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def redraw(self) -> None:
         """Scroll and redraw the views that changed (redraw timer)."""
-        self.redraw_ticks += 1
         now = time.monotonic()
         if math.isfinite(self._last_frame_s):
             self.frame_intervals_s.append(now - self._last_frame_s)
@@ -758,6 +776,9 @@ class MainWindow(QtWidgets.QMainWindow):
             pipeline.stop()  # idempotent; joins the pipeline's threads
         self._started.clear()
         self.recorder_slot.stop()
+        for _, rec in self._recorders_closing:  # idempotent; a cancelled close happens here
+            rec.close()
+        self._recorders_closing.clear()
         self._background.shutdown(wait=True, cancel_futures=True)
         self._futures.clear()
         try:

@@ -75,15 +75,11 @@ class GuiBridge(Sink):
         self._hrs: collections.deque[HeartRate] = collections.deque(maxlen=max_items)
         self._markers: collections.deque[Marker] = collections.deque(maxlen=max_items)
         self._statuses: collections.deque[SourceStatus] = collections.deque(maxlen=max_items)
-        self.chunks_in = 0
         self.chunks_dropped = 0
-        self.scores_in = 0
-        self.closed = False
 
     # -- Sink callbacks (pipeline threads) ---------------------------------------------------
     def on_chunk(self, chunk: EcgChunk) -> None:
         self._chunks.append(chunk)
-        self.chunks_in += 1
         while len(self._chunks) > self._max_chunks:
             try:
                 self._chunks.popleft()
@@ -93,7 +89,6 @@ class GuiBridge(Sink):
 
     def on_score(self, score: Score) -> None:
         self._scores.append(score)
-        self.scores_in += 1
 
     def on_heart_rate(self, hr: HeartRate) -> None:
         self._hrs.append(hr)
@@ -103,9 +98,6 @@ class GuiBridge(Sink):
 
     def on_status(self, status: SourceStatus) -> None:
         self._statuses.append(status)
-
-    def close(self) -> None:
-        self.closed = True
 
     # -- Qt thread -------------------------------------------------------------------------
     @staticmethod
@@ -160,10 +152,15 @@ class RecorderSlot(Sink):
                 raise RuntimeError("a recording is already running; stop it first")
             self._sink = sink
 
-    def stop(self) -> Sink | None:
-        """Unplug and close the active sink (returns it, or None if there was none)."""
+    def detach(self) -> Sink | None:
+        """Unplug the active sink without closing it (returns it, or None if there was none)."""
         with self._lock:
             sink, self._sink = self._sink, None
+        return sink
+
+    def stop(self) -> Sink | None:
+        """Unplug and close the active sink (returns it, or None if there was none)."""
+        sink = self.detach()
         if sink is not None:
             sink.close()
         return sink

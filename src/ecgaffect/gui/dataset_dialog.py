@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ecgaffect.datasets.registry import DATASETS, GENERATED, load_dataset
+from ecgaffect.datasets.registry import DATASETS, GENERATED, get_loader, load_dataset
 from ecgaffect.datasets.session import Session
 from ecgaffect.gui.widgets import QtCore, QtWidgets
 
@@ -31,8 +31,7 @@ def load_sessions(name: str, root: str | Path) -> list[Session]:
         ValueError: unknown dataset name (the message lists the known ones).
         FileNotFoundError: ``root`` is not a folder (for datasets read from files).
     """
-    if name not in DATASETS:
-        raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
+    get_loader(name)  # ValueError naming the known datasets
     if name not in GENERATED:
         root_path = Path(root)
         if not str(root).strip() or not root_path.exists():

@@ -23,7 +23,6 @@ require("PySide6", "The GUI")
 pg = require("pyqtgraph", "The GUI")
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets  # noqa: E402
 
-from ecgaffect.gui import _refcount  # noqa: E402
 from ecgaffect.stream.sinks import Score  # noqa: E402
 
 __all__ = [
@@ -35,7 +34,6 @@ __all__ = [
     "affect_curves",
 ]
 
-_refcount.install()  # PySide6 6.12 on CPython 3.11 drops refs to None
 pg.setConfigOptions(antialias=True, background="w", foreground="#333")
 
 #: Colours of the probability curves, in task order.
@@ -189,11 +187,6 @@ class TraceView(pg.PlotWidget):
     def peak_times_s(self) -> np.ndarray:
         """LSL times of the R-peaks currently held for display."""
         return self._peak_times
-
-    @property
-    def edge_s(self) -> float:
-        """Stream time at the right edge of the view (after the last :meth:`scroll`)."""
-        return self._edge_s
 
     def stream_time(self, timestamp_s: float) -> float:
         """Stream time of an LSL timestamp (by the held samples; extrapolated outside them)."""
@@ -379,17 +372,22 @@ class TimelineView(pg.PlotWidget):
         if not self._dirty:
             return False
         self._dirty = False
-        x = self._t
+        # only the filled, visible slots: pyqtgraph does per-point Python work for symbols
+        first = self.capacity - min(self.n_scores, self.capacity)
+        x, ok, p = self._t[first:], self._ok[first:], self._p[:, first:]
+        if math.isfinite(self._t_now):
+            keep = x >= self._t_now - self.history_s
+            x, ok, p = x[keep], ok[keep], p[:, keep]
         for i, item in enumerate(self._items):
-            y = np.where(self._ok, self._p[i], np.nan)
+            y = np.where(ok, p[i], np.nan)
             if np.isfinite(y).any():
                 item.setData(x, y, connect="finite")
             else:  # pyqtgraph warns on all-NaN data
                 item.setData([], [])
-        poor = np.isfinite(self._t) & ~self._ok
-        if poor.any() and self._p.shape[0]:
-            xs = np.repeat(x[poor], self._p.shape[0])
-            ys = self._p[:, poor].T.reshape(-1)
+        poor = np.isfinite(x) & ~ok
+        if poor.any() and p.shape[0]:
+            xs = np.repeat(x[poor], p.shape[0])
+            ys = p[:, poor].T.reshape(-1)
             keep = np.isfinite(ys)
             self._poor.setData(xs[keep], ys[keep])
         else:
