@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from ecgaffect.model.finetune import FinetuneConfig, finetune, predict, train_baseline
@@ -409,6 +410,11 @@ def _fold_encoder(train, fdir: Path, config: EvalConfig, shared, progress=False)
     return res.encoder, res.network
 
 
+def _device_of(network: torch.nn.Module) -> torch.device:
+    """The device a trained network's parameters live on (pretrain() leaves it there)."""
+    return next(network.parameters()).device
+
+
 def _train_and_score(train, test, encoder, fdir: Path, config: EvalConfig, tasks, tag: str):
     """Metrics per model and task on ``test`` for models trained on ``train``."""
     models: dict[str, dict[str, Any]] = {}
@@ -420,7 +426,9 @@ def _train_and_score(train, test, encoder, fdir: Path, config: EvalConfig, tasks
         tasks=tasks,
         progress=False,
     )
-    models[SSL] = task_metrics(predict(ft.model, test.x, device="cpu"), test.labels, test.classes)
+    models[SSL] = task_metrics(
+        predict(ft.model, test.x, device=config.finetune.device), test.labels, test.classes
+    )
     if config.baseline:
         base = train_baseline(
             train,
@@ -429,7 +437,9 @@ def _train_and_score(train, test, encoder, fdir: Path, config: EvalConfig, tasks
             tasks=tasks,
             progress=False,
         )
-        probs = {t: predict(r.model, test.x, device="cpu")[t] for t, r in base.items()}
+        probs = {
+            t: predict(r.model, test.x, device=config.finetune.device)[t] for t, r in base.items()
+        }
         models[BASELINE] = task_metrics(probs, test.labels, test.classes)
     return models
 
@@ -477,7 +487,9 @@ def ssl_vs_baseline(
             )
         }
         if network is not None:
-            res["pretext"] = evaluate_pretext(network, test.x, seed=cfg.seed)
+            res["pretext"] = evaluate_pretext(
+                network, test.x, seed=cfg.seed, device=_device_of(network)
+            )
         return res
 
     results = _run_folds(
@@ -567,7 +579,9 @@ def pretext_accuracy(
 
     def fold_fn(train, test, fdir, cfg, shared):
         _, network = _fold_encoder(train, fdir, cfg, None)
-        return {"pretext": evaluate_pretext(network, test.x, seed=cfg.seed)}
+        return {
+            "pretext": evaluate_pretext(network, test.x, seed=cfg.seed, device=_device_of(network))
+        }
 
     results = _run_folds(
         "pretext",
