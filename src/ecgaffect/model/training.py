@@ -183,10 +183,19 @@ class DistInfo:
         return self.world_size > 1
 
 
+def process_group_backend(use_cuda: bool) -> str:
+    """The ``init_process_group`` backend: gloo alone on CPU, gloo for CPU + NCCL for CUDA.
+
+    NCCL alone has no CPU backend, and training all-reduces CPU tensors as well.
+    """
+    return "cpu:gloo,cuda:nccl" if use_cuda else "gloo"
+
+
 def init_distributed(device_spec: str = "auto") -> tuple[DistInfo, torch.device]:
     """Join the ``torchrun`` process group when launched by it; else a single process.
 
-    gloo on CPU, NCCL on GPU (one GPU per local rank).
+    gloo on CPU; on GPU NCCL for CUDA tensors plus gloo for the CPU tensors that are
+    all-reduced too (epoch statistics), one GPU per local rank.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -200,7 +209,7 @@ def init_distributed(device_spec: str = "auto") -> tuple[DistInfo, torch.device]
     else:
         device = torch.device("cpu")
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        dist.init_process_group(backend=process_group_backend(use_cuda))
     info = DistInfo(rank=rank, world_size=world, local_rank=local_rank)
     log.info("distributed training: rank %d of %d on %s", rank, world, device)
     return info, device
