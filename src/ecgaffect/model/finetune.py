@@ -38,12 +38,15 @@ from ecgaffect.model.networks import (
 )
 from ecgaffect.model.training import (
     RunDir,
-    config_digest,
+    array_fingerprint,
+    check_resume_digest,
     environment_info,
     load_checkpoint,
     save_checkpoint,
     seed_torch,
     select_device,
+    stage_digest,
+    state_fingerprint,
 )
 
 log = logging.getLogger(__name__)
@@ -97,6 +100,13 @@ class FinetuneConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def training_dict(self) -> dict[str, Any]:
+        """The fields that must match for a checkpoint to be resumed (not epochs/device)."""
+        d = self.to_dict()
+        d.pop("epochs")
+        d.pop("device")
+        return d
 
 
 @dataclass
@@ -152,6 +162,17 @@ def _task_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return nn.functional.cross_entropy(logits, y)
 
 
+def _data_fingerprint(
+    train: LabelledWindows, val: LabelledWindows | None, task_classes: Mapping[str, Any]
+) -> str:
+    """Windows and the trained tasks' labels, of the training and validation data."""
+    arrays: list[np.ndarray | None] = [train.x]
+    arrays += [np.asarray(train.labels[t]) for t in task_classes]
+    if val is not None:
+        arrays += [val.x, *(np.asarray(val.labels[t]) for t in task_classes)]
+    return array_fingerprint(*arrays)
+
+
 def _select_tasks(data: LabelledWindows, tasks: Sequence[str] | None) -> dict[str, list[str]]:
     available = list(data.labels)
     chosen = list(tasks) if tasks else available
@@ -188,6 +209,7 @@ def finetune(
     task_classes = _select_tasks(train, tasks)
     device = select_device(config.device)
     x_train = _windows_tensor(train.x)
+    encoder_fp = state_fingerprint(encoder) if out_dir is not None else None
     if encoder is None:
         if config.freeze_encoder:
             raise ValueError(
@@ -225,16 +247,22 @@ def finetune(
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr)
     run = RunDir(out_dir) if out_dir is not None else None
-    digest = config_digest({**config.to_dict(), "tasks": task_classes, "n": int(len(x_train))})
+    digest = (
+        stage_digest(
+            {**config.training_dict(), "tasks": task_classes},
+            _data_fingerprint(train, val, task_classes),
+            encoder_fp,
+        )
+        if run is not None
+        else None
+    )
     history: list[dict[str, Any]] = []
     start_epoch = 1
     if resume and run is not None and run.file("checkpoint.pt").is_file():
         state = load_checkpoint(run.file("checkpoint.pt"), map_location=device)
-        if state.get("stage") != "finetune" or state.get("config_digest") != digest:
-            raise ValueError(
-                f"{run.file('checkpoint.pt')} belongs to a different fine-tuning run; use a new "
-                "output directory or pass resume=False (--no-resume)"
-            )
+        if state.get("stage") != "finetune":
+            raise ValueError(f"{run.file('checkpoint.pt')} is not a fine-tuning checkpoint")
+        check_resume_digest(state.get("digest"), digest, run.file("checkpoint.pt"), "fine-tuning")
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch = int(state["epoch"]) + 1
@@ -313,7 +341,7 @@ def finetune(
                         "epoch": epoch,
                         "model": net.state_dict(),
                         "optimizer": optimizer.state_dict(),
-                        "config_digest": digest,
+                        "digest": digest,
                         "history": history,
                     },
                 )

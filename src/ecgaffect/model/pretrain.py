@@ -32,12 +32,14 @@ from tqdm.auto import tqdm
 from ecgaffect.model.networks import TRANSFORM_NAMES, Encoder, PretextNet, l2_penalty
 from ecgaffect.model.training import (
     RunDir,
-    config_digest,
+    array_fingerprint,
+    check_resume_digest,
     environment_info,
     init_distributed,
     load_checkpoint,
     save_checkpoint,
     seed_torch,
+    stage_digest,
 )
 from ecgaffect.model.transforms import TransformParams, make_pretext_batch
 
@@ -271,18 +273,18 @@ def pretrain(
     history: list[dict[str, Any]] = []
     start_epoch = 1
     step = 0
-    digest = config_digest(config.training_dict())
-
     ckpt_path = run.file("checkpoint.pt") if run is not None else None
+    digest = (
+        stage_digest(config.training_dict(), array_fingerprint(windows, val_windows))
+        if ckpt_path is not None
+        else None
+    )
+
     if resume and ckpt_path is not None and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path, map_location=device)
         if state.get("stage") != "pretrain":
             raise ValueError(f"{ckpt_path} is not a pretraining checkpoint")
-        if state.get("config_digest") != digest:
-            raise ValueError(
-                f"{ckpt_path} was made with a different configuration; use a new output "
-                "directory or pass resume=False (--no-resume) to start over"
-            )
+        check_resume_digest(state.get("digest"), digest, ckpt_path, "pretraining")
         network.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -406,7 +408,7 @@ def pretrain(
                     "model": network.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
-                    "config_digest": digest,
+                    "digest": digest,
                     "history": history,
                 },
             )

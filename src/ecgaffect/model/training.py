@@ -33,7 +33,11 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DistInfo",
     "RunDir",
+    "array_fingerprint",
+    "check_resume_digest",
     "config_digest",
+    "state_fingerprint",
+    "stage_digest",
     "environment_info",
     "init_distributed",
     "load_checkpoint",
@@ -65,6 +69,85 @@ def seed_torch(*parts: int) -> None:
 def config_digest(config: Mapping[str, Any]) -> str:
     blob = json.dumps(config, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+#: Arrays larger than this are fingerprinted from an evenly strided sample of rows.
+FINGERPRINT_FULL_BYTES = 200 * 1024 * 1024
+
+
+def array_fingerprint(*arrays: np.ndarray | None) -> str:
+    """SHA-256 (16 hex digits) over the shapes, dtypes and bytes of ``arrays``.
+
+    An array over :data:`FINGERPRINT_FULL_BYTES` (200 MB) is hashed from an evenly strided
+    sample of rows that stays under that size (plus its shape), so a large memory-mapped window
+    set is not read in full; two such arrays differing only in rows outside the sample get
+    the same fingerprint. ``None`` entries are hashed as absent.
+    """
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none;")
+            continue
+        a = np.asarray(a)
+        h.update(f"{a.dtype.str}{a.shape};".encode())
+        if a.nbytes > FINGERPRINT_FULL_BYTES and a.ndim >= 1 and a.shape[0] > 1:
+            row_bytes = max(a.nbytes // a.shape[0], 1)
+            stride = -(-a.shape[0] * row_bytes // FINGERPRINT_FULL_BYTES)
+            log.info(
+                "fingerprinting a %.0f MB array from every %d-th row",
+                a.nbytes / 1e6,
+                stride,
+            )
+            a = a[::stride]
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def state_fingerprint(module: torch.nn.Module | None) -> str | None:
+    """SHA-256 (16 hex digits) of a module's state_dict names, shapes and bytes; None → None."""
+    if module is None:
+        return None
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}{t.dtype}{tuple(t.shape)};".encode())
+        h.update(t.numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+def stage_digest(
+    config: Mapping[str, Any], data_fp: str, encoder_fp: str | None = None
+) -> dict[str, str | None]:
+    """What a checkpoint must match to be resumed: configuration, data and starting encoder.
+
+    ``config`` should leave out what may change between a run and its continuation
+    (``epochs``, ``device``). Stored in the checkpoint; see :func:`check_resume_digest`.
+    """
+    return {"config": config_digest(config), "data": data_fp, "encoder": encoder_fp}
+
+
+_DIGEST_WHAT = {
+    "config": "configuration",
+    "data": "training data",
+    "encoder": "starting encoder",
+}
+
+
+def check_resume_digest(
+    stored: Any, digest: Mapping[str, str | None], path: Path, stage: str
+) -> None:
+    """Raise ValueError naming what differs when a checkpoint was made for another run."""
+    if not isinstance(stored, Mapping):
+        raise ValueError(
+            f"{path} was written by an older version without data/encoder fingerprints; use a "
+            "new output directory or pass resume=False (--no-resume) to start over"
+        )
+    diff = [_DIGEST_WHAT[k] for k in digest if stored.get(k) != digest[k]]
+    if diff:
+        raise ValueError(
+            f"{path} belongs to a different {stage} run (different {', '.join(diff)}); use a "
+            "new output directory or pass resume=False (--no-resume) to start over"
+        )
 
 
 def environment_info() -> dict[str, str]:
