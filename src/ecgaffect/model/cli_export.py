@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -358,10 +359,25 @@ def read_recording(
     return session.ecg_uv(), float(session.fs_hz)
 
 
+#: ``score --normalization`` choices: ``live`` = the windows the live pipeline scores
+#: (``PreprocessConfig.for_live()``, causal calibrated z-score); ``subject`` = the paper's
+#: training normalisation (whole-recording robust statistics).
+SCORE_NORMALIZATIONS = ("live", "subject")
+
+
 def preprocess_windows(
-    ecg: np.ndarray, fs_hz: float, card: ModelCard, *, hop_s: float
+    ecg: np.ndarray,
+    fs_hz: float,
+    card: ModelCard,
+    *,
+    hop_s: float,
+    normalization: str = "live",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Preprocess a whole recording with the card's config and cut windows.
+
+    ``normalization="live"`` (default) uses ``PreprocessConfig.for_live()`` of the card's
+    config: the same windows the live pipeline scores. ``"subject"`` normalises with the
+    whole recording's robust statistics, as in training.
 
     Returns ``(windows float32 [n, window_n], start_s float64 [n])`` at the card's rate.
     Uses :func:`ecgaffect.signal.preprocess_ecg` and :func:`ecgaffect.signal.make_windows`,
@@ -371,7 +387,16 @@ def preprocess_windows(
 
     if not hop_s > 0:
         raise ValueError(f"--hop={hop_s!r}: must be > 0 seconds")
+    if normalization not in SCORE_NORMALIZATIONS:
+        raise ValueError(
+            f"--normalization={normalization!r}: must be one of {list(SCORE_NORMALIZATIONS)}"
+        )
     config = sig.PreprocessConfig.from_dict(card.preprocessing)
+    config = (
+        config.for_live()
+        if normalization == "live"
+        else dataclasses.replace(config, normalization="subject")
+    )
     x = sig.preprocess_ecg(ecg, fs_hz, config=config)
     windows, starts = sig.make_windows(x, fs_hz=card.fs_hz, window_s=card.window_s, hop_s=hop_s)
     return np.asarray(windows, dtype=np.float32), np.asarray(starts) / card.fs_hz
@@ -453,7 +478,9 @@ def cmd_score(args: argparse.Namespace) -> int:
             raise ValueError(f"--out {str(p)!r}: use a .csv or .parquet file name")
     scorer = Scorer.load(args.model, device=args.device, batch_size=args.batch_size)
     ecg, fs_hz = read_recording(args.recording, args.fs_hz, args.column, args.units)
-    windows, start_s = preprocess_windows(ecg, fs_hz, scorer.card, hop_s=args.hop)
+    windows, start_s = preprocess_windows(
+        ecg, fs_hz, scorer.card, hop_s=args.hop, normalization=args.normalization
+    )
     if len(windows) == 0:
         raise ValueError(
             f"recording {args.recording!r} ({len(ecg) / fs_hz:.1f} s) is shorter than one "
@@ -524,6 +551,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--column", help="ECG column (name or index) of a multi-column recording")
     p.add_argument("--units", default="uV", help="units of the ECG samples (uV, mV, V, au)")
     p.add_argument("--hop", type=float, default=10.0, help="hop between windows in seconds")
+    p.add_argument(
+        "--normalization",
+        choices=SCORE_NORMALIZATIONS,
+        default="live",
+        help="live: the same windows the live pipeline scores (causal calibration on the "
+        "first minute); subject: whole-recording robust statistics, as in training",
+    )
     p.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="torch device")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
