@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "build_card",
+    "input_fields",
     "load_checkpoint_net",
     "load_ecg_file",
     "parse_tasks",
@@ -122,9 +123,9 @@ def load_run_dir(run_dir: str | Path):
     :func:`~ecgaffect.model.finetune.load_emotion_net`) and ``config.json``; ``ecgaffect
     train`` also writes ``training_data.json`` (WindowSet fingerprint, label scheme,
     preprocessing). Card fields: ``label_scheme``, ``training_data``, ``preprocessing``
-    (the training :class:`~ecgaffect.signal.PreprocessConfig`; the live pipeline swaps in
-    ``normalization="calibrated"``), ``normalization``, ``demo`` (synthetic data) and
-    ``notes``.
+    (the training :class:`~ecgaffect.signal.PreprocessConfig`; the live pipeline uses its
+    ``for_live()`` variant; :func:`input_fields` derives the card's input fields from it),
+    ``demo`` (synthetic data) and ``notes``.
     """
     import re
 
@@ -173,7 +174,6 @@ def load_run_dir(run_dir: str | Path):
             "label_scheme": scheme,
             "training_data": training_data,
             "preprocessing": preprocessing,
-            "normalization": str(preprocessing.get("normalization", "subject")),
             "demo": synthetic,
             "notes": notes,
         },
@@ -217,6 +217,20 @@ def default_preprocessing() -> dict[str, Any]:
     return PreprocessConfig().to_dict()
 
 
+def input_fields(preprocessing: Mapping[str, Any]) -> dict[str, Any]:
+    """The card's ``normalization``, ``fs_hz``, ``window_s`` and ``window_n`` from the
+    preprocessing config (the card repeats them; :meth:`ModelCard.validate` checks they agree).
+    """
+    fs_hz = float(preprocessing.get("fs_hz", 256.0))
+    window_s = float(preprocessing.get("window_s", 10.0))
+    return {
+        "normalization": str(preprocessing.get("normalization", "subject")),
+        "fs_hz": fs_hz,
+        "window_s": window_s,
+        "window_n": round(fs_hz * window_s),
+    }
+
+
 def build_card(args: argparse.Namespace, tasks: dict[str, list[str]]) -> ModelCard:
     """Model card from the ``export`` options."""
     preprocessing = _read_json_arg(args.preprocessing, "--preprocessing") or (
@@ -226,7 +240,7 @@ def build_card(args: argparse.Namespace, tasks: dict[str, list[str]]) -> ModelCa
         name=args.name,
         tasks=tasks,
         preprocessing=preprocessing,
-        normalization=args.normalization,
+        **input_fields(preprocessing),
         label_scheme=args.scheme,
         thresholds=parse_thresholds(args.threshold, tasks),
         training_data=_read_json_arg(args.training_data, "--training-data"),
@@ -254,12 +268,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     formats = [_format_for(p) for p in outs]
     if args.run_dir:
         net, tasks, fields = load_run_dir(args.run_dir)
+        preprocessing = (
+            _read_json_arg(args.preprocessing, "--preprocessing") or fields["preprocessing"]
+        )
         card = ModelCard(
             name=args.name,
             tasks=tasks,
-            preprocessing=_read_json_arg(args.preprocessing, "--preprocessing")
-            or fields["preprocessing"],
-            normalization=fields["normalization"],
+            preprocessing=preprocessing,
+            **input_fields(preprocessing),
             label_scheme=fields["label_scheme"] or args.scheme,
             thresholds=parse_thresholds(args.threshold, tasks),
             training_data=_read_json_arg(args.training_data, "--training-data")
@@ -518,7 +534,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--name", required=True, help="model name written to the card")
     p.add_argument("--scheme", default="binary", help="label scheme the classes come from")
-    p.add_argument("--normalization", default="subject", help="input normalisation mode")
     p.add_argument(
         "--threshold", nargs="*", default=[], metavar="TASK=P", help="binary decision thresholds"
     )
