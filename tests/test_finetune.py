@@ -182,3 +182,26 @@ def test_errors_are_clear(data):
         )
     with pytest.raises(ValueError, match="unknown head variant"):
         FinetuneConfig(variant="nope")
+
+
+def test_precomputed_embeddings_give_the_same_model(data):
+    from ecgaffect.model.finetune import embed, predict_embeddings
+
+    enc = Encoder()
+    cfg = FinetuneConfig(epochs=2, batch_size=16, device="cpu")
+    a = finetune(data, enc, cfg, tasks=["a"], progress=False)
+    emb = embed(enc, data.x)
+    b = finetune(data, enc, cfg, tasks=["a"], progress=False, embeddings=emb)
+    for k, v in a.model.state_dict().items():
+        torch.testing.assert_close(v, b.model.state_dict()[k], rtol=0, atol=0)
+    np.testing.assert_array_equal(
+        predict_embeddings(b.model, emb, device="cpu")["a"],
+        predict(a.model, data.x, device="cpu")["a"],
+    )
+    with pytest.raises(ValueError, match=r"embeddings must be \[n_train, 128\] = \[48, 128\]"):
+        finetune(data, enc, cfg, tasks=["a"], progress=False, embeddings=emb[:5])
+    with pytest.raises(ValueError, match="embeddings= needs freeze_encoder=True"):
+        finetune(data, enc, FinetuneConfig(epochs=1, freeze_encoder=False), progress=False,
+                 embeddings=emb)  # fmt: skip
+    with pytest.raises(ValueError, match=r"embeddings must be \[n, 128\], got shape \(48,\)"):
+        predict_embeddings(b.model, emb[:, 0])

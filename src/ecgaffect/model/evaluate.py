@@ -47,11 +47,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ecgaffect.model.finetune import FinetuneConfig, finetune, predict, train_baseline
+from ecgaffect.model.finetune import (
+    FinetuneConfig,
+    embed,
+    finetune,
+    predict,
+    predict_embeddings,
+    train_baseline,
+)
 from ecgaffect.model.metrics import classification_metrics
 from ecgaffect.model.networks import TRANSFORM_NAMES
 from ecgaffect.model.pretrain import PretrainConfig, evaluate_pretext, load_encoder, pretrain
-from ecgaffect.model.training import config_digest
+from ecgaffect.model.training import config_digest, select_device
 
 log = logging.getLogger(__name__)
 
@@ -415,8 +422,14 @@ def _device_of(network: torch.nn.Module) -> torch.device:
     return next(network.parameters()).device
 
 
-def _train_and_score(train, test, encoder, fdir: Path, config: EvalConfig, tasks, tag: str):
-    """Metrics per model and task on ``test`` for models trained on ``train``."""
+def _train_and_score(
+    train, test, encoder, fdir: Path, config: EvalConfig, tasks, tag: str, embedded=None
+):
+    """Metrics per model and task on ``test`` for models trained on ``train``.
+
+    ``embedded``: ``(train embeddings, test embeddings)`` through ``encoder``, computed once
+    by the caller; the self-supervised heads then train and are scored on them.
+    """
     models: dict[str, dict[str, Any]] = {}
     ft = finetune(
         train,
@@ -425,10 +438,13 @@ def _train_and_score(train, test, encoder, fdir: Path, config: EvalConfig, tasks
         fdir / f"ssl{tag}",
         tasks=tasks,
         progress=False,
+        embeddings=None if embedded is None else embedded[0],
     )
-    models[SSL] = task_metrics(
-        predict(ft.model, test.x, device=config.finetune.device), test.labels, test.classes
-    )
+    if embedded is None:
+        probs = predict(ft.model, test.x, device=config.finetune.device)
+    else:
+        probs = predict_embeddings(ft.model, embedded[1], device=config.finetune.device)
+    models[SSL] = task_metrics(probs, test.labels, test.classes)
     if config.baseline:
         base = train_baseline(
             train,
@@ -525,6 +541,9 @@ def label_fraction(
     def fold_fn(train, test, fdir, cfg, shared):
         encoder, _ = _fold_encoder(train, fdir, cfg, shared)
         tasks = _trainable_tasks(train, cfg)
+        device = select_device(cfg.finetune.device)
+        train_emb = embed(encoder, train.x, device=device)  # once for every fraction
+        test_emb = embed(encoder, test.x, device=device)
         per_fraction = {}
         for frac in cfg.fractions:
             idx = label_fraction_indices({t: train.labels[t] for t in tasks}, frac, cfg.seed)
@@ -532,7 +551,9 @@ def label_fraction(
             usable = [t for t in tasks if np.any(sub.labels[t] >= 0)]
             per_fraction[f"{frac:g}"] = {
                 "n_labelled": int(len(idx)),
-                "models": _train_and_score(sub, test, encoder, fdir, cfg, usable, f"-{frac:g}"),
+                "models": _train_and_score(
+                    sub, test, encoder, fdir, cfg, usable, f"-{frac:g}", (train_emb[idx], test_emb)
+                ),
             }
         return {"fractions": per_fraction}
 

@@ -59,6 +59,7 @@ __all__ = [
     "finetune",
     "load_emotion_net",
     "predict",
+    "predict_embeddings",
     "train_baseline",
 ]
 
@@ -198,15 +199,25 @@ def finetune(
     progress: bool = True,
     data_description: str = "",
     data_info: Mapping[str, Any] | None = None,
+    embeddings: np.ndarray | None = None,
 ) -> FinetuneResult:
     """Train the emotion heads (frozen encoder) or the whole network (baseline) on ``train``.
 
     ``encoder=None`` starts from a randomly initialised encoder (only sensible with
     ``freeze_encoder=False``: the fully-supervised baseline). ``data_info`` (a JSON-able
     record of the data: dataset, label scheme, window set fingerprint) goes to
-    ``config.json``.
+    ``config.json``. ``embeddings``: ``embed(encoder, train.x)`` computed by the caller
+    (frozen encoder only), e.g. once for several label fractions of the same windows.
     """
     task_classes = _select_tasks(train, tasks)
+    if embeddings is not None:
+        if not config.freeze_encoder:
+            raise ValueError("embeddings= needs freeze_encoder=True (the heads train on them)")
+        if np.shape(embeddings) != (len(train.x), 128):
+            raise ValueError(
+                f"embeddings must be [n_train, 128] = [{len(train.x)}, 128], "
+                f"got shape {np.shape(embeddings)}"
+            )
     device = select_device(config.device)
     x_train = _windows_tensor(train.x)
     encoder_fp = state_fingerprint(encoder) if out_dir is not None else None
@@ -234,7 +245,11 @@ def finetune(
     labels = {t: np.asarray(train.labels[t], dtype=np.int64) for t in task_classes}
     frozen = config.freeze_encoder
     if frozen:
-        inputs = embed(net.encoder, x_train, device=device, progress=progress)
+        inputs = (
+            np.asarray(embeddings, dtype=np.float32)
+            if embeddings is not None
+            else embed(net.encoder, x_train, device=device, progress=progress)
+        )
         val_inputs = (
             embed(net.encoder, _windows_tensor(val.x), device=device, progress=progress)
             if val is not None
@@ -392,6 +407,17 @@ def predict(
     dev = select_device(device)
     net = net.to(dev)
     return _predict_inputs(net, _windows_tensor(x), False, dev, batch_size)
+
+
+def predict_embeddings(
+    net: EmotionNet, embeddings: np.ndarray, *, device: str = "auto", batch_size: int = 256
+) -> dict[str, np.ndarray]:
+    """Class probabilities ``{task: [n, n_classes]}`` from encoder embeddings ``[n, 128]``
+    (the heads only: :meth:`EmotionNet.forward_features`)."""
+    if np.ndim(embeddings) != 2 or np.shape(embeddings)[1] != 128:
+        raise ValueError(f"embeddings must be [n, 128], got shape {np.shape(embeddings)}")
+    dev = select_device(device)
+    return _predict_inputs(net.to(dev), embeddings, True, dev, batch_size)
 
 
 def train_baseline(
