@@ -55,7 +55,7 @@ from ecgaffect.model.finetune import (
     predict_embeddings,
     train_baseline,
 )
-from ecgaffect.model.metrics import classification_metrics
+from ecgaffect.model.metrics import task_metrics
 from ecgaffect.model.networks import TRANSFORM_NAMES
 from ecgaffect.model.pretrain import PretrainConfig, evaluate_pretext, load_encoder, pretrain
 from ecgaffect.model.training import config_digest, select_device
@@ -205,19 +205,13 @@ def label_fraction_indices(
 
 
 # -- metrics --------------------------------------------------------------------------------
-def task_metrics(
-    probs: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray], classes: Mapping
-) -> dict[str, dict[str, Any]]:
-    """Per-task metrics on the labelled windows (tasks without labelled windows are left out)."""
-    out = {}
-    for task, p in probs.items():
-        y = np.asarray(labels[task], dtype=np.int64)
-        keep = y >= 0
-        if keep.any():
-            out[task] = classification_metrics(
-                y[keep], np.asarray(p)[keep].argmax(axis=1), len(classes[task])
-            )
-    return out
+def _mean_std(values: list[float]) -> dict[str, Any]:
+    """``{mean, std, values}``; std is the sample std (``ddof=1``), 0.0 for one value."""
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        "values": values,
+    }
 
 
 def aggregate(per_fold: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -235,12 +229,7 @@ def aggregate(per_fold: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, 
         rows = [fold[task] for fold in per_fold if task in fold]
         entry: dict[str, Any] = {"n_folds": len(rows)}
         for metric in METRIC_NAMES:
-            values = [float(r[metric]) for r in rows]
-            entry[metric] = {
-                "mean": float(np.mean(values)),
-                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-                "values": values,
-            }
+            entry[metric] = _mean_std([float(r[metric]) for r in rows])
         cms = [np.asarray(r["confusion_matrix"]) for r in rows]
         entry["confusion_matrix"] = np.sum(cms, axis=0).tolist()
         out[task] = entry
@@ -625,11 +614,7 @@ def pretext_summary(fold_results: Sequence[Mapping[str, Any]]) -> dict[str, Any]
         src = "recognition_acc" if key == "recognition_acc" else f"acc/{key}"
         values = [float(r[src]) for r in rows if src in r and math.isfinite(r[src])]
         if values:
-            out[key] = {
-                "mean": float(np.mean(values)),
-                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-                "values": values,
-            }
+            out[key] = _mean_std(values)
     return out
 
 

@@ -28,10 +28,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ecgaffect.model.metrics import classification_metrics
+from ecgaffect.model.metrics import task_metrics
 from ecgaffect.model.networks import (
     EmotionNet,
     Encoder,
+    _init_glorot,
     class_probabilities,
     get_variant,
     l2_penalty,
@@ -39,6 +40,7 @@ from ecgaffect.model.networks import (
 from ecgaffect.model.training import (
     RunDir,
     array_fingerprint,
+    as_windows,
     check_resume_digest,
     environment_info,
     load_checkpoint,
@@ -122,14 +124,6 @@ class FinetuneResult:
         return self.history[-1] if self.history else {}
 
 
-def _windows_tensor(x: np.ndarray) -> np.ndarray:
-    if x.ndim == 3 and x.shape[1] == 1:
-        x = x[:, 0]
-    if x.ndim != 2 or x.shape[1] != 2560:
-        raise ValueError(f"windows must be [n, 2560] (10 s at 256 Hz), got shape {x.shape}")
-    return x
-
-
 @torch.inference_mode()
 def embed(
     encoder: Encoder,
@@ -140,7 +134,7 @@ def embed(
     progress: bool = False,
 ) -> np.ndarray:
     """128-d embeddings of windows ``[n, 2560]`` through the (frozen) encoder."""
-    x = _windows_tensor(x)
+    x = as_windows(x)
     encoder = encoder.to(device).eval()
     out = np.empty((x.shape[0], 128), dtype=np.float32)
     for start in tqdm(
@@ -219,7 +213,7 @@ def finetune(
                 f"got shape {np.shape(embeddings)}"
             )
     device = select_device(config.device)
-    x_train = _windows_tensor(train.x)
+    x_train = as_windows(train.x)
     encoder_fp = state_fingerprint(encoder) if out_dir is not None else None
     if encoder is None:
         if config.freeze_encoder:
@@ -236,11 +230,7 @@ def finetune(
         freeze_encoder=config.freeze_encoder,
     ).to(device)
     seed_torch(config.seed, 0)
-    for head in net.heads.values():  # heads re-initialised from the seed: repeatable runs
-        for m in head.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+    _init_glorot(net.heads)  # heads re-initialised from the seed: repeatable runs
 
     labels = {t: np.asarray(train.labels[t], dtype=np.int64) for t in task_classes}
     frozen = config.freeze_encoder
@@ -251,13 +241,13 @@ def finetune(
             else embed(net.encoder, x_train, device=device, progress=progress)
         )
         val_inputs = (
-            embed(net.encoder, _windows_tensor(val.x), device=device, progress=progress)
+            embed(net.encoder, as_windows(val.x), device=device, progress=progress)
             if val is not None
             else None
         )
     else:
         inputs = x_train
-        val_inputs = _windows_tensor(val.x) if val is not None else None
+        val_inputs = as_windows(val.x) if val is not None else None
 
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr)
@@ -384,20 +374,12 @@ def _predict_inputs(
 
 
 def _metrics(net, inputs, labels, task_classes, frozen, device, prefix) -> dict[str, Any]:
-    probs = _predict_inputs(net, inputs, frozen, device)
-    was = net.training
-    out: dict[str, Any] = {}
-    for t, classes in task_classes.items():
-        y = labels[t]
-        keep = y >= 0
-        if not keep.any():
-            continue
-        m = classification_metrics(y[keep], probs[t][keep].argmax(axis=1), len(classes))
-        out[f"{prefix}{t}/accuracy"] = m["accuracy"]
-        out[f"{prefix}{t}/f1_paper"] = m["f1_paper"]
-        out[f"{prefix}{t}/f1_macro_sklearn"] = m["f1_macro_sklearn"]
-    net.train(was)
-    return out
+    per_task = task_metrics(_predict_inputs(net, inputs, frozen, device), labels, task_classes)
+    return {
+        f"{prefix}{t}/{name}": m[name]
+        for t, m in per_task.items()
+        for name in ("accuracy", "f1_paper", "f1_macro_sklearn")
+    }
 
 
 def predict(
@@ -406,7 +388,7 @@ def predict(
     """Class probabilities ``{task: [n, n_classes]}`` for windows ``[n, 2560]``."""
     dev = select_device(device)
     net = net.to(dev)
-    return _predict_inputs(net, _windows_tensor(x), False, dev, batch_size)
+    return _predict_inputs(net, as_windows(x), False, dev, batch_size)
 
 
 def predict_embeddings(

@@ -33,6 +33,7 @@ from ecgaffect.model.networks import TRANSFORM_NAMES, Encoder, PretextNet, l2_pe
 from ecgaffect.model.training import (
     RunDir,
     array_fingerprint,
+    as_windows,
     check_resume_digest,
     environment_info,
     init_distributed,
@@ -56,7 +57,6 @@ __all__ = [
 
 #: original, noise, scaling, negation, flip, permutation, time-warp (method reference).
 PAPER_LOSS_WEIGHTS = (0.195, 0.195, 0.195, 0.0125, 0.0125, 0.195, 0.195)
-WINDOW_N = 2560
 
 
 @dataclass(frozen=True)
@@ -114,19 +114,6 @@ def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray,
     order = np.random.default_rng([seed, 7_919]).permutation(n)
     n_val = int(round(n * val_fraction))
     return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-def _as_windows(windows: np.ndarray) -> np.ndarray:
-    if windows.ndim == 3 and windows.shape[1] == 1:
-        windows = windows[:, 0]
-    if windows.ndim != 2 or windows.shape[1] != WINDOW_N:
-        raise ValueError(
-            f"pretraining needs windows of shape [n, {WINDOW_N}] (10 s at 256 Hz), "
-            f"got {windows.shape}"
-        )
-    if windows.shape[0] == 0:
-        raise ValueError("pretraining needs at least one window, got 0")
-    return windows
 
 
 def _pretext_stats(
@@ -198,7 +185,7 @@ def evaluate_pretext(
     device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """Pretext accuracy per transformation on held-out windows (fixed transformation draw)."""
-    windows = _as_windows(windows)
+    windows = as_windows(windows, "held-out windows", allow_empty=False)
     params = params or TransformParams()
     rng = np.random.default_rng([seed, 104_729])
     was_training = network.training
@@ -242,7 +229,7 @@ def pretrain(
             options, window set fingerprint; see
             :func:`ecgaffect.datasets.selection.data_info`), written to ``config.json``.
     """
-    windows = _as_windows(windows)
+    windows = as_windows(windows, "pretraining windows", allow_empty=False)
     dist_info, device = init_distributed(config.device)
     if val_windows is None and config.val_fraction > 0:
         train_idx, val_idx = split_train_val(windows.shape[0], config.val_fraction, config.seed)
@@ -254,7 +241,11 @@ def pretrain(
         val = windows[val_idx] if len(val_idx) else None
     else:
         train_idx = np.arange(windows.shape[0])
-        val = _as_windows(val_windows) if val_windows is not None else None
+        val = (
+            as_windows(val_windows, "val_windows", allow_empty=False)
+            if val_windows is not None
+            else None
+        )
     if config.batch_size % dist_info.world_size:
         raise ValueError(
             f"batch_size {config.batch_size} must be divisible by the number of processes "

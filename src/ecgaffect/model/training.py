@@ -27,6 +27,7 @@ import torch
 import torch.distributed as dist
 
 from ecgaffect import __version__
+from ecgaffect.signal import WINDOW_N
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ __all__ = [
     "DistInfo",
     "RunDir",
     "array_fingerprint",
+    "as_windows",
     "check_resume_digest",
     "config_digest",
     "state_fingerprint",
@@ -58,6 +60,22 @@ def select_device(spec: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {spec!r} requested but no CUDA GPU is available")
     return device
+
+
+def as_windows(x: np.ndarray, what: str = "windows", *, allow_empty: bool = True) -> np.ndarray:
+    """``x`` as ``[n, WINDOW_N]`` (a ``[n, 1, WINDOW_N]`` channel axis is dropped, no copy).
+
+    ValueError naming ``what`` for another shape, or for no windows unless ``allow_empty``.
+    """
+    if x.ndim == 3 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim != 2 or x.shape[1] != WINDOW_N:
+        raise ValueError(
+            f"{what} must be [n, {WINDOW_N}] (10 s at 256 Hz), got shape {tuple(x.shape)}"
+        )
+    if not allow_empty and x.shape[0] == 0:
+        raise ValueError(f"{what} must hold at least one window, got 0")
+    return x
 
 
 def seed_torch(*parts: int) -> None:
