@@ -80,8 +80,13 @@ def load_paper_results(path: str | Path) -> dict[str, Any]:
         doc = json.loads(p.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"--paper-results {str(p)!r} is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(
+            f"--paper-results {str(p)!r} holds a JSON {type(doc).__name__}; expected an object "
+            "with 'source', 'protocol' and 'results' (see docs/paper_results_tac.json)"
+        )
     missing = [k for k in ("source", "protocol", "results") if k not in doc]
-    if not isinstance(doc, dict) or missing:
+    if missing:
         raise ValueError(
             f"--paper-results {str(p)!r} lacks the keys {missing}; expected an object with "
             "'source', 'protocol' and 'results' (see docs/paper_results_tac.json)"
@@ -465,7 +470,8 @@ def write_report(
     Args:
         out_dir: the evaluation's run directory (its ``metrics.jsonl`` files feed the learning
             curves).
-        results: a results dict from :mod:`ecgaffect.model.evaluate`.
+        results: a results dict from :mod:`ecgaffect.model.evaluate` (not modified; the
+            written ``results.json`` adds ``paper_comparison`` and ``artifacts``).
         config: the run's configuration (``EvalConfig.to_dict()`` plus command-line options).
         paper: paper numbers (:func:`load_paper_results`) to set beside ours.
         extra: more lines for the report header (e.g. exported model paths).
@@ -476,6 +482,9 @@ def write_report(
     missing = [k for k in RESULT_KEYS if k not in results]
     if missing:
         raise ValueError(f"results lack the keys {missing}; not an evaluation results dict")
+    results = dict(results)  # the additions below stay out of the caller's dict
+    if extra:
+        results["artifacts"] = list(extra)
     plots = out / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     if paper is not None:
@@ -502,8 +511,6 @@ def write_report(
     if results.get("pretext_summary"):
         images += plot_pretext(results, plots, paper)
     tables = _tables(results)
-    if extra:
-        results["artifacts"] = list(extra)
     md = _markdown(results, tables, images)
     paths["markdown"] = out / "report.md"
     paths["markdown"].write_text(md)
