@@ -12,10 +12,10 @@ import torch
 from _export_fixtures import PREPROCESSING, TASKS, make_card, make_net, make_windows
 from ecgaffect.cli import main
 from ecgaffect.model.cli_export import (
-    load_ecg_file,
     parse_tasks,
     parse_thresholds,
     preprocess_windows,
+    read_recording,
     score_table,
     write_table,
 )
@@ -149,38 +149,12 @@ def test_write_table_csv_and_parquet_round_trip(scorer, tmp_path):
         write_table(table, tmp_path / "s.xlsx")
 
 
-def test_load_ecg_file_npy_and_csv(tmp_path):
+def test_read_recording_reads_npy_with_the_given_rate(tmp_path):
     x = np.sin(np.arange(500) / 10.0)
     np.save(tmp_path / "r.npy", x)
-    ecg, fs = load_ecg_file(tmp_path / "r.npy", 130.0)
-    np.testing.assert_array_equal(ecg, x)
-    assert fs == 130.0
-    (tmp_path / "r.csv").write_text(
-        "time_s,ecg_uv\n" + "".join(f"{i},{v}\n" for i, v in enumerate(x))
-    )
-    ecg, _ = load_ecg_file(tmp_path / "r.csv", 130.0)
+    ecg, fs = read_recording(tmp_path / "r.npy", 130.0, None, "uV")
     np.testing.assert_allclose(ecg, x)
-    (tmp_path / "one.csv").write_text("".join(f"{v}\n" for v in x[:10]))
-    np.testing.assert_allclose(load_ecg_file(tmp_path / "one.csv", 130.0)[0], x[:10])
-
-
-@pytest.mark.parametrize(
-    ("name", "content", "fs_hz", "match"),
-    [
-        ("r.npy", None, None, r"--fs-hz=None: a .npy recording has no sampling rate"),
-        ("r.csv", "a,b\n1,2\n", 100.0, r"columns \['a', 'b'\]; expected one named 'ecg_uv'"),
-        ("r.csv", "ecg\n1\nx\n", 100.0, "non-numeric ECG value"),
-        ("r.edf", "", 100.0, r"unsupported suffix '.edf'; use .npy or .csv"),
-    ],
-)
-def test_load_ecg_file_errors(tmp_path, name, content, fs_hz, match):
-    path = tmp_path / name
-    if content is None:
-        np.save(path, np.zeros(10))
-    else:
-        path.write_text(content)
-    with pytest.raises(ValueError, match=match):
-        load_ecg_file(path, fs_hz)
+    assert fs == 130.0
 
 
 def test_score_command_end_to_end(scorer, tmp_path, capsys):

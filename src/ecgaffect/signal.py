@@ -395,10 +395,6 @@ class StreamingHighpass:
         self.n_out += y.shape[0]
         return y
 
-    def flush(self) -> np.ndarray:
-        """Nothing is held back; returns an empty array (for a uniform stage interface)."""
-        return np.zeros(0)
-
 
 # ---------------------------------------------------------------------------------------
 # Robust z-score

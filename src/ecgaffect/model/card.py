@@ -354,7 +354,7 @@ class ModelCard:
         def walk(prefix: str, value: Any) -> None:
             if isinstance(value, dict):
                 for k, v in value.items():
-                    walk(f"{prefix}{k} " if not prefix else f"{prefix}{k} ", v)
+                    walk(f"{prefix}{k} ", v)
             elif isinstance(value, int | float) and not isinstance(value, bool):
                 name = prefix.strip()
                 if name.endswith(("accuracy", "recognition_acc")):

@@ -278,18 +278,14 @@ def run_train(args: argparse.Namespace) -> dict[str, Path]:
     data["description"] = desc
 
     print(f"[1/5] pretraining on all {len(ws)} windows → {out / 'pretrain'}")
-    pretrain(
+    encoder = pretrain(
         ws.x,
         config.pretrain,
         out / "pretrain",
         progress=progress,
         data_description=desc,
         data_info=data_info(ws),
-    )
-
-    from ecgaffect.model.pretrain import load_encoder
-
-    encoder, _ = load_encoder(out / "pretrain")
+    ).encoder
     labelled = np.flatnonzero(np.stack([ws.labels[t] >= 0 for t in ws.tasks], axis=1).any(axis=1))
     print(f"[2/5] fine-tuning heads on {len(labelled)} labelled windows → {out / 'finetune'}")
     ft_dir = out / "finetune"

@@ -15,7 +15,6 @@ import csv
 import dataclasses
 import json
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ __all__ = [
     "build_card",
     "input_fields",
     "load_checkpoint_net",
-    "load_ecg_file",
     "parse_tasks",
     "parse_thresholds",
     "preprocess_windows",
@@ -206,14 +204,9 @@ def _read_json_arg(path: str | None, option: str) -> dict[str, Any]:
 
 
 def default_preprocessing() -> dict[str, Any]:
-    """``ecgaffect.signal.PreprocessConfig().to_dict()`` (clear error until signal lands)."""
-    try:
-        from ecgaffect.signal import PreprocessConfig
-    except ImportError as exc:
-        raise ImportError(
-            "ecgaffect.signal is not available, so the default preprocessing config is "
-            f"unknown ({exc}); pass --preprocessing CONFIG.json"
-        ) from exc
+    """``ecgaffect.signal.PreprocessConfig().to_dict()``."""
+    from ecgaffect.signal import PreprocessConfig
+
     return PreprocessConfig().to_dict()
 
 
@@ -310,66 +303,13 @@ def cmd_model_info(args: argparse.Namespace) -> int:
 
 
 # -- score ----------------------------------------------------------------------------------
-def load_ecg_file(path: str | Path, fs_hz: float | None) -> tuple[np.ndarray, float]:
-    """ECG samples and rate from ``.npy`` (1-D) or ``.csv`` (one column, or a column named
-    ``ecg_uv``/``ecg``; optional header). ``fs_hz`` is required: these files carry no rate.
-
-    Fallback only: ``ecgaffect score`` reads recordings with
-    ``ecgaffect.datasets.recording.load_recording`` (see :func:`read_recording`).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"recording {str(path)!r} does not exist")
-    if fs_hz is None or not math.isfinite(fs_hz) or fs_hz <= 0:
-        raise ValueError(
-            f"--fs-hz={fs_hz!r}: a {path.suffix or 'plain'} recording has no sampling rate; "
-            "pass --fs-hz with the rate in Hz (> 0)"
-        )
-    if path.suffix == ".npy":
-        ecg = np.load(path, allow_pickle=False)
-    elif path.suffix == ".csv":
-        with path.open(newline="") as fh:
-            rows = [r for r in csv.reader(fh) if r]
-        if not rows:
-            raise ValueError(f"recording {str(path)!r} is empty")
-        header = None
-        try:
-            float(rows[0][0])
-        except ValueError:
-            header, rows = [h.strip() for h in rows[0]], rows[1:]
-        col = 0
-        if header is not None and len(header) > 1:
-            names = [n for n in ("ecg_uv", "ecg") if n in header]
-            if not names:
-                raise ValueError(
-                    f"recording {str(path)!r} has columns {header}; expected one named "
-                    "'ecg_uv' or 'ecg' (or a single column)"
-                )
-            col = header.index(names[0])
-        try:
-            ecg = np.array([float(r[col]) for r in rows], dtype=np.float64)
-        except (ValueError, IndexError) as exc:
-            raise ValueError(f"recording {str(path)!r}: non-numeric ECG value ({exc})") from exc
-    else:
-        raise ValueError(
-            f"recording {str(path)!r}: unsupported suffix {path.suffix!r}; use .npy or .csv"
-        )
-    ecg = np.asarray(ecg, dtype=np.float64)
-    if ecg.ndim != 1:
-        raise ValueError(f"recording {str(path)!r} has shape {ecg.shape}; expected one channel")
-    return ecg, float(fs_hz)
-
-
 def read_recording(
     path: str | Path, fs_hz: float | None, column: str | None, units: str
 ) -> tuple[np.ndarray, float]:
     """ECG in µV and its rate via :func:`ecgaffect.datasets.recording.load_recording` (every
-    recording format the project reads); falls back to :func:`load_ecg_file` (.npy/.csv)
-    where that module is missing."""
-    try:
-        from ecgaffect.datasets.recording import load_recording
-    except ImportError:
-        return load_ecg_file(path, fs_hz)
+    recording format the project reads)."""
+    from ecgaffect.datasets.recording import load_recording
+
     col: int | str | None = int(column) if column is not None and column.isdigit() else column
     session = load_recording(path, fs_hz=fs_hz, column=col, units=units)
     return session.ecg_uv(), float(session.fs_hz)

@@ -300,13 +300,13 @@ def describe_windowset(ws: Any) -> dict[str, Any]:
     }
 
 
-def _encoder_info(config: EvalConfig, ws: Any) -> dict[str, Any]:
-    if config.encoder_path is None:
+def _encoder_info(config: EvalConfig, meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``meta``: the shared encoder's metadata (:func:`load_encoder`); None when per fold."""
+    if config.encoder_path is None or meta is None:
         return {
             "mode": "per-fold",
             "label": "pretext network retrained on each fold's training windows (the paper's)",
         }
-    _, meta = load_encoder(config.encoder_path)
     data = str(meta.get("data", "")) or "unknown data"
     label = f"shared encoder, pretrained on {data}"
     if config.encoder_note:
@@ -342,11 +342,9 @@ def _run_folds(
     data = describe_windowset(ws)
     data["description"] = data_description
     folds = make_folds(ws.subject, config.protocol, config.n_folds, config.seed)
-    encoder = _encoder_info(config, ws)
+    shared, meta = load_encoder(config.encoder_path) if config.encoder_path else (None, None)
+    encoder = _encoder_info(config, meta)
     digest = config_digest({"kind": kind, **config.to_dict(), "data": data["fingerprint"]})
-    shared = None
-    if config.encoder_path is not None:
-        shared, _ = load_encoder(config.encoder_path)
     fold_results = []
     for fold in tqdm(folds, desc=f"{kind} folds", unit="fold", disable=not progress):
         fdir = out / "folds" / f"fold-{fold.index:02d}"
