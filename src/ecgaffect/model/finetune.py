@@ -304,7 +304,8 @@ def finetune(
         net.train()
         seed_torch(config.seed, epoch)
         order = np.random.default_rng([config.seed, epoch]).permutation(n)
-        loss_sum, n_seen = 0.0, 0
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # summed on device
+        n_seen = 0
         for start in range(0, n, config.batch_size):
             idx = np.sort(order[start : start + config.batch_size])
             xb = torch.from_numpy(np.asarray(inputs[idx], dtype=np.float32)).to(device)
@@ -319,11 +320,11 @@ def finetune(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += loss.item() * len(idx)
+            loss_sum += loss.detach().double() * len(idx)
             n_seen += len(idx)
         record: dict[str, Any] = {
             "epoch": epoch,
-            "train_loss": loss_sum / max(n_seen, 1),
+            "train_loss": loss_sum.item() / max(n_seen, 1),
             "seconds": time.perf_counter() - t0,
         }
         last = epoch == config.epochs

@@ -132,7 +132,7 @@ def _pretext_stats(
         "tp": tp,
         "tn": tn,
         "pos": pos,
-        "n": torch.tensor(kinds.shape[0]),
+        "n": torch.tensor(kinds.shape[0], device=logits.device),
         "recognised": recog,
     }
 
@@ -157,10 +157,11 @@ def _summarise(stats: dict[str, torch.Tensor], prefix: str) -> dict[str, Any]:
 
 
 def _add_stats(total: dict[str, torch.Tensor] | None, new: dict[str, torch.Tensor]):
+    """Sum the counts where they are (no device → CPU copy per batch)."""
     if total is None:
-        return {k: v.detach().cpu().clone() for k, v in new.items()}
+        return {k: v.detach().clone() for k, v in new.items()}
     for k, v in new.items():
-        total[k] += v.detach().cpu()
+        total[k] += v.detach()
     return total
 
 
@@ -327,7 +328,7 @@ def pretrain(
         rng = np.random.default_rng([config.seed, epoch, dist_info.rank, 1])
         n_batches = math.ceil(len(mine) / local_batch)
         total_stats = None
-        loss_sum = torch.zeros((), dtype=torch.float64)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         bar = tqdm(total=n_batches, desc=f"epoch {epoch}", leave=False, disable=not show)
         for b in range(n_batches):
             idx = np.sort(mine[b * local_batch : (b + 1) * local_batch])
@@ -342,20 +343,24 @@ def pretrain(
             optimizer.step()
             scheduler.step()
             step += 1
-            loss_sum += loss.detach().cpu().double() * len(idx)
+            loss_sum += loss.detach().double() * len(idx)
             total_stats = _add_stats(
                 total_stats,
                 _pretext_stats(logits.detach(), torch.from_numpy(kinds).to(device), 7),
             )
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            if show:  # .item() waits for the device: only for a visible bar
+                bar.set_postfix(loss=f"{loss.item():.4f}")
         bar.close()
         if total_stats is None:
             raise ValueError("no training windows reached this process")
-        n_seen = torch.tensor(float(len(mine)), dtype=torch.float64)
+        n_seen = torch.tensor(float(len(mine)), dtype=torch.float64, device=device)
         if dist_info.enabled:
             for v in (*total_stats.values(), loss_sum, n_seen):
                 dist.all_reduce(v)
+        # one device → CPU transfer per epoch
+        total_stats = {k: v.cpu() for k, v in total_stats.items()}
+        loss_sum, n_seen = loss_sum.cpu(), n_seen.cpu()
         record: dict[str, Any] = {
             "epoch": epoch,
             "step": step,
