@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ecgaffect.model.training import environment_info
+from ecgaffect.model.training import environment_info, json_default
 
 log = logging.getLogger(__name__)
 
@@ -445,16 +445,11 @@ def _html(results, tables, images) -> str:
     return "\n".join(parts)
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj
+def _json_default_or_str(obj: Any) -> Any:
+    try:
+        return json_default(obj)
+    except TypeError:
+        return str(obj)
 
 
 def write_report(
@@ -501,8 +496,8 @@ def write_report(
         "results": out / "results.json",
         "config": out / "config.json",
     }
-    paths["results"].write_text(json.dumps(_json_safe(results), indent=2))
-    paths["config"].write_text(json.dumps(_json_safe(cfg), indent=2, default=str))
+    paths["results"].write_text(json.dumps(results, indent=2, default=json_default))
+    paths["config"].write_text(json.dumps(cfg, indent=2, default=_json_default_or_str))
     images = plot_learning_curves(out, plots)
     if results.get("fraction_summary"):
         images += plot_label_fraction(results, plots)

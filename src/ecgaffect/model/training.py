@@ -42,6 +42,7 @@ __all__ = [
     "stage_digest",
     "environment_info",
     "init_distributed",
+    "json_default",
     "load_checkpoint",
     "save_checkpoint",
     "select_device",
@@ -227,7 +228,7 @@ class RunDir:
         target = self.file(name)
         if self.write:
             tmp = target.with_suffix(target.suffix + ".tmp")
-            tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default))
+            tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=json_default))
             os.replace(tmp, target)
         return target
 
@@ -240,7 +241,7 @@ class RunDir:
     def append_metrics(self, record: Mapping[str, Any]) -> None:
         if self.write:
             with self.file("metrics.jsonl").open("a") as fh:
-                fh.write(json.dumps(dict(record), sort_keys=True, default=_json_default) + "\n")
+                fh.write(json.dumps(dict(record), sort_keys=True, default=json_default) + "\n")
 
     def truncate_metrics(self, last_epoch: int) -> None:
         """Drop metric lines after ``last_epoch`` (a resumed run rewrites them)."""
@@ -255,7 +256,8 @@ class RunDir:
         target.write_text("".join(line + "\n" for line in keep))
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars/arrays, dataclasses and paths."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.asdict(obj)
     if isinstance(obj, np.generic):
