@@ -12,9 +12,10 @@ import torch
 from _export_fixtures import PREPROCESSING, TASKS, make_card, make_net, make_windows
 from ecgaffect.cli import main
 from ecgaffect.model.cli_export import (
-    load_ecg_file,
     parse_tasks,
     parse_thresholds,
+    preprocess_windows,
+    read_recording,
     score_table,
     write_table,
 )
@@ -148,42 +149,15 @@ def test_write_table_csv_and_parquet_round_trip(scorer, tmp_path):
         write_table(table, tmp_path / "s.xlsx")
 
 
-def test_load_ecg_file_npy_and_csv(tmp_path):
+def test_read_recording_reads_npy_with_the_given_rate(tmp_path):
     x = np.sin(np.arange(500) / 10.0)
     np.save(tmp_path / "r.npy", x)
-    ecg, fs = load_ecg_file(tmp_path / "r.npy", 130.0)
-    np.testing.assert_array_equal(ecg, x)
-    assert fs == 130.0
-    (tmp_path / "r.csv").write_text(
-        "time_s,ecg_uv\n" + "".join(f"{i},{v}\n" for i, v in enumerate(x))
-    )
-    ecg, _ = load_ecg_file(tmp_path / "r.csv", 130.0)
+    ecg, fs = read_recording(tmp_path / "r.npy", 130.0, None, "uV")
     np.testing.assert_allclose(ecg, x)
-    (tmp_path / "one.csv").write_text("".join(f"{v}\n" for v in x[:10]))
-    np.testing.assert_allclose(load_ecg_file(tmp_path / "one.csv", 130.0)[0], x[:10])
-
-
-@pytest.mark.parametrize(
-    ("name", "content", "fs_hz", "match"),
-    [
-        ("r.npy", None, None, r"--fs-hz=None: a .npy recording has no sampling rate"),
-        ("r.csv", "a,b\n1,2\n", 100.0, r"columns \['a', 'b'\]; expected one named 'ecg_uv'"),
-        ("r.csv", "ecg\n1\nx\n", 100.0, "non-numeric ECG value"),
-        ("r.edf", "", 100.0, r"unsupported suffix '.edf'; use .npy or .csv"),
-    ],
-)
-def test_load_ecg_file_errors(tmp_path, name, content, fs_hz, match):
-    path = tmp_path / name
-    if content is None:
-        np.save(path, np.zeros(10))
-    else:
-        path.write_text(content)
-    with pytest.raises(ValueError, match=match):
-        load_ecg_file(path, fs_hz)
+    assert fs == 130.0
 
 
 def test_score_command_end_to_end(scorer, tmp_path, capsys):
-    pytest.importorskip("ecgaffect.signal", reason="ecgaffect.signal has not landed yet")
     rng = np.random.default_rng(0)
     fs_hz = 130.0
     ecg = rng.normal(size=int(fs_hz * 35))
@@ -198,6 +172,35 @@ def test_score_command_end_to_end(scorer, tmp_path, capsys):
     assert [float(r["window_start_s"]) for r in rows] == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0]
 
 
+def test_score_scores_the_windows_the_live_pipeline_scores(scorer, tmp_path, monkeypatch):
+    from ecgaffect import signal as sig
+    from ecgaffect.model import cli_export
+
+    seen = []
+    real = cli_export.score_table
+
+    def spy(scorer_, windows, start_s, **kw):
+        seen.append(windows)
+        return real(scorer_, windows, start_s, **kw)
+
+    monkeypatch.setattr(cli_export, "score_table", spy)
+    fs_hz = 130.0
+    ecg = np.random.default_rng(4).normal(size=int(fs_hz * 90)) * 50
+    ecg *= np.linspace(1.0, 3.0, ecg.size)  # amplitude drifts: calibrated != subject
+    np.save(tmp_path / "rec.npy", ecg)
+    base = ["score", str(tmp_path / "rec.npy"), "--model", str(scorer.path), "--fs-hz", "130",
+            "--no-progress"]  # fmt: skip
+    assert main([*base, "-o", str(tmp_path / "live.csv")]) == 0
+    assert main([*base, "--normalization", "subject", "-o", str(tmp_path / "sub.csv")]) == 0
+    config = sig.PreprocessConfig.from_dict(scorer.card.preprocessing)
+    assert config.for_live().normalization == "calibrated"
+    for cfg, got in ((config.for_live(), seen[0]), (config, seen[1])):
+        x = sig.preprocess_ecg(ecg, fs_hz, config=cfg)
+        want, _ = sig.make_windows(x, fs_hz=config.fs_hz, window_s=config.window_s, hop_s=10.0)
+        np.testing.assert_array_equal(got, np.asarray(want, dtype=np.float32))
+    assert not np.allclose(seen[0], seen[1], atol=0.05)
+
+
 def test_score_command_errors_are_one_line(scorer, tmp_path, capsys):
     np.save(tmp_path / "rec.npy", np.random.default_rng(0).normal(size=500))
     args = ["score", str(tmp_path / "rec.npy"), "--model", str(scorer.path), "--no-progress"]
@@ -205,3 +208,5 @@ def test_score_command_errors_are_one_line(scorer, tmp_path, capsys):
     assert "use a .csv or .parquet file name" in capsys.readouterr().err
     assert main([*args, "--fs-hz", "130", "-o", str(tmp_path / "s.csv")]) == 1
     assert "is shorter than one 10 s window" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"--normalization='paper': must be one of \['live'"):
+        preprocess_windows(np.zeros(3000), 256.0, scorer.card, hop_s=10, normalization="paper")

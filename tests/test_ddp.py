@@ -60,3 +60,29 @@ def test_batch_must_divide_over_processes(tmp_path, monkeypatch):
             tmp_path,
             progress=False,
         )
+
+
+def test_gpu_process_group_also_has_a_cpu_backend(monkeypatch):
+    # epoch statistics are CPU tensors all-reduced next to the CUDA gradients: NCCL alone
+    # fails with "No backend type associated with device type cpu" (mocked CUDA, no GPU run)
+    import torch
+    import torch.distributed as dist
+
+    from ecgaffect.model import training
+
+    seen = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: None)
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: seen.update(b=backend))
+    info, device = training.init_distributed("auto")
+    assert device == torch.device("cuda", 1)
+    assert info.rank == 1
+    backends = dict(part.split(":") for part in seen["b"].split(","))
+    assert backends == {"cpu": "gloo", "cuda": "nccl"}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    training.init_distributed("auto")
+    assert seen["b"] == "gloo"

@@ -252,6 +252,28 @@ def test_pretext_per_fold_on_held_out_windows(ws, tmp_path):
         pretext_accuracy(small, tiny(encoder_path=str(tmp_path)), tmp_path, progress=False)
 
 
+def test_pretext_is_measured_on_the_device_pretraining_left_the_network_on(
+    ws, tmp_path, monkeypatch
+):
+    # pretrain() leaves the network on its training device (CUDA with device auto); the
+    # held-out pretext evaluation must run there too, not on its default "cpu"
+    import ecgaffect.model.evaluate as ev
+
+    torch.set_num_threads(1)
+    seen = []
+    real = ev.evaluate_pretext
+
+    def spy(network, windows, **kw):
+        seen.append((kw.get("device"), next(network.parameters()).device))
+        return real(network, windows, **kw)
+
+    monkeypatch.setattr(ev, "evaluate_pretext", spy)
+    small = ws.subset(np.r_[0:4, 8:12])
+    pretext_accuracy(small, tiny(protocol="loso"), tmp_path, progress=False)
+    assert len(seen) == 2
+    assert all(dev is not None and torch.device(dev) == net_dev for dev, net_dev in seen)
+
+
 def test_eval_config_errors(tmp_path):
     with pytest.raises(ValueError, match="protocol must be one of"):
         EvalConfig(protocol="kfold")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from _export_fixtures import TASKS, make_card, make_net, make_windows
+from _export_fixtures import PREPROCESSING, TASKS, make_card, make_net, make_windows
 from ecgaffect.model.card import CARD_VERSION, ModelCard, ModelCardError, output_layout_for
 from ecgaffect.model.export import (
     ScoringModule,
@@ -90,6 +90,19 @@ def test_card_decide_uses_threshold_for_binary_and_argmax_otherwise():
         ({"demo": "yes"}, r"'demo' = 'yes': must be true or false"),
         ({"preprocessing": {}}, r"'preprocessing' = \{\}: must be a non-empty JSON object"),
         ({"card_version": 99}, r"'card_version' = 99: this ecgaffect reads card version"),
+        # the card repeats preprocessing's input fields: they must agree
+        (
+            {"fs_hz": 128.0, "window_n": 1280},
+            r"'fs_hz' = 128.0: must equal preprocessing\['fs_hz'\] = 256.0",
+        ),
+        (
+            {"preprocessing": {**PREPROCESSING, "normalization": "calibrated"}},
+            r"'normalization' = 'subject': must equal preprocessing\['normalization'\]",
+        ),
+        (
+            {"preprocessing": {**PREPROCESSING, "window_s": 5.0}},
+            r"'window_s' = 10.0: must equal preprocessing\['window_s'\] = 5.0",
+        ),
     ],
 )
 def test_card_rejects_bad_fields(overrides, match):

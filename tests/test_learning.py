@@ -56,7 +56,7 @@ def test_pretext_heads_beat_chance_on_held_out_subjects(pretrained):
     assert final["val_recognition_acc"] > 2 * CHANCE_RECOGNITION
     learned = [name for name in TRANSFORM_NAMES if final[f"val_balanced_acc/{name}"] >= 0.8]
     assert len(learned) >= 2, {k: v for k, v in final.items() if "balanced" in k}
-    # an untrained network is at chance on the same held-out windows
+    # training goes on improving after the first epoch on the same held-out windows
     assert pretrained.history[0]["val_recognition_acc"] < final["val_recognition_acc"]
 
 

@@ -86,6 +86,14 @@ def test_resume_refuses_a_different_configuration(tmp_path, windows):
     pretrain(windows, other, tmp_path, progress=False, resume=False)  # explicit start over
 
 
+def test_resume_refuses_different_windows(tmp_path, windows):
+    one = PretrainConfig(**{**CFG.__dict__, "epochs": 1})
+    pretrain(windows, one, tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"different pretraining run \(different training data"):
+        pretrain(windows[::-1].copy(), CFG, tmp_path, progress=False)
+    pretrain(windows, CFG, tmp_path, progress=False)  # the same windows: extended
+
+
 def test_learning_rate_decays_as_a_staircase(windows):
     cfg = PretrainConfig(epochs=2, batch_size=3, val_fraction=0.0, lr_decay_steps=3, device="cpu")
     result = pretrain(windows, cfg, None, progress=False)

@@ -151,3 +151,18 @@ def test_report_errors(tmp_path):
         load_paper_results(bad)
     with pytest.raises(ValueError, match=r"results lack the keys \['protocol'"):
         write_report(tmp_path, {"kind": "x"}, {})
+    bad.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"--paper-results .*bad.json' holds a JSON list"):
+        load_paper_results(bad)
+
+
+def test_write_report_records_artifacts_in_results_json_without_touching_the_callers_dict(
+    tmp_path,
+):
+    res = _results()
+    before = json.dumps(res, sort_keys=True, default=str)
+    write_report(tmp_path, res, {}, paper=load_paper_results(PAPER), extra=["model: m.pt2"])
+    assert json.dumps(res, sort_keys=True, default=str) == before
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["artifacts"] == ["model: m.pt2"]
+    assert "paper_comparison" in doc

@@ -49,7 +49,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
@@ -395,10 +395,6 @@ class StreamingHighpass:
         self.n_out += y.shape[0]
         return y
 
-    def flush(self) -> np.ndarray:
-        """Nothing is held back; returns an empty array (for a uniform stage interface)."""
-        return np.zeros(0)
-
 
 # ---------------------------------------------------------------------------------------
 # Robust z-score
@@ -667,6 +663,15 @@ class PreprocessConfig:
     @property
     def window_n(self) -> int:
         return round(self.window_s * self.fs_hz)
+
+    def for_live(self) -> PreprocessConfig:
+        """This config as live scoring uses it: ``normalization="calibrated"``.
+
+        Live input has no whole-recording statistics, so it z-scores causally
+        (:func:`normalize_calibrated`); offline scoring that should match live uses this too.
+        Every other parameter is unchanged.
+        """
+        return replace(self, normalization="calibrated")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -217,6 +217,19 @@ class ModelCard:
             )
         if not isinstance(self.preprocessing, dict) or not self.preprocessing:
             raise bad("preprocessing", self.preprocessing, "must be a non-empty JSON object")
+        for key in ("fs_hz", "window_s", "window_n", "normalization"):
+            if key not in self.preprocessing:
+                continue
+            mine, theirs = getattr(self, key), self.preprocessing[key]
+            same = (
+                mine == theirs
+                if isinstance(mine, str) or isinstance(theirs, str)
+                else isinstance(theirs, int | float)
+                and not isinstance(theirs, bool)
+                and math.isclose(float(mine), float(theirs), rel_tol=0, abs_tol=1e-9)
+            )
+            if not same:
+                raise bad(key, mine, f"must equal preprocessing[{key!r}] = {theirs!r}")
         if not self.tasks:
             raise bad("tasks", self.tasks, "must name at least one task with its classes")
         for task, classes in self.tasks.items():
@@ -341,7 +354,7 @@ class ModelCard:
         def walk(prefix: str, value: Any) -> None:
             if isinstance(value, dict):
                 for k, v in value.items():
-                    walk(f"{prefix}{k} " if not prefix else f"{prefix}{k} ", v)
+                    walk(f"{prefix}{k} ", v)
             elif isinstance(value, int | float) and not isinstance(value, bool):
                 name = prefix.strip()
                 if name.endswith(("accuracy", "recognition_acc")):

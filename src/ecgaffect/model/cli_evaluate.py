@@ -260,7 +260,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> dict[str, Path]:
     """The stages of ``ecgaffect train``; returns the paths it wrote."""
     from ecgaffect.model.card import ModelCard
-    from ecgaffect.model.cli_export import load_run_dir
+    from ecgaffect.model.cli_export import input_fields, load_run_dir
     from ecgaffect.model.evaluate import card_metrics, describe_windowset, ssl_vs_baseline
     from ecgaffect.model.export import export_pt2, export_torchscript
     from ecgaffect.model.finetune import finetune
@@ -278,18 +278,14 @@ def run_train(args: argparse.Namespace) -> dict[str, Path]:
     data["description"] = desc
 
     print(f"[1/5] pretraining on all {len(ws)} windows → {out / 'pretrain'}")
-    pretrain(
+    encoder = pretrain(
         ws.x,
         config.pretrain,
         out / "pretrain",
         progress=progress,
         data_description=desc,
         data_info=data_info(ws),
-    )
-
-    from ecgaffect.model.pretrain import load_encoder
-
-    encoder, _ = load_encoder(out / "pretrain")
+    ).encoder
     labelled = np.flatnonzero(np.stack([ws.labels[t] >= 0 for t in ws.tasks], axis=1).any(axis=1))
     print(f"[2/5] fine-tuning heads on {len(labelled)} labelled windows → {out / 'finetune'}")
     ft_dir = out / "finetune"
@@ -325,7 +321,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Path]:
         name=name,
         tasks=tasks,
         preprocessing=fields["preprocessing"],
-        normalization=fields["normalization"],
+        **input_fields(fields["preprocessing"]),
         label_scheme=fields["label_scheme"],
         training_data=fields["training_data"],
         metrics=card_metrics(results),

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "build_card",
+    "input_fields",
     "load_checkpoint_net",
-    "load_ecg_file",
     "parse_tasks",
     "parse_thresholds",
     "preprocess_windows",
@@ -121,9 +121,9 @@ def load_run_dir(run_dir: str | Path):
     :func:`~ecgaffect.model.finetune.load_emotion_net`) and ``config.json``; ``ecgaffect
     train`` also writes ``training_data.json`` (WindowSet fingerprint, label scheme,
     preprocessing). Card fields: ``label_scheme``, ``training_data``, ``preprocessing``
-    (the training :class:`~ecgaffect.signal.PreprocessConfig`; the live pipeline swaps in
-    ``normalization="calibrated"``), ``normalization``, ``demo`` (synthetic data) and
-    ``notes``.
+    (the training :class:`~ecgaffect.signal.PreprocessConfig`; the live pipeline uses its
+    ``for_live()`` variant; :func:`input_fields` derives the card's input fields from it),
+    ``demo`` (synthetic data) and ``notes``.
     """
     import re
 
@@ -172,7 +172,6 @@ def load_run_dir(run_dir: str | Path):
             "label_scheme": scheme,
             "training_data": training_data,
             "preprocessing": preprocessing,
-            "normalization": str(preprocessing.get("normalization", "subject")),
             "demo": synthetic,
             "notes": notes,
         },
@@ -205,15 +204,24 @@ def _read_json_arg(path: str | None, option: str) -> dict[str, Any]:
 
 
 def default_preprocessing() -> dict[str, Any]:
-    """``ecgaffect.signal.PreprocessConfig().to_dict()`` (clear error until signal lands)."""
-    try:
-        from ecgaffect.signal import PreprocessConfig
-    except ImportError as exc:
-        raise ImportError(
-            "ecgaffect.signal is not available, so the default preprocessing config is "
-            f"unknown ({exc}); pass --preprocessing CONFIG.json"
-        ) from exc
+    """``ecgaffect.signal.PreprocessConfig().to_dict()``."""
+    from ecgaffect.signal import PreprocessConfig
+
     return PreprocessConfig().to_dict()
+
+
+def input_fields(preprocessing: Mapping[str, Any]) -> dict[str, Any]:
+    """The card's ``normalization``, ``fs_hz``, ``window_s`` and ``window_n`` from the
+    preprocessing config (the card repeats them; :meth:`ModelCard.validate` checks they agree).
+    """
+    fs_hz = float(preprocessing.get("fs_hz", 256.0))
+    window_s = float(preprocessing.get("window_s", 10.0))
+    return {
+        "normalization": str(preprocessing.get("normalization", "subject")),
+        "fs_hz": fs_hz,
+        "window_s": window_s,
+        "window_n": round(fs_hz * window_s),
+    }
 
 
 def build_card(args: argparse.Namespace, tasks: dict[str, list[str]]) -> ModelCard:
@@ -225,7 +233,7 @@ def build_card(args: argparse.Namespace, tasks: dict[str, list[str]]) -> ModelCa
         name=args.name,
         tasks=tasks,
         preprocessing=preprocessing,
-        normalization=args.normalization,
+        **input_fields(preprocessing),
         label_scheme=args.scheme,
         thresholds=parse_thresholds(args.threshold, tasks),
         training_data=_read_json_arg(args.training_data, "--training-data"),
@@ -253,12 +261,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     formats = [_format_for(p) for p in outs]
     if args.run_dir:
         net, tasks, fields = load_run_dir(args.run_dir)
+        preprocessing = (
+            _read_json_arg(args.preprocessing, "--preprocessing") or fields["preprocessing"]
+        )
         card = ModelCard(
             name=args.name,
             tasks=tasks,
-            preprocessing=_read_json_arg(args.preprocessing, "--preprocessing")
-            or fields["preprocessing"],
-            normalization=fields["normalization"],
+            preprocessing=preprocessing,
+            **input_fields(preprocessing),
             label_scheme=fields["label_scheme"] or args.scheme,
             thresholds=parse_thresholds(args.threshold, tasks),
             training_data=_read_json_arg(args.training_data, "--training-data")
@@ -293,75 +303,37 @@ def cmd_model_info(args: argparse.Namespace) -> int:
 
 
 # -- score ----------------------------------------------------------------------------------
-def load_ecg_file(path: str | Path, fs_hz: float | None) -> tuple[np.ndarray, float]:
-    """ECG samples and rate from ``.npy`` (1-D) or ``.csv`` (one column, or a column named
-    ``ecg_uv``/``ecg``; optional header). ``fs_hz`` is required: these files carry no rate.
-
-    Fallback only: ``ecgaffect score`` reads recordings with
-    ``ecgaffect.datasets.recording.load_recording`` (see :func:`read_recording`).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"recording {str(path)!r} does not exist")
-    if fs_hz is None or not math.isfinite(fs_hz) or fs_hz <= 0:
-        raise ValueError(
-            f"--fs-hz={fs_hz!r}: a {path.suffix or 'plain'} recording has no sampling rate; "
-            "pass --fs-hz with the rate in Hz (> 0)"
-        )
-    if path.suffix == ".npy":
-        ecg = np.load(path, allow_pickle=False)
-    elif path.suffix == ".csv":
-        with path.open(newline="") as fh:
-            rows = [r for r in csv.reader(fh) if r]
-        if not rows:
-            raise ValueError(f"recording {str(path)!r} is empty")
-        header = None
-        try:
-            float(rows[0][0])
-        except ValueError:
-            header, rows = [h.strip() for h in rows[0]], rows[1:]
-        col = 0
-        if header is not None and len(header) > 1:
-            names = [n for n in ("ecg_uv", "ecg") if n in header]
-            if not names:
-                raise ValueError(
-                    f"recording {str(path)!r} has columns {header}; expected one named "
-                    "'ecg_uv' or 'ecg' (or a single column)"
-                )
-            col = header.index(names[0])
-        try:
-            ecg = np.array([float(r[col]) for r in rows], dtype=np.float64)
-        except (ValueError, IndexError) as exc:
-            raise ValueError(f"recording {str(path)!r}: non-numeric ECG value ({exc})") from exc
-    else:
-        raise ValueError(
-            f"recording {str(path)!r}: unsupported suffix {path.suffix!r}; use .npy or .csv"
-        )
-    ecg = np.asarray(ecg, dtype=np.float64)
-    if ecg.ndim != 1:
-        raise ValueError(f"recording {str(path)!r} has shape {ecg.shape}; expected one channel")
-    return ecg, float(fs_hz)
-
-
 def read_recording(
     path: str | Path, fs_hz: float | None, column: str | None, units: str
 ) -> tuple[np.ndarray, float]:
     """ECG in µV and its rate via :func:`ecgaffect.datasets.recording.load_recording` (every
-    recording format the project reads); falls back to :func:`load_ecg_file` (.npy/.csv)
-    where that module is missing."""
-    try:
-        from ecgaffect.datasets.recording import load_recording
-    except ImportError:
-        return load_ecg_file(path, fs_hz)
+    recording format the project reads)."""
+    from ecgaffect.datasets.recording import load_recording
+
     col: int | str | None = int(column) if column is not None and column.isdigit() else column
     session = load_recording(path, fs_hz=fs_hz, column=col, units=units)
     return session.ecg_uv(), float(session.fs_hz)
 
 
+#: ``score --normalization`` choices: ``live`` = the windows the live pipeline scores
+#: (``PreprocessConfig.for_live()``, causal calibrated z-score); ``subject`` = the paper's
+#: training normalisation (whole-recording robust statistics).
+SCORE_NORMALIZATIONS = ("live", "subject")
+
+
 def preprocess_windows(
-    ecg: np.ndarray, fs_hz: float, card: ModelCard, *, hop_s: float
+    ecg: np.ndarray,
+    fs_hz: float,
+    card: ModelCard,
+    *,
+    hop_s: float,
+    normalization: str = "live",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Preprocess a whole recording with the card's config and cut windows.
+
+    ``normalization="live"`` (default) uses ``PreprocessConfig.for_live()`` of the card's
+    config: the same windows the live pipeline scores. ``"subject"`` normalises with the
+    whole recording's robust statistics, as in training.
 
     Returns ``(windows float32 [n, window_n], start_s float64 [n])`` at the card's rate.
     Uses :func:`ecgaffect.signal.preprocess_ecg` and :func:`ecgaffect.signal.make_windows`,
@@ -371,7 +343,16 @@ def preprocess_windows(
 
     if not hop_s > 0:
         raise ValueError(f"--hop={hop_s!r}: must be > 0 seconds")
+    if normalization not in SCORE_NORMALIZATIONS:
+        raise ValueError(
+            f"--normalization={normalization!r}: must be one of {list(SCORE_NORMALIZATIONS)}"
+        )
     config = sig.PreprocessConfig.from_dict(card.preprocessing)
+    config = (
+        config.for_live()
+        if normalization == "live"
+        else dataclasses.replace(config, normalization="subject")
+    )
     x = sig.preprocess_ecg(ecg, fs_hz, config=config)
     windows, starts = sig.make_windows(x, fs_hz=card.fs_hz, window_s=card.window_s, hop_s=hop_s)
     return np.asarray(windows, dtype=np.float32), np.asarray(starts) / card.fs_hz
@@ -453,7 +434,9 @@ def cmd_score(args: argparse.Namespace) -> int:
             raise ValueError(f"--out {str(p)!r}: use a .csv or .parquet file name")
     scorer = Scorer.load(args.model, device=args.device, batch_size=args.batch_size)
     ecg, fs_hz = read_recording(args.recording, args.fs_hz, args.column, args.units)
-    windows, start_s = preprocess_windows(ecg, fs_hz, scorer.card, hop_s=args.hop)
+    windows, start_s = preprocess_windows(
+        ecg, fs_hz, scorer.card, hop_s=args.hop, normalization=args.normalization
+    )
     if len(windows) == 0:
         raise ValueError(
             f"recording {args.recording!r} ({len(ecg) / fs_hz:.1f} s) is shorter than one "
@@ -491,7 +474,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--name", required=True, help="model name written to the card")
     p.add_argument("--scheme", default="binary", help="label scheme the classes come from")
-    p.add_argument("--normalization", default="subject", help="input normalisation mode")
     p.add_argument(
         "--threshold", nargs="*", default=[], metavar="TASK=P", help="binary decision thresholds"
     )
@@ -524,6 +506,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--column", help="ECG column (name or index) of a multi-column recording")
     p.add_argument("--units", default="uV", help="units of the ECG samples (uV, mV, V, au)")
     p.add_argument("--hop", type=float, default=10.0, help="hop between windows in seconds")
+    p.add_argument(
+        "--normalization",
+        choices=SCORE_NORMALIZATIONS,
+        default="live",
+        help="live: the same windows the live pipeline scores (causal calibration on the "
+        "first minute); subject: whole-recording robust statistics, as in training",
+    )
     p.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="torch device")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

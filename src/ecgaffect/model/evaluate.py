@@ -44,13 +44,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
-from ecgaffect.model.finetune import FinetuneConfig, finetune, predict, train_baseline
-from ecgaffect.model.metrics import classification_metrics
+from ecgaffect.model.finetune import (
+    FinetuneConfig,
+    embed,
+    finetune,
+    predict,
+    predict_embeddings,
+    train_baseline,
+)
+from ecgaffect.model.metrics import task_metrics
 from ecgaffect.model.networks import TRANSFORM_NAMES
 from ecgaffect.model.pretrain import PretrainConfig, evaluate_pretext, load_encoder, pretrain
-from ecgaffect.model.training import config_digest
+from ecgaffect.model.training import config_digest, select_device
 
 log = logging.getLogger(__name__)
 
@@ -197,19 +205,13 @@ def label_fraction_indices(
 
 
 # -- metrics --------------------------------------------------------------------------------
-def task_metrics(
-    probs: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray], classes: Mapping
-) -> dict[str, dict[str, Any]]:
-    """Per-task metrics on the labelled windows (tasks without labelled windows are left out)."""
-    out = {}
-    for task, p in probs.items():
-        y = np.asarray(labels[task], dtype=np.int64)
-        keep = y >= 0
-        if keep.any():
-            out[task] = classification_metrics(
-                y[keep], np.asarray(p)[keep].argmax(axis=1), len(classes[task])
-            )
-    return out
+def _mean_std(values: list[float]) -> dict[str, Any]:
+    """``{mean, std, values}``; std is the sample std (``ddof=1``), 0.0 for one value."""
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        "values": values,
+    }
 
 
 def aggregate(per_fold: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -227,12 +229,7 @@ def aggregate(per_fold: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, 
         rows = [fold[task] for fold in per_fold if task in fold]
         entry: dict[str, Any] = {"n_folds": len(rows)}
         for metric in METRIC_NAMES:
-            values = [float(r[metric]) for r in rows]
-            entry[metric] = {
-                "mean": float(np.mean(values)),
-                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-                "values": values,
-            }
+            entry[metric] = _mean_std([float(r[metric]) for r in rows])
         cms = [np.asarray(r["confusion_matrix"]) for r in rows]
         entry["confusion_matrix"] = np.sum(cms, axis=0).tolist()
         out[task] = entry
@@ -303,13 +300,13 @@ def describe_windowset(ws: Any) -> dict[str, Any]:
     }
 
 
-def _encoder_info(config: EvalConfig, ws: Any) -> dict[str, Any]:
-    if config.encoder_path is None:
+def _encoder_info(config: EvalConfig, meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``meta``: the shared encoder's metadata (:func:`load_encoder`); None when per fold."""
+    if config.encoder_path is None or meta is None:
         return {
             "mode": "per-fold",
             "label": "pretext network retrained on each fold's training windows (the paper's)",
         }
-    _, meta = load_encoder(config.encoder_path)
     data = str(meta.get("data", "")) or "unknown data"
     label = f"shared encoder, pretrained on {data}"
     if config.encoder_note:
@@ -345,11 +342,9 @@ def _run_folds(
     data = describe_windowset(ws)
     data["description"] = data_description
     folds = make_folds(ws.subject, config.protocol, config.n_folds, config.seed)
-    encoder = _encoder_info(config, ws)
+    shared, meta = load_encoder(config.encoder_path) if config.encoder_path else (None, None)
+    encoder = _encoder_info(config, meta)
     digest = config_digest({"kind": kind, **config.to_dict(), "data": data["fingerprint"]})
-    shared = None
-    if config.encoder_path is not None:
-        shared, _ = load_encoder(config.encoder_path)
     fold_results = []
     for fold in tqdm(folds, desc=f"{kind} folds", unit="fold", disable=not progress):
         fdir = out / "folds" / f"fold-{fold.index:02d}"
@@ -409,8 +404,19 @@ def _fold_encoder(train, fdir: Path, config: EvalConfig, shared, progress=False)
     return res.encoder, res.network
 
 
-def _train_and_score(train, test, encoder, fdir: Path, config: EvalConfig, tasks, tag: str):
-    """Metrics per model and task on ``test`` for models trained on ``train``."""
+def _device_of(network: torch.nn.Module) -> torch.device:
+    """The device a trained network's parameters live on (pretrain() leaves it there)."""
+    return next(network.parameters()).device
+
+
+def _train_and_score(
+    train, test, encoder, fdir: Path, config: EvalConfig, tasks, tag: str, embedded=None
+):
+    """Metrics per model and task on ``test`` for models trained on ``train``.
+
+    ``embedded``: ``(train embeddings, test embeddings)`` through ``encoder``, computed once
+    by the caller; the self-supervised heads then train and are scored on them.
+    """
     models: dict[str, dict[str, Any]] = {}
     ft = finetune(
         train,
@@ -419,8 +425,13 @@ def _train_and_score(train, test, encoder, fdir: Path, config: EvalConfig, tasks
         fdir / f"ssl{tag}",
         tasks=tasks,
         progress=False,
+        embeddings=None if embedded is None else embedded[0],
     )
-    models[SSL] = task_metrics(predict(ft.model, test.x, device="cpu"), test.labels, test.classes)
+    if embedded is None:
+        probs = predict(ft.model, test.x, device=config.finetune.device)
+    else:
+        probs = predict_embeddings(ft.model, embedded[1], device=config.finetune.device)
+    models[SSL] = task_metrics(probs, test.labels, test.classes)
     if config.baseline:
         base = train_baseline(
             train,
@@ -429,7 +440,9 @@ def _train_and_score(train, test, encoder, fdir: Path, config: EvalConfig, tasks
             tasks=tasks,
             progress=False,
         )
-        probs = {t: predict(r.model, test.x, device="cpu")[t] for t, r in base.items()}
+        probs = {
+            t: predict(r.model, test.x, device=config.finetune.device)[t] for t, r in base.items()
+        }
         models[BASELINE] = task_metrics(probs, test.labels, test.classes)
     return models
 
@@ -477,7 +490,9 @@ def ssl_vs_baseline(
             )
         }
         if network is not None:
-            res["pretext"] = evaluate_pretext(network, test.x, seed=cfg.seed)
+            res["pretext"] = evaluate_pretext(
+                network, test.x, seed=cfg.seed, device=_device_of(network)
+            )
         return res
 
     results = _run_folds(
@@ -513,6 +528,9 @@ def label_fraction(
     def fold_fn(train, test, fdir, cfg, shared):
         encoder, _ = _fold_encoder(train, fdir, cfg, shared)
         tasks = _trainable_tasks(train, cfg)
+        device = select_device(cfg.finetune.device)
+        train_emb = embed(encoder, train.x, device=device)  # once for every fraction
+        test_emb = embed(encoder, test.x, device=device)
         per_fraction = {}
         for frac in cfg.fractions:
             idx = label_fraction_indices({t: train.labels[t] for t in tasks}, frac, cfg.seed)
@@ -520,7 +538,9 @@ def label_fraction(
             usable = [t for t in tasks if np.any(sub.labels[t] >= 0)]
             per_fraction[f"{frac:g}"] = {
                 "n_labelled": int(len(idx)),
-                "models": _train_and_score(sub, test, encoder, fdir, cfg, usable, f"-{frac:g}"),
+                "models": _train_and_score(
+                    sub, test, encoder, fdir, cfg, usable, f"-{frac:g}", (train_emb[idx], test_emb)
+                ),
             }
         return {"fractions": per_fraction}
 
@@ -567,7 +587,9 @@ def pretext_accuracy(
 
     def fold_fn(train, test, fdir, cfg, shared):
         _, network = _fold_encoder(train, fdir, cfg, None)
-        return {"pretext": evaluate_pretext(network, test.x, seed=cfg.seed)}
+        return {
+            "pretext": evaluate_pretext(network, test.x, seed=cfg.seed, device=_device_of(network))
+        }
 
     results = _run_folds(
         "pretext",
@@ -590,11 +612,7 @@ def pretext_summary(fold_results: Sequence[Mapping[str, Any]]) -> dict[str, Any]
         src = "recognition_acc" if key == "recognition_acc" else f"acc/{key}"
         values = [float(r[src]) for r in rows if src in r and math.isfinite(r[src])]
         if values:
-            out[key] = {
-                "mean": float(np.mean(values)),
-                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-                "values": values,
-            }
+            out[key] = _mean_std(values)
     return out
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "export_pt2",
     "export_torchscript",
     "read_card",
+    "read_card_and_format",
     "sniff_format",
 ]
 
@@ -232,9 +233,14 @@ def _format_of(path: Path, zf: zipfile.ZipFile) -> ArtifactFormat:
 
 def read_card(path: str | Path) -> ModelCard:
     """Read the model card of a ``.pt2`` or TorchScript artifact without loading the model."""
+    return read_card_and_format(path)[0]
+
+
+def read_card_and_format(path: str | Path) -> tuple[ModelCard, ArtifactFormat]:
+    """The model card and the format (``"pt2"``/``"torchscript"``), reading the zip once."""
     path = Path(path)
     with _open_zip(path) as zf:
-        _format_of(path, zf)
+        fmt = _format_of(path, zf)
         member = _card_member(zf.namelist())
         assert member is not None  # _format_of checked it
         try:
@@ -244,6 +250,6 @@ def read_card(path: str | Path) -> ModelCard:
                 f"model file {str(path)!r} is corrupt (cannot read its card: {exc})"
             ) from exc
     try:
-        return ModelCard.from_json(text)
+        return ModelCard.from_json(text), fmt
     except ModelCardError as exc:
         raise ModelFormatError(f"model file {str(path)!r} has an invalid card: {exc}") from exc

@@ -28,22 +28,27 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ecgaffect.model.metrics import classification_metrics
+from ecgaffect.model.metrics import task_metrics
 from ecgaffect.model.networks import (
     EmotionNet,
     Encoder,
+    _init_glorot,
     class_probabilities,
     get_variant,
     l2_penalty,
 )
 from ecgaffect.model.training import (
     RunDir,
-    config_digest,
+    array_fingerprint,
+    as_windows,
+    check_resume_digest,
     environment_info,
     load_checkpoint,
     save_checkpoint,
     seed_torch,
     select_device,
+    stage_digest,
+    state_fingerprint,
 )
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,7 @@ __all__ = [
     "finetune",
     "load_emotion_net",
     "predict",
+    "predict_embeddings",
     "train_baseline",
 ]
 
@@ -98,6 +104,13 @@ class FinetuneConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def training_dict(self) -> dict[str, Any]:
+        """The fields that must match for a checkpoint to be resumed (not epochs/device)."""
+        d = self.to_dict()
+        d.pop("epochs")
+        d.pop("device")
+        return d
+
 
 @dataclass
 class FinetuneResult:
@@ -111,14 +124,6 @@ class FinetuneResult:
         return self.history[-1] if self.history else {}
 
 
-def _windows_tensor(x: np.ndarray) -> np.ndarray:
-    if x.ndim == 3 and x.shape[1] == 1:
-        x = x[:, 0]
-    if x.ndim != 2 or x.shape[1] != 2560:
-        raise ValueError(f"windows must be [n, 2560] (10 s at 256 Hz), got shape {x.shape}")
-    return x
-
-
 @torch.inference_mode()
 def embed(
     encoder: Encoder,
@@ -129,7 +134,7 @@ def embed(
     progress: bool = False,
 ) -> np.ndarray:
     """128-d embeddings of windows ``[n, 2560]`` through the (frozen) encoder."""
-    x = _windows_tensor(x)
+    x = as_windows(x)
     encoder = encoder.to(device).eval()
     out = np.empty((x.shape[0], 128), dtype=np.float32)
     for start in tqdm(
@@ -150,6 +155,17 @@ def _task_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         target = nn.functional.one_hot(y, 2).to(logits.dtype)
         return nn.functional.binary_cross_entropy_with_logits(logits, target)
     return nn.functional.cross_entropy(logits, y)
+
+
+def _data_fingerprint(
+    train: LabelledWindows, val: LabelledWindows | None, task_classes: Mapping[str, Any]
+) -> str:
+    """Windows and the trained tasks' labels, of the training and validation data."""
+    arrays: list[np.ndarray | None] = [train.x]
+    arrays += [np.asarray(train.labels[t]) for t in task_classes]
+    if val is not None:
+        arrays += [val.x, *(np.asarray(val.labels[t]) for t in task_classes)]
+    return array_fingerprint(*arrays)
 
 
 def _select_tasks(data: LabelledWindows, tasks: Sequence[str] | None) -> dict[str, list[str]]:
@@ -177,17 +193,28 @@ def finetune(
     progress: bool = True,
     data_description: str = "",
     data_info: Mapping[str, Any] | None = None,
+    embeddings: np.ndarray | None = None,
 ) -> FinetuneResult:
     """Train the emotion heads (frozen encoder) or the whole network (baseline) on ``train``.
 
     ``encoder=None`` starts from a randomly initialised encoder (only sensible with
     ``freeze_encoder=False``: the fully-supervised baseline). ``data_info`` (a JSON-able
     record of the data: dataset, label scheme, window set fingerprint) goes to
-    ``config.json``.
+    ``config.json``. ``embeddings``: ``embed(encoder, train.x)`` computed by the caller
+    (frozen encoder only), e.g. once for several label fractions of the same windows.
     """
     task_classes = _select_tasks(train, tasks)
+    if embeddings is not None:
+        if not config.freeze_encoder:
+            raise ValueError("embeddings= needs freeze_encoder=True (the heads train on them)")
+        if np.shape(embeddings) != (len(train.x), 128):
+            raise ValueError(
+                f"embeddings must be [n_train, 128] = [{len(train.x)}, 128], "
+                f"got shape {np.shape(embeddings)}"
+            )
     device = select_device(config.device)
-    x_train = _windows_tensor(train.x)
+    x_train = as_windows(train.x)
+    encoder_fp = state_fingerprint(encoder) if out_dir is not None else None
     if encoder is None:
         if config.freeze_encoder:
             raise ValueError(
@@ -203,38 +230,44 @@ def finetune(
         freeze_encoder=config.freeze_encoder,
     ).to(device)
     seed_torch(config.seed, 0)
-    for head in net.heads.values():  # heads re-initialised from the seed: repeatable runs
-        for m in head.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+    _init_glorot(net.heads)  # heads re-initialised from the seed: repeatable runs
 
     labels = {t: np.asarray(train.labels[t], dtype=np.int64) for t in task_classes}
     frozen = config.freeze_encoder
     if frozen:
-        inputs = embed(net.encoder, x_train, device=device, progress=progress)
+        inputs = (
+            np.asarray(embeddings, dtype=np.float32)
+            if embeddings is not None
+            else embed(net.encoder, x_train, device=device, progress=progress)
+        )
         val_inputs = (
-            embed(net.encoder, _windows_tensor(val.x), device=device, progress=progress)
+            embed(net.encoder, as_windows(val.x), device=device, progress=progress)
             if val is not None
             else None
         )
     else:
         inputs = x_train
-        val_inputs = _windows_tensor(val.x) if val is not None else None
+        val_inputs = as_windows(val.x) if val is not None else None
 
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr)
     run = RunDir(out_dir) if out_dir is not None else None
-    digest = config_digest({**config.to_dict(), "tasks": task_classes, "n": int(len(x_train))})
+    digest = (
+        stage_digest(
+            {**config.training_dict(), "tasks": task_classes},
+            _data_fingerprint(train, val, task_classes),
+            encoder_fp,
+        )
+        if run is not None
+        else None
+    )
     history: list[dict[str, Any]] = []
     start_epoch = 1
     if resume and run is not None and run.file("checkpoint.pt").is_file():
         state = load_checkpoint(run.file("checkpoint.pt"), map_location=device)
-        if state.get("stage") != "finetune" or state.get("config_digest") != digest:
-            raise ValueError(
-                f"{run.file('checkpoint.pt')} belongs to a different fine-tuning run; use a new "
-                "output directory or pass resume=False (--no-resume)"
-            )
+        if state.get("stage") != "finetune":
+            raise ValueError(f"{run.file('checkpoint.pt')} is not a fine-tuning checkpoint")
+        check_resume_digest(state.get("digest"), digest, run.file("checkpoint.pt"), "fine-tuning")
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch = int(state["epoch"]) + 1
@@ -271,7 +304,8 @@ def finetune(
         net.train()
         seed_torch(config.seed, epoch)
         order = np.random.default_rng([config.seed, epoch]).permutation(n)
-        loss_sum, n_seen = 0.0, 0
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # summed on device
+        n_seen = 0
         for start in range(0, n, config.batch_size):
             idx = np.sort(order[start : start + config.batch_size])
             xb = torch.from_numpy(np.asarray(inputs[idx], dtype=np.float32)).to(device)
@@ -286,11 +320,11 @@ def finetune(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += loss.item() * len(idx)
+            loss_sum += loss.detach().double() * len(idx)
             n_seen += len(idx)
         record: dict[str, Any] = {
             "epoch": epoch,
-            "train_loss": loss_sum / max(n_seen, 1),
+            "train_loss": loss_sum.item() / max(n_seen, 1),
             "seconds": time.perf_counter() - t0,
         }
         last = epoch == config.epochs
@@ -313,7 +347,7 @@ def finetune(
                         "epoch": epoch,
                         "model": net.state_dict(),
                         "optimizer": optimizer.state_dict(),
-                        "config_digest": digest,
+                        "digest": digest,
                         "history": history,
                     },
                 )
@@ -341,20 +375,12 @@ def _predict_inputs(
 
 
 def _metrics(net, inputs, labels, task_classes, frozen, device, prefix) -> dict[str, Any]:
-    probs = _predict_inputs(net, inputs, frozen, device)
-    was = net.training
-    out: dict[str, Any] = {}
-    for t, classes in task_classes.items():
-        y = labels[t]
-        keep = y >= 0
-        if not keep.any():
-            continue
-        m = classification_metrics(y[keep], probs[t][keep].argmax(axis=1), len(classes))
-        out[f"{prefix}{t}/accuracy"] = m["accuracy"]
-        out[f"{prefix}{t}/f1_paper"] = m["f1_paper"]
-        out[f"{prefix}{t}/f1_macro_sklearn"] = m["f1_macro_sklearn"]
-    net.train(was)
-    return out
+    per_task = task_metrics(_predict_inputs(net, inputs, frozen, device), labels, task_classes)
+    return {
+        f"{prefix}{t}/{name}": m[name]
+        for t, m in per_task.items()
+        for name in ("accuracy", "f1_paper", "f1_macro_sklearn")
+    }
 
 
 def predict(
@@ -363,7 +389,18 @@ def predict(
     """Class probabilities ``{task: [n, n_classes]}`` for windows ``[n, 2560]``."""
     dev = select_device(device)
     net = net.to(dev)
-    return _predict_inputs(net, _windows_tensor(x), False, dev, batch_size)
+    return _predict_inputs(net, as_windows(x), False, dev, batch_size)
+
+
+def predict_embeddings(
+    net: EmotionNet, embeddings: np.ndarray, *, device: str = "auto", batch_size: int = 256
+) -> dict[str, np.ndarray]:
+    """Class probabilities ``{task: [n, n_classes]}`` from encoder embeddings ``[n, 128]``
+    (the heads only: :meth:`EmotionNet.forward_features`)."""
+    if np.ndim(embeddings) != 2 or np.shape(embeddings)[1] != 128:
+        raise ValueError(f"embeddings must be [n, 128], got shape {np.shape(embeddings)}")
+    dev = select_device(device)
+    return _predict_inputs(net.to(dev), embeddings, True, dev, batch_size)
 
 
 def train_baseline(

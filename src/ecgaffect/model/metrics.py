@@ -7,9 +7,12 @@ results always carry both under different names.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
-__all__ = ["classification_metrics", "confusion_matrix"]
+__all__ = ["classification_metrics", "confusion_matrix", "task_metrics"]
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -60,3 +63,19 @@ def classification_metrics(
         "n": int(n),
         "confusion_matrix": cm.tolist(),
     }
+
+
+def task_metrics(
+    probs: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray], classes: Mapping
+) -> dict[str, dict[str, Any]]:
+    """Per-task metrics on the labelled windows (label ``-1`` = unlabelled; tasks without
+    labelled windows are left out). ``probs``: task → ``[n, n_classes]``."""
+    out = {}
+    for task, p in probs.items():
+        y = np.asarray(labels[task], dtype=np.int64)
+        keep = y >= 0
+        if keep.any():
+            out[task] = classification_metrics(
+                y[keep], np.asarray(p)[keep].argmax(axis=1), len(classes[task])
+            )
+    return out

@@ -237,12 +237,13 @@ def l2_penalty(module: nn.Module, weight: float) -> torch.Tensor:
 
     Parameters that do not train (a frozen encoder) are left out.
     """
+    if weight == 0:  # no squared-weight graph for nothing
+        return next(module.parameters()).new_zeros(())
     terms = [
         0.5 * m.weight.pow(2).sum()
         for m in module.modules()
         if isinstance(m, nn.Conv1d | nn.Linear) and m.weight.requires_grad
     ]
-    if not terms or weight == 0:
-        p = next(module.parameters())
-        return p.new_zeros(())
+    if not terms:
+        return next(module.parameters()).new_zeros(())
     return weight * torch.stack(terms).sum()

@@ -32,12 +32,15 @@ from tqdm.auto import tqdm
 from ecgaffect.model.networks import TRANSFORM_NAMES, Encoder, PretextNet, l2_penalty
 from ecgaffect.model.training import (
     RunDir,
-    config_digest,
+    array_fingerprint,
+    as_windows,
+    check_resume_digest,
     environment_info,
     init_distributed,
     load_checkpoint,
     save_checkpoint,
     seed_torch,
+    stage_digest,
 )
 from ecgaffect.model.transforms import TransformParams, make_pretext_batch
 
@@ -54,7 +57,6 @@ __all__ = [
 
 #: original, noise, scaling, negation, flip, permutation, time-warp (method reference).
 PAPER_LOSS_WEIGHTS = (0.195, 0.195, 0.195, 0.0125, 0.0125, 0.195, 0.195)
-WINDOW_N = 2560
 
 
 @dataclass(frozen=True)
@@ -114,19 +116,6 @@ def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray,
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def _as_windows(windows: np.ndarray) -> np.ndarray:
-    if windows.ndim == 3 and windows.shape[1] == 1:
-        windows = windows[:, 0]
-    if windows.ndim != 2 or windows.shape[1] != WINDOW_N:
-        raise ValueError(
-            f"pretraining needs windows of shape [n, {WINDOW_N}] (10 s at 256 Hz), "
-            f"got {windows.shape}"
-        )
-    if windows.shape[0] == 0:
-        raise ValueError("pretraining needs at least one window, got 0")
-    return windows
-
-
 def _pretext_stats(
     logits: torch.Tensor, kinds: torch.Tensor, n_heads: int
 ) -> dict[str, torch.Tensor]:
@@ -143,7 +132,7 @@ def _pretext_stats(
         "tp": tp,
         "tn": tn,
         "pos": pos,
-        "n": torch.tensor(kinds.shape[0]),
+        "n": torch.tensor(kinds.shape[0], device=logits.device),
         "recognised": recog,
     }
 
@@ -168,10 +157,11 @@ def _summarise(stats: dict[str, torch.Tensor], prefix: str) -> dict[str, Any]:
 
 
 def _add_stats(total: dict[str, torch.Tensor] | None, new: dict[str, torch.Tensor]):
+    """Sum the counts where they are (no device → CPU copy per batch)."""
     if total is None:
-        return {k: v.detach().cpu().clone() for k, v in new.items()}
+        return {k: v.detach().clone() for k, v in new.items()}
     for k, v in new.items():
-        total[k] += v.detach().cpu()
+        total[k] += v.detach()
     return total
 
 
@@ -196,7 +186,7 @@ def evaluate_pretext(
     device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """Pretext accuracy per transformation on held-out windows (fixed transformation draw)."""
-    windows = _as_windows(windows)
+    windows = as_windows(windows, "held-out windows", allow_empty=False)
     params = params or TransformParams()
     rng = np.random.default_rng([seed, 104_729])
     was_training = network.training
@@ -240,7 +230,7 @@ def pretrain(
             options, window set fingerprint; see
             :func:`ecgaffect.datasets.selection.data_info`), written to ``config.json``.
     """
-    windows = _as_windows(windows)
+    windows = as_windows(windows, "pretraining windows", allow_empty=False)
     dist_info, device = init_distributed(config.device)
     if val_windows is None and config.val_fraction > 0:
         train_idx, val_idx = split_train_val(windows.shape[0], config.val_fraction, config.seed)
@@ -252,7 +242,11 @@ def pretrain(
         val = windows[val_idx] if len(val_idx) else None
     else:
         train_idx = np.arange(windows.shape[0])
-        val = _as_windows(val_windows) if val_windows is not None else None
+        val = (
+            as_windows(val_windows, "val_windows", allow_empty=False)
+            if val_windows is not None
+            else None
+        )
     if config.batch_size % dist_info.world_size:
         raise ValueError(
             f"batch_size {config.batch_size} must be divisible by the number of processes "
@@ -271,18 +265,18 @@ def pretrain(
     history: list[dict[str, Any]] = []
     start_epoch = 1
     step = 0
-    digest = config_digest(config.training_dict())
-
     ckpt_path = run.file("checkpoint.pt") if run is not None else None
+    digest = (
+        stage_digest(config.training_dict(), array_fingerprint(windows, val_windows))
+        if ckpt_path is not None
+        else None
+    )
+
     if resume and ckpt_path is not None and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path, map_location=device)
         if state.get("stage") != "pretrain":
             raise ValueError(f"{ckpt_path} is not a pretraining checkpoint")
-        if state.get("config_digest") != digest:
-            raise ValueError(
-                f"{ckpt_path} was made with a different configuration; use a new output "
-                "directory or pass resume=False (--no-resume) to start over"
-            )
+        check_resume_digest(state.get("digest"), digest, ckpt_path, "pretraining")
         network.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -334,7 +328,7 @@ def pretrain(
         rng = np.random.default_rng([config.seed, epoch, dist_info.rank, 1])
         n_batches = math.ceil(len(mine) / local_batch)
         total_stats = None
-        loss_sum = torch.zeros((), dtype=torch.float64)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         bar = tqdm(total=n_batches, desc=f"epoch {epoch}", leave=False, disable=not show)
         for b in range(n_batches):
             idx = np.sort(mine[b * local_batch : (b + 1) * local_batch])
@@ -349,20 +343,24 @@ def pretrain(
             optimizer.step()
             scheduler.step()
             step += 1
-            loss_sum += loss.detach().cpu().double() * len(idx)
+            loss_sum += loss.detach().double() * len(idx)
             total_stats = _add_stats(
                 total_stats,
                 _pretext_stats(logits.detach(), torch.from_numpy(kinds).to(device), 7),
             )
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            if show:  # .item() waits for the device: only for a visible bar
+                bar.set_postfix(loss=f"{loss.item():.4f}")
         bar.close()
         if total_stats is None:
             raise ValueError("no training windows reached this process")
-        n_seen = torch.tensor(float(len(mine)), dtype=torch.float64)
+        n_seen = torch.tensor(float(len(mine)), dtype=torch.float64, device=device)
         if dist_info.enabled:
             for v in (*total_stats.values(), loss_sum, n_seen):
                 dist.all_reduce(v)
+        # one device → CPU transfer per epoch
+        total_stats = {k: v.cpu() for k, v in total_stats.items()}
+        loss_sum, n_seen = loss_sum.cpu(), n_seen.cpu()
         record: dict[str, Any] = {
             "epoch": epoch,
             "step": step,
@@ -406,7 +404,7 @@ def pretrain(
                     "model": network.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
-                    "config_digest": digest,
+                    "digest": digest,
                     "history": history,
                 },
             )

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ecgaffect.model.training import environment_info
+from ecgaffect.model.training import environment_info, json_default
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,13 @@ def load_paper_results(path: str | Path) -> dict[str, Any]:
         doc = json.loads(p.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"--paper-results {str(p)!r} is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(
+            f"--paper-results {str(p)!r} holds a JSON {type(doc).__name__}; expected an object "
+            "with 'source', 'protocol' and 'results' (see docs/paper_results_tac.json)"
+        )
     missing = [k for k in ("source", "protocol", "results") if k not in doc]
-    if not isinstance(doc, dict) or missing:
+    if missing:
         raise ValueError(
             f"--paper-results {str(p)!r} lacks the keys {missing}; expected an object with "
             "'source', 'protocol' and 'results' (see docs/paper_results_tac.json)"
@@ -440,16 +445,11 @@ def _html(results, tables, images) -> str:
     return "\n".join(parts)
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj
+def _json_default_or_str(obj: Any) -> Any:
+    try:
+        return json_default(obj)
+    except TypeError:
+        return str(obj)
 
 
 def write_report(
@@ -465,7 +465,8 @@ def write_report(
     Args:
         out_dir: the evaluation's run directory (its ``metrics.jsonl`` files feed the learning
             curves).
-        results: a results dict from :mod:`ecgaffect.model.evaluate`.
+        results: a results dict from :mod:`ecgaffect.model.evaluate` (not modified; the
+            written ``results.json`` adds ``paper_comparison`` and ``artifacts``).
         config: the run's configuration (``EvalConfig.to_dict()`` plus command-line options).
         paper: paper numbers (:func:`load_paper_results`) to set beside ours.
         extra: more lines for the report header (e.g. exported model paths).
@@ -476,6 +477,9 @@ def write_report(
     missing = [k for k in RESULT_KEYS if k not in results]
     if missing:
         raise ValueError(f"results lack the keys {missing}; not an evaluation results dict")
+    results = dict(results)  # the additions below stay out of the caller's dict
+    if extra:
+        results["artifacts"] = list(extra)
     plots = out / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     if paper is not None:
@@ -492,8 +496,8 @@ def write_report(
         "results": out / "results.json",
         "config": out / "config.json",
     }
-    paths["results"].write_text(json.dumps(_json_safe(results), indent=2))
-    paths["config"].write_text(json.dumps(_json_safe(cfg), indent=2, default=str))
+    paths["results"].write_text(json.dumps(results, indent=2, default=json_default))
+    paths["config"].write_text(json.dumps(cfg, indent=2, default=_json_default_or_str))
     images = plot_learning_curves(out, plots)
     if results.get("fraction_summary"):
         images += plot_label_fraction(results, plots)
@@ -502,8 +506,6 @@ def write_report(
     if results.get("pretext_summary"):
         images += plot_pretext(results, plots, paper)
     tables = _tables(results)
-    if extra:
-        results["artifacts"] = list(extra)
     md = _markdown(results, tables, images)
     paths["markdown"] = out / "report.md"
     paths["markdown"].write_text(md)

@@ -18,7 +18,11 @@ import numpy as np
 import torch
 
 from ecgaffect.model.card import ModelCard, ModelFormatError
-from ecgaffect.model.export import ArtifactFormat, quiet_torchscript_deprecation, read_card
+from ecgaffect.model.export import (
+    ArtifactFormat,
+    quiet_torchscript_deprecation,
+    read_card_and_format,
+)
 
 __all__ = ["DEFAULT_BATCH_SIZE", "Scorer"]
 
@@ -87,10 +91,7 @@ class Scorer:
         """
         path = Path(path)
         dev = _device(device)
-        card = read_card(path)  # validates format and card before touching the model
-        from ecgaffect.model.export import sniff_format
-
-        fmt = sniff_format(path)
+        card, fmt = read_card_and_format(path)  # format and card checked before the model
         try:
             if fmt == "pt2":
                 program = torch.export.load(str(path))
