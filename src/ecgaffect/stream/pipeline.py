@@ -155,7 +155,7 @@ def _default_config(scorer: Any, config: Any) -> Any:
             config = signal.PreprocessConfig()
         else:
             config = prep
-        config = dataclasses.replace(config, normalization="calibrated")
+        config = config.for_live()
     if not math.isclose(float(config.fs_hz), float(card.fs_hz)):
         raise ValueError(
             f"preprocessing config fs_hz={config.fs_hz} differs from the model card's "
