@@ -57,6 +57,14 @@ __all__ = [
 
 #: original, noise, scaling, negation, flip, permutation, time-warp (method reference).
 PAPER_LOSS_WEIGHTS = (0.195, 0.195, 0.195, 0.0125, 0.0125, 0.195, 0.195)
+PRECISIONS = ("fp32", "bf16")
+
+
+def autocast(device: torch.device, precision: str):
+    """The forward pass's autocast context for ``precision`` (a no-op for ``"fp32"``)."""
+    return torch.autocast(
+        device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16"
+    )
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,14 @@ class PretrainConfig:
     seed: int = 1
     val_fraction: float = 0.1
     device: str = "auto"
+    #: ``"fp32"`` (the paper) or ``"bf16"``: CPU/GPU autocast of the forward pass to bfloat16
+    #: (weights, loss and optimiser stay float32). On an AVX512-BF16 CPU it trains ~1.7x faster;
+    #: results differ from fp32 in the last bits, so it is part of the resume digest.
+    precision: str = "fp32"
+    #: Original windows drawn (without replacement) per epoch; ``None`` = all training windows.
+    #: Short epochs give checkpoints, validation and a learning curve every few CPU-minutes on
+    #: a large corpus; every epoch draws a fresh subset.
+    windows_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -84,6 +100,12 @@ class PretrainConfig:
             )
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.windows_per_epoch is not None and self.windows_per_epoch < 1:
+            raise ValueError(
+                f"windows_per_epoch must be >= 1 or None, got {self.windows_per_epoch}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -95,6 +117,11 @@ class PretrainConfig:
         d = self.to_dict()
         d.pop("epochs")
         d.pop("device")
+        # options added later leave the digest of runs that do not use them unchanged
+        if d["precision"] == "fp32":
+            d.pop("precision")
+        if d["windows_per_epoch"] is None:
+            d.pop("windows_per_epoch")
         return d
 
 
@@ -323,6 +350,8 @@ def pretrain(
         model.train()
         seed_torch(config.seed, epoch, dist_info.rank)
         order = np.random.default_rng([config.seed, epoch]).permutation(train_idx)
+        if config.windows_per_epoch is not None:
+            order = order[: config.windows_per_epoch]
         per_rank = len(order) // dist_info.world_size if dist_info.enabled else len(order)
         mine = order[dist_info.rank * per_rank : (dist_info.rank + 1) * per_rank]
         rng = np.random.default_rng([config.seed, epoch, dist_info.rank, 1])
@@ -336,7 +365,9 @@ def pretrain(
             sig, tgt, kinds = make_pretext_batch(x, rng, config.transforms)
             sig_t = torch.from_numpy(sig).unsqueeze(1).to(device, non_blocking=True)
             tgt_t = torch.from_numpy(tgt).to(device)
-            logits = model(sig_t)
+            with autocast(device, config.precision):
+                logits = model(sig_t)
+            logits = logits.float()
             loss = pretext_loss(logits, tgt_t, weights) + l2_penalty(network, config.l2)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
