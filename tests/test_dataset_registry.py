@@ -18,6 +18,7 @@ def test_names_tasks_and_options():
         "wesad",
         "synthetic",
         "recording",
+        "eegmat",
     }
     assert registry.dataset_tasks("amigos") == ("arousal", "valence")
     assert registry.dataset_tasks("dreamer") == ("arousal", "valence")

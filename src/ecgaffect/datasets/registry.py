@@ -34,6 +34,7 @@ DATASETS: dict[str, str] = {
     "wesad": "ecgaffect.datasets.wesad",
     "synthetic": "ecgaffect.datasets.synthetic",
     "recording": "ecgaffect.datasets.recording",
+    "eegmat": "ecgaffect.datasets.eegmat",
 }
 
 #: Datasets generated rather than read: no source files to fingerprint, ``root`` is ignored.
@@ -47,6 +48,7 @@ DEFAULT_TASKS: dict[str, tuple[str, ...]] = {
     "wesad": ("affect_state",),
     "synthetic": ("arousal", "valence"),
     "recording": (),
+    "eegmat": ("stress",),
 }
 
 
