@@ -109,3 +109,57 @@ def make_eegmat_tree(
     if info:
         (root / "subject-info.csv").write_text(INFO_HEADER + "".join(rows))
     return root
+
+
+def write_wfdb(
+    directory: Path,
+    name: str,
+    signals: dict[str, np.ndarray],
+    fs_hz: float,
+    *,
+    samps_per_frame: list[int] | None = None,
+    units: list[str] | None = None,
+    fmt: str = "212",
+    gain: float = 200.0,
+    gain_zero: bool = False,
+) -> Path:
+    """A WFDB record written with ``wfdb.wrsamp`` (returns the ``.hea`` path).
+
+    ``samps_per_frame`` makes a multi-frequency record (``fs_hz`` is then the frame rate and
+    each signal has ``fs_hz * spf`` samples per second). ``gain_zero`` rewrites the header's
+    gain fields to ``0`` as in many QT Database headers (WFDB reads that as 200 adu/mV).
+    """
+    from ecgaffect.io.wfdb import import_wfdb, quiet_wfdb
+
+    wfdb = import_wfdb()
+    directory.mkdir(parents=True, exist_ok=True)
+    names = list(signals)
+    n = len(names)
+    common = {
+        "record_name": name,
+        "fs": fs_hz,
+        "units": units or ["mV"] * n,
+        "sig_name": names,
+        "fmt": [fmt] * n,
+        "adc_gain": [gain] * n,
+        "baseline": [0] * n,
+        "write_dir": str(directory),
+    }
+    with quiet_wfdb():
+        if samps_per_frame is None:
+            wfdb.wrsamp(p_signal=np.column_stack([signals[k] for k in names]), **common)
+        else:
+            wfdb.wrsamp(
+                e_p_signal=[np.asarray(signals[k], dtype=np.float64) for k in names],
+                samps_per_frame=samps_per_frame,
+                **common,
+            )
+    hea = directory / f"{name}.hea"
+    if gain_zero:
+        lines = hea.read_text().splitlines()
+        for i in range(1, 1 + n):
+            fields = lines[i].split()
+            fields[2] = "0"  # gain 0, no baseline / units: "sel.dat 212 0 12 0 ..."
+            lines[i] = " ".join(fields)
+        hea.write_text("\n".join(lines) + "\n")
+    return hea

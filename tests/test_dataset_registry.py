@@ -19,6 +19,8 @@ def test_names_tasks_and_options():
         "synthetic",
         "recording",
         "eegmat",
+        "qtdb",
+        "wfdb",
     }
     assert registry.dataset_tasks("amigos") == ("arousal", "valence")
     assert registry.dataset_tasks("dreamer") == ("arousal", "valence")

@@ -35,6 +35,8 @@ DATASETS: dict[str, str] = {
     "synthetic": "ecgaffect.datasets.synthetic",
     "recording": "ecgaffect.datasets.recording",
     "eegmat": "ecgaffect.datasets.eegmat",
+    "qtdb": "ecgaffect.datasets.qtdb",
+    "wfdb": "ecgaffect.datasets.physionet_wfdb",
 }
 
 #: Datasets generated rather than read: no source files to fingerprint, ``root`` is ignored.
@@ -49,6 +51,8 @@ DEFAULT_TASKS: dict[str, tuple[str, ...]] = {
     "synthetic": ("arousal", "valence"),
     "recording": (),
     "eegmat": ("stress",),
+    "qtdb": (),
+    "wfdb": (),
 }
 
 
