@@ -21,6 +21,7 @@ def test_names_tasks_and_options():
         "eegmat",
         "qtdb",
         "wfdb",
+        "drivedb",
     }
     assert registry.dataset_tasks("amigos") == ("arousal", "valence")
     assert registry.dataset_tasks("dreamer") == ("arousal", "valence")

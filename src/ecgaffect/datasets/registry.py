@@ -37,6 +37,7 @@ DATASETS: dict[str, str] = {
     "eegmat": "ecgaffect.datasets.eegmat",
     "qtdb": "ecgaffect.datasets.qtdb",
     "wfdb": "ecgaffect.datasets.physionet_wfdb",
+    "drivedb": "ecgaffect.datasets.drivedb",
 }
 
 #: Datasets generated rather than read: no source files to fingerprint, ``root`` is ignored.
@@ -53,6 +54,7 @@ DEFAULT_TASKS: dict[str, tuple[str, ...]] = {
     "eegmat": ("stress",),
     "qtdb": (),
     "wfdb": (),
+    "drivedb": ("stress",),
 }
 
 

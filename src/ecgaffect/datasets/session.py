@@ -168,8 +168,13 @@ RATED_TASKS = ("arousal", "valence", "dominance", "liking")
 WESAD_STATES = ("baseline", "stress", "amusement", "meditation")
 #: EEGMAT ``stress`` values -> class (rest 0, mental arithmetic 1) under binary/condition.
 EEGMAT_STRESS = {"rest": 0, "arithmetic": 1}
+#: drivedb ``stress`` values (Healey & Picard 2005: rest low, highway medium, city high).
+DRIVEDB_STRESS = ("rest", "highway", "city")
 #: Datasets whose ``condition`` scheme names its stress classes after the conditions.
-CONDITION_CLASSES: dict[str, tuple[str, ...]] = {"eegmat": ("rest", "arithmetic")}
+CONDITION_CLASSES: dict[str, tuple[str, ...]] = {
+    "eegmat": ("rest", "arithmetic"),
+    "drivedb": DRIVEDB_STRESS,
+}
 
 
 def _scale(dataset: str) -> tuple[int, int]:
@@ -220,6 +225,10 @@ def _scheme_encode(scheme: str, task: str, dataset: str, value: LabelValue | Non
     elif task == "stress":
         # SWELL conditions: N neutral, I interruptions, T time pressure, R relaxation.
         if isinstance(value, str):
+            if dataset == "drivedb" and scheme in ("binary", "condition"):
+                if scheme == "binary":  # rest vs city driving; highway dropped
+                    return {"rest": 0, "city": 1}.get(value, -1)
+                return DRIVEDB_STRESS.index(value) if value in DRIVEDB_STRESS else -1
             if scheme in ("binary", "condition"):
                 if value in EEGMAT_STRESS:  # EEGMAT: rest vs mental arithmetic
                     return EEGMAT_STRESS[value]
@@ -248,7 +257,7 @@ SCHEMES: dict[str, LabelScheme] = {
     "binary": LabelScheme(
         "binary",
         "high/low at the scale midpoint (> 5 on 1-9, > 3 on 1-5); "
-        "SWELL stress = N vs {T, I} (R dropped)",
+        "SWELL stress = N vs {T, I} (R dropped); drivedb = rest vs city (highway dropped)",
     ),
     "paper": LabelScheme(
         "paper",
@@ -258,7 +267,7 @@ SCHEMES: dict[str, LabelScheme] = {
     "condition": LabelScheme(
         "condition",
         "SWELL condition-based stress: N vs {T, I}, relaxation minutes dropped; "
-        "EEGMAT: rest vs arithmetic",
+        "EEGMAT: rest vs arithmetic; drivedb: rest/highway/city (low/medium/high)",
     ),
 }
 
