@@ -6,6 +6,7 @@ network access to PyPI, nothing else)::
 
     python scripts/build_recordings.py            # writes recordings/*.xdf[z] + README + manifest
     python scripts/build_recordings.py --check    # rebuild into a temp dir and compare bytes
+    python scripts/build_recordings.py --polar-rdata polar_h10.RData [--polar-only]
 
 Sources (fetched with ``python -m pip download --no-deps``; sha256 of each archive recorded):
 
@@ -15,6 +16,16 @@ Sources (fetched with ``python -m pip download --no-deps``; sha256 of each archi
   mV = (x - 1024) / 200, 360 Hz, MIT-BIH Arrhythmia Database record 208), BSD-3 / ODC-By;
 * ``pyhrv==0.5.0`` wheel: ``pyhrv/files/SampleECG.txt`` (OpenSignals/BITalino text export,
   1000 Hz, 10-bit ECG ADC in the last column ``A2``), BSD-3.
+
+and, from a local file (``--polar-rdata PATH``; needs ``pip install rdata>=1.1``, used by this
+script only):
+
+* ``polar_h10.RData`` of the R package detectPVC (github.com/kbroman/detectPVC,
+  ``data/polar_h10.RData``, MIT, Karl W Broman): data frame ``polar_h10`` with ``time`` (ns
+  since the epoch), ``ecg`` (mV), ``hr``, ``rr``; 10 minutes from a Polar H10 recorded with the
+  ECGLogger app. Written with a time stamp on **every** sample (the device's own timing) and the
+  effective rate of those stamps as nominal rate. Without ``--polar-rdata`` the committed file
+  and its manifest entry are kept as they are.
 
 Each recording is written in our XDF recording format (an ``ECG`` stream, one channel
 labelled ``ECG`` in microvolts, typed ``ECG``; a ``Markers`` stream where the source has
@@ -130,6 +141,9 @@ class Converted:
     samples_uv: np.ndarray  # int16 or float32, 1-D
     events: list[tuple[float, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Per-sample time stamps (s from the first sample) when the source has its own timing;
+    #: ``None``: regular samples, a stamp on the first sample of each chunk only.
+    timestamps_s: np.ndarray | None = None
 
     @property
     def duration_s(self) -> float:
@@ -271,6 +285,38 @@ def convert_pyhrv(text: str) -> Converted:
     )
 
 
+def convert_polar(time_ns: np.ndarray, ecg_mv: np.ndarray) -> Converted:
+    """detectPVC's ``polar_h10`` (time in ns since the epoch, ECG in mV) -> int16 microvolts
+    with per-sample time stamps from the first sample; the rate is their effective rate."""
+    t = np.asarray(time_ns, dtype=np.float64)
+    ecg_mv = np.asarray(ecg_mv, dtype=np.float64)
+    if t.shape != ecg_mv.shape or t.ndim != 1:
+        raise ValueError(f"polar_h10: time shape {t.shape} differs from ecg shape {ecg_mv.shape}")
+    if t.size < 2 or not np.isfinite(t).all():
+        raise ValueError("polar_h10: time must hold at least 2 finite values")
+    ts = (t - t[0]) / 1e9
+    steps = np.diff(ts)
+    if not (steps > 0).all():
+        raise ValueError(f"polar_h10: time is not increasing at {int(np.argmin(steps > 0))}")
+    fs_hz = round((ts.size - 1) / float(ts[-1]), 6)
+    check_signal("polar_h10 ecg", ecg_mv, fs_hz, min_duration_s=60.0)
+    if steps.max() > 2.5 / fs_hz:
+        raise ValueError(f"polar_h10: a gap of {steps.max():.3f} s in the time stamps")
+    samples = to_int16_uv(ecg_mv * 1000.0, name="polar_h10 ecg", max_error_uv=1e-6)
+    return Converted(
+        "polar_h10_detectpvc",
+        fs_hz,
+        samples,
+        notes=[
+            "exact (the source holds whole microvolts)",
+            f"a time stamp on every sample (the device's timing; steps "
+            f"{steps.min() * 1e3:.4f}-{steps.max() * 1e3:.4f} ms); nominal rate = their "
+            f"effective rate {fs_hz:g} Hz (the H10 is nominally 130 Hz)",
+        ],
+        timestamps_s=ts,
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # XDF writing
 # ---------------------------------------------------------------------------------------
@@ -311,6 +357,15 @@ def regular_samples_chunk(stream_id: int, values: np.ndarray, first_timestamp_s:
     rest = np.zeros(n - 1, dtype=[("tsb", "u1"), ("v", dt)])
     rest["v"] = values[1:]
     content = struct.pack("<I", stream_id) + _varlen(n) + first.tobytes() + rest.tobytes()
+    return _chunk(TAG_SAMPLES, content)
+
+
+def stamped_samples_chunk(stream_id: int, values: np.ndarray, timestamps_s: np.ndarray) -> bytes:
+    """A Samples chunk of a 1-channel stream with a time stamp on every sample."""
+    dt = values.dtype.newbyteorder("<")
+    rows = np.zeros(values.size, dtype=[("tsb", "u1"), ("ts", "<f8"), ("v", dt)])
+    rows["tsb"], rows["ts"], rows["v"] = 8, timestamps_s, values
+    content = struct.pack("<I", stream_id) + _varlen(values.size) + rows.tobytes()
     return _chunk(TAG_SAMPLES, content)
 
 
@@ -366,13 +421,19 @@ def xdf_bytes(rec: Converted, *, subject: str, chunk_n: int = CHUNK_N, t0_s: flo
             )
         )
     n = rec.samples_uv.size
+    stamps = rec.timestamps_s
+    if stamps is not None and np.shape(stamps) != (n,):
+        raise ValueError(f"{rec.name}: {np.shape(stamps)} time stamps for {n} samples")
     for start in range(0, n, chunk_n):
         block = rec.samples_uv[start : start + chunk_n]
-        parts.append(regular_samples_chunk(1, block, t0_s + start / rec.fs_hz))
+        if stamps is None:
+            parts.append(regular_samples_chunk(1, block, t0_s + start / rec.fs_hz))
+        else:
+            parts.append(stamped_samples_chunk(1, block, t0_s + stamps[start : start + chunk_n]))
     if rec.events:
         times_s = [t0_s + t for t, _ in rec.events]
         parts.append(_string_samples(2, times_s, [label for _, label in rec.events]))
-    last = t0_s + (n - 1) / rec.fs_hz
+    last = t0_s + (float(stamps[-1]) if stamps is not None else (n - 1) / rec.fs_hz)
     parts.append(_chunk(TAG_STREAM_FOOTER, struct.pack("<I", 1) + _footer_xml(t0_s, last, n)))
     if rec.events:
         first_e, last_e = t0_s + rec.events[0][0], t0_s + rec.events[-1][0]
@@ -482,7 +543,19 @@ ATTRIBUTION = {
     ),
 }
 
+ATTRIBUTION["polar"] = (
+    "Karl W Broman, detectPVC (https://github.com/kbroman/detectPVC), data/polar_h10.RData, "
+    "MIT licence (LICENSE: YEAR 2024, COPYRIGHT HOLDER Karl W Broman)."
+)
+
 KNOWN_ASSUMED = {
+    "polar": (
+        "Known (detectPVC): 10 minutes of ECG from a Polar H10 chest strap recorded with the "
+        "ECGLogger app, one person at rest, columns time (ns since the epoch), ecg (mV), hr, rr; "
+        "no affect labels. The time stamps are the recording's own (not regenerated); hr and rr "
+        "are not included. Assumed: ecg is in millivolts as documented (values are whole "
+        "microvolts, R peaks about 1-1.7 mV)."
+    ),
     "systole": (
         "Known: one young healthy participant, 1000 Hz (systole's import_dataset1 "
         "docstring), Stim codes 2 = disgust image, "
@@ -505,8 +578,79 @@ KNOWN_ASSUMED = {
 }
 
 
-def build(out_dir: Path, work: Path) -> dict[str, Any]:
-    """Download, convert, check and write every recording; returns the manifest."""
+POLAR_FILE = "polar_h10_detectpvc.xdfz"
+POLAR_SOURCE = "detectPVC (github.com/kbroman/detectPVC)"
+
+
+def read_polar_rdata(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``time`` and ``ecg`` of the ``polar_h10`` data frame in an ``.RData`` file."""
+    try:
+        import rdata
+    except ImportError as exc:
+        raise SystemExit(
+            "--polar-rdata needs the 'rdata' package: pip install 'rdata>=1.1'"
+        ) from exc
+    frames = rdata.conversion.convert(rdata.parser.parse_file(path))
+    if "polar_h10" not in frames:
+        raise ValueError(f"{path}: no 'polar_h10' object (found {sorted(frames)})")
+    df = frames["polar_h10"]
+    return np.asarray(df["time"], dtype=np.float64), np.asarray(df["ecg"], dtype=np.float64)
+
+
+def polar_entry(rdata_path: Path, out_dir: Path) -> dict[str, Any]:
+    """Convert and write the Polar H10 recording; its manifest entry."""
+    rec = convert_polar(*read_polar_rdata(rdata_path))
+    path = write_recording(rec, out_dir / POLAR_FILE, subject="polar-h10-detectpvc")
+    return {
+        "file": path.name,
+        "subject": "polar-h10-detectpvc",
+        "source_package": POLAR_SOURCE,
+        "archive": rdata_path.name,
+        "archive_sha256": sha256_file(rdata_path),
+        "members": ["polar_h10 (R data frame: time, ecg)"],
+        "licence": "MIT",
+        "attribution": ATTRIBUTION["polar"],
+        "known_and_assumed": KNOWN_ASSUMED["polar"],
+        "fs_hz": rec.fs_hz,
+        "n_samples": int(rec.samples_uv.size),
+        "duration_s": round(rec.duration_s, 6),
+        "units": "uV",
+        "sample_format": str(rec.samples_uv.dtype),
+        "events": {},
+        "n_events": 0,
+        "resampled": False,
+        "timestamps": "per-sample",
+        "notes": rec.notes,
+        "file_bytes": path.stat().st_size,
+        "file_sha256": sha256_file(path),
+    }
+
+
+def _kept_polar_entry(out_dir: Path) -> dict[str, Any] | None:
+    """The committed Polar entry when ``--polar-rdata`` is not given (file checked)."""
+    manifest = out_dir / "manifest.json"
+    if not manifest.is_file():
+        return None
+    for e in json.loads(manifest.read_text(encoding="utf-8"))["recordings"]:
+        if e["file"] == POLAR_FILE:
+            path = out_dir / POLAR_FILE
+            if not path.is_file() or sha256_file(path) != e["file_sha256"]:
+                raise RuntimeError(
+                    f"{path} does not match its manifest entry; rebuild it with --polar-rdata"
+                )
+            log.info("kept %s (pass --polar-rdata to rebuild it)", path)
+            return e
+    return None
+
+
+def build(
+    out_dir: Path, work: Path, polar_rdata: Path | None = None, keep_from: Path | None = None
+) -> dict[str, Any]:
+    """Download, convert, check and write every recording; returns the manifest.
+
+    The Polar H10 recording is built from ``polar_rdata``; without it the committed one in
+    ``keep_from`` (default ``out_dir``) is kept.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {"format_version": 1, "recordings": []}
     for source in SOURCES:
@@ -558,6 +702,29 @@ def build(out_dir: Path, work: Path) -> dict[str, Any]:
         }
         manifest["recordings"].append(entry)
         log.info("wrote %s (%.1f s, %d bytes)", path, rec.duration_s, entry["file_bytes"])
+    if polar_rdata is not None:
+        manifest["recordings"].append(polar_entry(polar_rdata, out_dir))
+    else:
+        kept = _kept_polar_entry(keep_from or out_dir)
+        if kept is not None:
+            if (keep_from or out_dir) != out_dir:
+                (out_dir / POLAR_FILE).write_bytes(
+                    ((keep_from or out_dir) / POLAR_FILE).read_bytes()
+                )
+            manifest["recordings"].append(kept)
+    total = sum(e["file_bytes"] for e in manifest["recordings"])
+    if total > MAX_TOTAL_BYTES:
+        raise RuntimeError(f"bundled recordings take {total} bytes > budget {MAX_TOTAL_BYTES}")
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "README.md").write_text(readme(manifest), encoding="utf-8")
+    return manifest
+
+
+def update_polar(out_dir: Path, polar_rdata: Path) -> dict[str, Any]:
+    """Rebuild only the Polar H10 recording (no download); the other entries are kept."""
+    manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest["recordings"] = [e for e in manifest["recordings"] if e["file"] != POLAR_FILE]
+    manifest["recordings"].append(polar_entry(polar_rdata, out_dir))
     total = sum(e["file_bytes"] for e in manifest["recordings"])
     if total > MAX_TOTAL_BYTES:
         raise RuntimeError(f"bundled recordings take {total} bytes > budget {MAX_TOTAL_BYTES}")
@@ -577,6 +744,7 @@ def readme(manifest: dict[str, Any]) -> str:
         "Format: an `ECG` stream (type `ECG`, one channel `ECG`, unit `microvolts`) with a",
         "time stamp on the first sample of each 10000-sample chunk only (readers deduce the",
         "others from the nominal rate), and a `Markers` stream where the source has events.",
+        "The Polar H10 recording instead stamps every sample with the device's own timing.",
         "Time stamps start at 0 s. `.xdfz` is the same, gzip-compressed (pyxdf and",
         "`ecgaffect.datasets.xdf` read both). Nothing is resampled. Load with",
         "`ecgaffect.datasets.recording.load_recording(path)` or `pyxdf.load_xdf(path)`.",
@@ -613,10 +781,13 @@ def readme(manifest: dict[str, Any]) -> str:
             f"- Known / assumed: {e['known_and_assumed']}",
             f"- File: {e['file_bytes']} bytes, sha256 `{e['file_sha256']}`",
         ]
+        if e.get("timestamps") == "per-sample":
+            lines.insert(-1, "- Timing: a time stamp on every sample (the recording's own)")
     lines += [
         "",
         "Licences: the systole recording is GPL-3.0 data; redistributing it here keeps that",
-        "licence for that file. The others are BSD-3-Clause / ODC-By: keep the attribution.",
+        "licence for that file. The others are BSD-3-Clause / ODC-By / MIT: keep the",
+        "attribution.",
         "These recordings carry no affect labels (systole's image events are stimuli, not",
         "ratings); they are used for pretraining, replay, GUI and pipeline tests.",
         "",
@@ -628,22 +799,39 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="output folder")
     parser.add_argument(
+        "--polar-rdata",
+        type=Path,
+        default=None,
+        help="detectPVC's data/polar_h10.RData (builds the Polar H10 recording; needs rdata)",
+    )
+    parser.add_argument(
+        "--polar-only",
+        action="store_true",
+        help="with --polar-rdata: rebuild only the Polar H10 recording (no download)",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="rebuild into a temporary folder and compare with --out byte for byte",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.polar_only:
+        if args.polar_rdata is None:
+            parser.error("--polar-only needs --polar-rdata PATH")
+        manifest = update_polar(args.out, args.polar_rdata)
+        print(f"wrote {POLAR_FILE}; {len(manifest['recordings'])} recordings in {args.out}")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "dl"
         work.mkdir()
         if not args.check:
-            manifest = build(args.out, work)
+            manifest = build(args.out, work, args.polar_rdata)
             total = sum(e["file_bytes"] for e in manifest["recordings"])
             print(f"wrote {len(manifest['recordings'])} recordings, {total} bytes, to {args.out}")
             return 0
         fresh = Path(tmp) / "fresh"
-        manifest = build(fresh, work)
+        manifest = build(fresh, work, args.polar_rdata, keep_from=args.out)
         bad = [
             e["file"]
             for e in manifest["recordings"]

@@ -54,9 +54,9 @@ def bundled(request):
 # ---------------------------------------------------------------------------------------
 
 
-def test_manifest_lists_the_three_sources_within_budget():
+def test_manifest_lists_the_four_sources_within_budget():
     sources = sorted(e["source_package"] for e in MANIFEST["recordings"])
-    assert sources == ["pyhrv==0.5.0", "scipy==1.11.4", "systole==0.3.1"]
+    assert sources == [br.POLAR_SOURCE, "pyhrv==0.5.0", "scipy==1.11.4", "systole==0.3.1"]
     files = sorted(p.name for p in RECORDINGS.iterdir() if p.suffix in (".xdf", ".xdfz"))
     assert files == sorted(ENTRIES)
     total = sum((RECORDINGS / f).stat().st_size for f in files)
@@ -117,7 +117,9 @@ def test_pyxdf_reads_the_documented_streams(bundled):
     assert values.dtype == np.dtype(entry["sample_format"])
     np.testing.assert_array_equal(values.astype(np.float64), session.ecg)
     steps = np.diff(ecg["time_stamps"])
-    np.testing.assert_allclose(steps, 1.0 / entry["fs_hz"], rtol=1e-6)
+    # per-sample device stamps: pyxdf's dejittered line and the end-to-end rate agree to 1e-5
+    rtol = 1e-5 if entry.get("timestamps") == "per-sample" else 1e-6
+    np.testing.assert_allclose(steps, 1.0 / entry["fs_hz"], rtol=rtol)
     if entry["n_events"]:
         markers = by_type["Markers"]
         assert len(markers["time_series"]) == entry["n_events"]
@@ -151,9 +153,69 @@ def test_systole_events_are_the_image_onsets():
     assert gaps.min() > 5.0
 
 
+def test_polar_recording_keeps_its_own_timing():
+    entry = ENTRIES[br.POLAR_FILE]
+    assert entry["licence"] == "MIT"
+    assert "Karl W Broman" in entry["attribution"]
+    assert entry["timestamps"] == "per-sample"
+    session = load_recording(RECORDINGS / br.POLAR_FILE)
+    ts = session.provenance["timestamps_s"]
+    steps = np.diff(ts)
+    # the H10's own clock: about 130.16 Hz, not the nominal 130 Hz, and not regenerated
+    assert session.fs_hz == pytest.approx(130.16, abs=0.01)
+    assert ts.size == 78096
+    assert ts[-1] == pytest.approx(600.0, abs=0.1)
+    assert steps.min() > 0
+    assert np.unique(steps).size > 1
+    assert session.provenance["gaps"] == []
+    chunks = {s.type: s for s in read_xdf_chunks(RECORDINGS / br.POLAR_FILE)}
+    np.testing.assert_array_equal(chunks["ECG"].time_stamps, ts)
+    readme = (RECORDINGS / "README.md").read_text(encoding="utf-8")
+    assert "a time stamp on every sample" in readme.split(f"## `{br.POLAR_FILE}`", 1)[1]
+
+
 # ---------------------------------------------------------------------------------------
 # Conversion functions on generated data
 # ---------------------------------------------------------------------------------------
+
+
+def test_convert_polar_keeps_each_time_stamp_and_whole_microvolts():
+    rng = np.random.default_rng(3)
+    n = 130 * 70
+    time_ns = 1.7e18 + np.cumsum(np.full(n, 7_682_816.0) + rng.integers(-800, 800, n))
+    ecg_mv = np.round(_ecg_like(n), 3)
+    rec = br.convert_polar(time_ns, ecg_mv)
+    assert rec.samples_uv.dtype == np.int16
+    np.testing.assert_array_equal(rec.samples_uv, np.round(ecg_mv * 1000).astype(np.int16))
+    np.testing.assert_allclose(rec.timestamps_s, (time_ns - time_ns[0]) / 1e9, atol=1e-9)
+    assert rec.fs_hz == pytest.approx(1e9 / 7_682_816.0, rel=1e-4)
+    with pytest.raises(ValueError, match="time is not increasing"):
+        br.convert_polar(time_ns[::-1], ecg_mv)
+    gap = time_ns.copy()
+    gap[5000:] += 1e9
+    with pytest.raises(ValueError, match="a gap of 1.0"):
+        br.convert_polar(gap, ecg_mv)
+    with pytest.raises(ValueError, match="rounding error"):
+        br.convert_polar(time_ns, ecg_mv + 0.0004)
+    with pytest.raises(ValueError, match="differs from ecg shape"):
+        br.convert_polar(time_ns[:10], ecg_mv)
+
+
+def test_stamped_xdf_round_trips_every_time_stamp(tmp_path):
+    n = 2500
+    stamps = np.cumsum(np.full(n, 1 / FS)) - 1 / FS
+    stamps[1000:] += 0.003  # irregular timing is kept, not regenerated
+    samples = np.round(_ecg_like(n) * 1000).astype(np.int16)
+    rec = br.Converted("gen", FS, samples, timestamps_s=stamps)
+    path = br.write_recording(rec, tmp_path / "gen.xdfz", subject="S")
+    (ecg,) = [s for s in read_xdf_chunks(path) if s.type == "ECG"]
+    np.testing.assert_array_equal(ecg.time_stamps, stamps)
+    np.testing.assert_array_equal(ecg.time_series[:, 0], samples)
+    streams, _ = pyxdf.load_xdf(str(path), dejitter_timestamps=False)
+    np.testing.assert_array_equal(streams[0]["time_stamps"], stamps)
+    with pytest.raises(ValueError, match="time stamps for 2500 samples"):
+        br.xdf_bytes(br.Converted("g", FS, samples, timestamps_s=stamps[:10]), subject="S")
+
 
 FS = 100.0
 

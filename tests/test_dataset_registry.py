@@ -18,6 +18,10 @@ def test_names_tasks_and_options():
         "wesad",
         "synthetic",
         "recording",
+        "eegmat",
+        "qtdb",
+        "wfdb",
+        "drivedb",
     }
     assert registry.dataset_tasks("amigos") == ("arousal", "valence")
     assert registry.dataset_tasks("dreamer") == ("arousal", "valence")

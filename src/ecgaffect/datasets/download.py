@@ -17,6 +17,15 @@ the official layout, with
 Ingested tabular files (Dataverse turns the ``.xlsx`` label sheet into a ``.tab``) are fetched
 in their original format (``?format=original``), whose size and checksum are the listed ones.
 
+PhysioNet's QT Database and driver-stress database (``qtdb``, ``drivedb``, ODC-By 1.0) come from
+``https://physionet.org/files/<project>/1.0.0/``: :func:`download_physionet` reads the project's
+own ``SHA256SUMS.txt`` and fetches the ``.hea``/``.dat`` files it lists, each checked against
+its SHA-256. EEGMAT with its ECG channel is the NEMAR/EEGDash distribution ``nm000109`` (BIDS,
+21 channels; PhysioNet's current EEGMAT files carry no ECG): :func:`download_eegmat` fetches its
+72 EDF files, each checked against the size and SHA-256 of its git-annex key
+(:mod:`ecgaffect.datasets._nemar_eegmat`). All use the same ``.part`` resume, retries and
+verification as SWELL-KW; offline, they fail with a :class:`DownloadError` that says so.
+
 AMIGOS, DREAMER and WESAD cannot be downloaded for you: :data:`ACCESS_INSTRUCTIONS` says how
 to request them.
 """
@@ -44,9 +53,12 @@ __all__ = [
     "SWELL_DOI",
     "DownloadError",
     "RemoteFile",
+    "download_eegmat",
+    "download_physionet",
     "download_swell",
     "fetch_file",
     "list_dataset_files",
+    "list_physionet_files",
     "register_download",
     "select_swell_files",
 ]
@@ -54,6 +66,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DANS_BASE_URL = "https://ssh.datastations.nl"
+PHYSIONET_BASE_URL = "https://physionet.org/files"
+#: Downloadable PhysioNet projects: name -> ``<project>/<version>``.
+PHYSIONET_PROJECTS = {"qtdb": "qtdb/1.0.0", "drivedb": "drivedb/1.0.0"}
+#: Where the nm000109 git-annex web log points its EDF files (``<base>/<BIDS path>``).
+NEMAR_EEGMAT_BASE_URL = "https://nemar.s3.us-east-2.amazonaws.com/nm000109/objects"
+_OFFLINE_HINT = "check your internet connection (or pass --base-url for a mirror)"
 SWELL_DOI = "doi:10.17026/dans-x55-69zp"
 USER_AGENT = "ecgaffect-download/0.1 (+urllib)"
 _CHUNK = 1 << 20
@@ -255,15 +273,19 @@ def fetch_file(
                     have = 0
                 elif have:
                     log.info("%s: resuming at byte %d", target.name, have)
+                # the whole file's length as the server states it (unlisted sizes)
+                length = resp.headers.get("Content-Length")
+                expected = have + int(length) if length and length.isdigit() else -1
                 with open(part, "ab" if have else "wb") as fh:
                     while chunk := resp.read(_CHUNK):
                         fh.write(chunk)
                         if bar is not None:
                             bar.update(len(chunk))  # type: ignore[attr-defined]
             got = part.stat().st_size
-            if remote.size < 0 or got == remote.size:
+            want = remote.size if remote.size >= 0 else expected
+            if want < 0 or got == want:
                 break
-            last_error = f"connection ended after {got} of {remote.size} bytes"
+            last_error = f"connection ended after {got} of {want} bytes"
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code < 500 and exc.code not in (408, 429):
@@ -377,6 +399,189 @@ def download_swell(
     return paths
 
 
+def _fetch_all(
+    wanted: list[tuple[RemoteFile, str]],
+    dest: Path,
+    desc: str,
+    *,
+    progress: bool,
+    retries: int,
+    backoff_s: float,
+    timeout_s: float,
+) -> list[Path]:
+    """Fetch ``(file, url)`` pairs into ``dest`` (verified files kept, ``.part`` resumed)."""
+    from tqdm.auto import tqdm
+
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    if dest.exists() and not dest.is_dir():
+        raise DatasetError(dest, "destination exists and is not a directory")
+    todo = []
+    paths = []
+    for f, url in wanted:
+        target = dest / f.path
+        paths.append(target)
+        if target.exists():
+            problem = _verify(target, f)
+            if problem is None:
+                log.info("%s is already complete", target)
+                continue
+            log.warning("%s does not match the listing (%s); downloading it again", target, problem)
+            target.unlink()
+        todo.append((f, url))
+    total = sum(max(f.size, 0) for f, _ in todo)
+    initial = sum(
+        min((dest / f.path).with_name(f.name + ".part").stat().st_size, max(f.size, 0))
+        for f, _ in todo
+        if (dest / f.path).with_name(f.name + ".part").exists()
+    )
+    log.info("%s: %d files, %d to fetch", desc, len(wanted), len(todo))
+    with tqdm(
+        total=total or None,
+        initial=initial,
+        unit="B",
+        unit_scale=True,
+        desc=desc,
+        disable=not progress,
+    ) as bar:
+        for f, url in todo:
+            fetch_file(
+                url,
+                dest / f.path,
+                f,
+                retries=retries,
+                backoff_s=backoff_s,
+                timeout_s=timeout_s,
+                bar=bar,
+            )
+    return paths
+
+
+def list_physionet_files(
+    project: str, base_url: str = PHYSIONET_BASE_URL, *, timeout_s: float = 60.0
+) -> list[RemoteFile]:
+    """The files a PhysioNet project lists in its ``SHA256SUMS.txt``, with their SHA-256."""
+    url = f"{base_url.rstrip('/')}/{project}/SHA256SUMS.txt"
+    try:
+        with _open(url, timeout_s=timeout_s) as resp:
+            text = resp.read().decode("utf-8")
+    except (urllib.error.URLError, OSError, UnicodeDecodeError) as exc:
+        raise DownloadError(
+            f"cannot read the checksum list of {project} from {url}: {exc}; {_OFFLINE_HINT}"
+        ) from exc
+    files = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise DownloadError(f"{url} line {n}: expected '<sha256> <path>', got {line!r}")
+        path = parts[1].strip().lstrip("*")
+        directory, _, filename = path.rpartition("/")
+        files.append(
+            RemoteFile(
+                id=0,
+                path=_safe_relpath(directory, filename),
+                size=-1,
+                checksum_type="SHA-256",
+                checksum=parts[0].lower(),
+            )
+        )
+    return files
+
+
+def download_physionet(
+    name: str,
+    dest: str | Path,
+    *,
+    records: Iterable[str] | None = None,
+    base_url: str = PHYSIONET_BASE_URL,
+    progress: bool = True,
+    retries: int = 3,
+    backoff_s: float = 2.0,
+    timeout_s: float = 60.0,
+) -> list[Path]:
+    """Download the WFDB records (``.hea`` + ``.dat``) of ``qtdb`` or ``drivedb`` into ``dest``.
+
+    Every file is checked against PhysioNet's ``SHA256SUMS.txt``; ``records`` (``["sel100"]``)
+    limits the download to those records.
+    """
+    if name not in PHYSIONET_PROJECTS:
+        raise ValueError(
+            f"unknown PhysioNet dataset {name!r}; choose one of {sorted(PHYSIONET_PROJECTS)}"
+        )
+    project = PHYSIONET_PROJECTS[name]
+    listed = list_physionet_files(project, base_url, timeout_s=timeout_s)
+    wanted_records = set(records) if records is not None else None
+    chosen = [
+        f
+        for f in listed
+        if PurePosixPath(f.path).suffix in (".hea", ".dat")
+        and (wanted_records is None or PurePosixPath(f.path).stem in wanted_records)
+    ]
+    if wanted_records is not None:
+        missing = sorted(wanted_records - {PurePosixPath(f.path).stem for f in chosen})
+        if missing:
+            raise DownloadError(f"{name}: records {missing} are not in {project}/SHA256SUMS.txt")
+    if not chosen:
+        raise DownloadError(f"{name}: {project}/SHA256SUMS.txt lists no .hea/.dat files")
+    root = f"{base_url.rstrip('/')}/{project}"
+    return _fetch_all(
+        [(f, f"{root}/{f.path}") for f in chosen],
+        Path(dest),
+        name,
+        progress=progress,
+        retries=retries,
+        backoff_s=backoff_s,
+        timeout_s=timeout_s,
+    )
+
+
+def download_eegmat(
+    dest: str | Path,
+    *,
+    subjects: Iterable[int | str] | None = None,
+    base_url: str = NEMAR_EEGMAT_BASE_URL,
+    progress: bool = True,
+    retries: int = 3,
+    backoff_s: float = 2.0,
+    timeout_s: float = 60.0,
+) -> list[Path]:
+    """Download EEGMAT with ECG (NEMAR ``nm000109``, BIDS layout) into ``dest``.
+
+    Each EDF is checked against the size and SHA-256 of its git-annex key. ``subjects``
+    (``[0, "sub-03", "Subject05"]``) limits the download. The result is a root for
+    ``eegmat.load_sessions`` (BIDS layout; the ECG channel is called ``ECG`` there).
+    """
+    from ecgaffect.datasets._nemar_eegmat import FILES
+    from ecgaffect.datasets.eegmat import _subject_id
+
+    wanted = {_subject_id(s) for s in subjects} if subjects is not None else None
+    chosen = []
+    for path, size, sha in FILES:
+        subject = _subject_id(path.split("/", 1)[0])
+        if wanted is None or subject in wanted:
+            chosen.append(
+                RemoteFile(id=0, path=path, size=size, checksum_type="SHA-256", checksum=sha)
+            )
+    if wanted is not None:
+        have = {_subject_id(f.path.split("/", 1)[0]) for f in chosen}
+        if wanted - have:
+            raise DownloadError(
+                f"eegmat: subjects {sorted(wanted - have)} are not in nm000109 (00-35)"
+            )
+    root = base_url.rstrip("/")
+    return _fetch_all(
+        [(f, f"{root}/{f.path}") for f in chosen],
+        Path(dest),
+        "EEGMAT (nm000109)",
+        progress=progress,
+        retries=retries,
+        backoff_s=backoff_s,
+        timeout_s=timeout_s,
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # CLI: ``ecgaffect datasets download``
 # ---------------------------------------------------------------------------------------
@@ -386,22 +591,32 @@ def register_download(datasets_subparsers: argparse._SubParsersAction) -> argpar
     """Add ``download`` to the ``ecgaffect datasets`` command group."""
     p = datasets_subparsers.add_parser(
         "download",
-        help="download SWELL-KW; explain how to request AMIGOS, DREAMER, WESAD",
+        help="download SWELL-KW, EEGMAT, QTDB, drivedb; explain how to request the others",
         description=(
-            "Download the SWELL-KW files the loader needs from the DANS Data Station "
-            "(resumable, verified). For AMIGOS, DREAMER and WESAD, print how to request access."
+            "Download SWELL-KW (DANS Data Station), EEGMAT with ECG (NEMAR nm000109) or the "
+            "PhysioNet QT / driver-stress databases: resumable, every file verified against "
+            "its published checksum. For AMIGOS, DREAMER and WESAD, print how to request access."
         ),
     )
-    p.add_argument("dataset", choices=["swell", *sorted(ACCESS_INSTRUCTIONS)])
-    p.add_argument("--dest", type=Path, default=None, help="destination folder (for swell)")
+    p.add_argument(
+        "dataset",
+        choices=["swell", "eegmat", *sorted(PHYSIONET_PROJECTS), *sorted(ACCESS_INSTRUCTIONS)],
+    )
+    p.add_argument("--dest", type=Path, default=None, help="destination folder")
     p.add_argument(
         "--subjects",
         nargs="+",
         default=None,
-        metavar="PP",
-        help="only these participants, e.g. 1 2 PP3 (default: all)",
+        metavar="ID",
+        help="only these participants (swell: 1 2 PP3; eegmat: 0 sub-03) or records "
+        "(qtdb/drivedb: sel100 drive05); default: all",
     )
-    p.add_argument("--base-url", default=DANS_BASE_URL, help="Dataverse installation")
+    p.add_argument(
+        "--base-url",
+        default=None,
+        help=f"server or mirror (swell: {DANS_BASE_URL}; eegmat: {NEMAR_EEGMAT_BASE_URL}; "
+        f"qtdb/drivedb: {PHYSIONET_BASE_URL})",
+    )
     p.add_argument("--retries", type=int, default=3, help="retries per file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_download)
@@ -409,18 +624,32 @@ def register_download(datasets_subparsers: argparse._SubParsersAction) -> argpar
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    if args.dataset != "swell":
+    if args.dataset in ACCESS_INSTRUCTIONS:
         print(ACCESS_INSTRUCTIONS[args.dataset])
         print("Nothing was downloaded.")
         return 1
     if args.dest is None:
-        raise ValueError("--dest is required for 'download swell' (the folder to fill)")
-    paths = download_swell(
-        args.dest,
-        subjects=args.subjects,
-        base_url=args.base_url,
-        progress=not args.no_progress,
-        retries=args.retries,
-    )
-    print(f"SWELL-KW: {len(paths)} files in {args.dest}")
+        raise ValueError(f"--dest is required for 'download {args.dataset}' (the folder to fill)")
+    common = {"progress": not args.no_progress, "retries": args.retries}
+    if args.dataset == "swell":
+        paths = download_swell(
+            args.dest, subjects=args.subjects, base_url=args.base_url or DANS_BASE_URL, **common
+        )
+    elif args.dataset == "eegmat":
+        paths = download_eegmat(
+            args.dest,
+            subjects=args.subjects,
+            base_url=args.base_url or NEMAR_EEGMAT_BASE_URL,
+            **common,
+        )
+    else:
+        paths = download_physionet(
+            args.dataset,
+            args.dest,
+            records=args.subjects,
+            base_url=args.base_url or PHYSIONET_BASE_URL,
+            **common,
+        )
+    label = "SWELL-KW" if args.dataset == "swell" else args.dataset
+    print(f"{label}: {len(paths)} files in {args.dest}")
     return 0

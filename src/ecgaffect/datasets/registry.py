@@ -34,6 +34,10 @@ DATASETS: dict[str, str] = {
     "wesad": "ecgaffect.datasets.wesad",
     "synthetic": "ecgaffect.datasets.synthetic",
     "recording": "ecgaffect.datasets.recording",
+    "eegmat": "ecgaffect.datasets.eegmat",
+    "qtdb": "ecgaffect.datasets.qtdb",
+    "wfdb": "ecgaffect.datasets.physionet_wfdb",
+    "drivedb": "ecgaffect.datasets.drivedb",
 }
 
 #: Datasets generated rather than read: no source files to fingerprint, ``root`` is ignored.
@@ -47,6 +51,10 @@ DEFAULT_TASKS: dict[str, tuple[str, ...]] = {
     "wesad": ("affect_state",),
     "synthetic": ("arousal", "valence"),
     "recording": (),
+    "eegmat": ("stress",),
+    "qtdb": (),
+    "wfdb": (),
+    "drivedb": ("stress",),
 }
 
 

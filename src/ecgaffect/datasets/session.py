@@ -166,6 +166,15 @@ RATING_SCALES: dict[str, tuple[int, int]] = {
 }
 RATED_TASKS = ("arousal", "valence", "dominance", "liking")
 WESAD_STATES = ("baseline", "stress", "amusement", "meditation")
+#: EEGMAT ``stress`` values -> class (rest 0, mental arithmetic 1) under binary/condition.
+EEGMAT_STRESS = {"rest": 0, "arithmetic": 1}
+#: drivedb ``stress`` values (Healey & Picard 2005: rest low, highway medium, city high).
+DRIVEDB_STRESS = ("rest", "highway", "city")
+#: Datasets whose ``condition`` scheme names its stress classes after the conditions.
+CONDITION_CLASSES: dict[str, tuple[str, ...]] = {
+    "eegmat": ("rest", "arithmetic"),
+    "drivedb": DRIVEDB_STRESS,
+}
 
 
 def _scale(dataset: str) -> tuple[int, int]:
@@ -180,6 +189,8 @@ def _scheme_classes(scheme: str, task: str, dataset: str) -> list[str]:
         if scheme == "paper":
             return [str(v) for v in range(lo, hi + 1)]
     if task == "stress":
+        if scheme == "condition" and dataset in CONDITION_CLASSES:
+            return list(CONDITION_CLASSES[dataset])
         if scheme in ("binary", "condition"):
             return ["no-stress", "stress"]
         if scheme == "paper":
@@ -214,7 +225,13 @@ def _scheme_encode(scheme: str, task: str, dataset: str, value: LabelValue | Non
     elif task == "stress":
         # SWELL conditions: N neutral, I interruptions, T time pressure, R relaxation.
         if isinstance(value, str):
+            if dataset == "drivedb" and scheme in ("binary", "condition"):
+                if scheme == "binary":  # rest vs city driving; highway dropped
+                    return {"rest": 0, "city": 1}.get(value, -1)
+                return DRIVEDB_STRESS.index(value) if value in DRIVEDB_STRESS else -1
             if scheme in ("binary", "condition"):
+                if value in EEGMAT_STRESS:  # EEGMAT: rest vs mental arithmetic
+                    return EEGMAT_STRESS[value]
                 return {"N": 0, "R": -1, "I": 1, "T": 1}.get(value, -1)
             if scheme == "paper":
                 return {"N": 0, "I": 1, "T": 2}.get(value, -1)
@@ -240,7 +257,7 @@ SCHEMES: dict[str, LabelScheme] = {
     "binary": LabelScheme(
         "binary",
         "high/low at the scale midpoint (> 5 on 1-9, > 3 on 1-5); "
-        "SWELL stress = N vs {T, I} (R dropped)",
+        "SWELL stress = N vs {T, I} (R dropped); drivedb = rest vs city (highway dropped)",
     ),
     "paper": LabelScheme(
         "paper",
@@ -249,7 +266,8 @@ SCHEMES: dict[str, LabelScheme] = {
     ),
     "condition": LabelScheme(
         "condition",
-        "SWELL condition-based stress: N vs {T, I}, relaxation minutes dropped",
+        "SWELL condition-based stress: N vs {T, I}, relaxation minutes dropped; "
+        "EEGMAT: rest vs arithmetic; drivedb: rest/highway/city (low/medium/high)",
     ),
 }
 
