@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import pyxdf
 
-from ecgaffect.datasets.xdf import load_xdf_session, read_xdf_chunks
+from ecgaffect.io.xdf import load_xdf_session, read_xdf_chunks
 from ecgaffect.stream.recorder import RecorderError, XdfRecorder, score_channel_labels
 from ecgaffect.stream.sinks import Score
 from ecgaffect.stream.sources.base import EcgChunk, HeartRate, Marker, SourceState, SourceStatus

@@ -10,8 +10,8 @@ import pytest
 
 from ecgaffect.datasets import swell
 from ecgaffect.datasets.base import DatasetError, LoadReport
-from ecgaffect.datasets.poly5 import read_poly5
 from ecgaffect.datasets.session import get_scheme
+from ecgaffect.io.poly5 import read_poly5
 from fixtures_swell import (
     FS_HZ,
     LABEL_STEM,

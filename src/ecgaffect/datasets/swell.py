@@ -6,7 +6,7 @@ Expected layout under ``root`` (the unzipped ``0_SWELL.zip``, or a partial copy 
     Behavioral-features - per minute.xlsx        sheet "SWELLdata" (or the .tab export)
     0 - Raw data/D - Physiology - raw data/Mobi signals (raw and filtered)/ppN_D-M-YYYY_cK.S00
 
-Each ``.S00`` (TMSi Poly5, see :mod:`ecgaffect.datasets.poly5`) holds one block (about an hour)
+Each ``.S00`` (TMSi Poly5, see :mod:`ecgaffect.io.poly5`) holds one block (about an hour)
 of one participant; a ``..._cK_cont.S00`` file continues block K after an interruption. One
 :class:`~ecgaffect.datasets.session.Session` is yielded per participant-block with one
 :class:`~ecgaffect.datasets.session.Segment` per labelled minute of the label sheet, placed by
@@ -51,8 +51,8 @@ import numpy as np
 
 from ecgaffect._optional import require
 from ecgaffect.datasets.base import DatasetError, LoadReport
-from ecgaffect.datasets.poly5 import Poly5File, Poly5Signal, read_poly5
 from ecgaffect.datasets.session import Event, Segment, Session
+from ecgaffect.io.poly5 import Poly5File, Poly5Signal, read_poly5
 
 __all__ = [
     "ECG_CHANNEL_PATTERNS",

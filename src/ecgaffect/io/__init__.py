@@ -6,5 +6,12 @@ path -> Session function used by the CLI, the GUI and the replay source. Every r
 """
 
 from ecgaffect.io.errors import FileFormatError, FileSizeLimitError, NonFiniteSamplesError
+from ecgaffect.io.paths import SUPPORTED_SUFFIXES, load_session
 
-__all__ = ["FileFormatError", "FileSizeLimitError", "NonFiniteSamplesError"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "FileFormatError",
+    "FileSizeLimitError",
+    "NonFiniteSamplesError",
+    "load_session",
+]
