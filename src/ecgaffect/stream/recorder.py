@@ -473,12 +473,14 @@ class XdfRecorder(Sink):
         counts = self.sample_counts()
         lost = self.samples_not_written()
         text = f"recording {self.path}: {counts.get('ECG', 0)} ECG samples written"
-        if any(lost.values()) or self.write_errors:
-            missing = ", ".join(f"{n} {k}" for k, n in lost.items() if n) or "none"
+        if any(lost.values()):
+            missing = ", ".join(f"{n} {k}" for k, n in lost.items() if n)
             text += (
                 f"; NOT WRITTEN: {missing} samples ({self.write_errors} failed writes, last: "
                 f"{self.last_error})"
             )
+        elif self.write_errors:
+            text += f"; {self.write_errors} failed writes, everything written on retry"
         return text
 
     def close(self) -> None:
