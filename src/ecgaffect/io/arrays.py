@@ -72,9 +72,10 @@ def check_fs(fs_hz: Any, name: str = "fs_hz") -> float | None:
 
 def _require_fs(path: Path, fs_hz: float | None, fmt: str) -> float:
     if fs_hz is None:
-        raise ValueError(
-            f"{path}: fs_hz is required for {fmt} files (they do not store a sampling rate); "
-            f"pass fs_hz=<Hz> (on the command line: --fs-hz)"
+        raise FileFormatError(
+            path,
+            f"fs_hz is required for {fmt} files (they do not store a sampling rate); "
+            f"pass fs_hz=<Hz> (on the command line: --fs-hz)",
         )
     return fs_hz
 
@@ -85,9 +86,9 @@ def _pick_column(
     """One column of a 1-D or 2-D ``[n_samples, n_columns]`` array."""
     if data.ndim == 1:
         if column not in (None, 0):
-            raise ValueError(
-                f"{path}: column={column!r} given but the array is 1-D (one channel); "
-                f"leave column out"
+            raise FileFormatError(
+                path,
+                f"column={column!r} given but the array is 1-D (one channel); leave column out",
             )
         return data, None
     if data.ndim != 2:
@@ -99,19 +100,20 @@ def _pick_column(
         if n_cols == 1:
             return data[:, 0], 0
         what = f"columns {names}" if names else f"columns 0..{n_cols - 1}"
-        raise ValueError(
-            f"{path}: 2-D array of shape {data.shape} has {what}; pass column=<index> "
-            f"(on the command line: --column) to choose the ECG channel"
+        raise FileFormatError(
+            path,
+            f"2-D array of shape {data.shape} has {what}; pass column=<index> "
+            f"(on the command line: --column) to choose the ECG channel",
         )
     if isinstance(column, str):
-        raise ValueError(
-            f"{path}: column must be an integer index 0..{n_cols - 1} for this file, got {column!r}"
+        raise FileFormatError(
+            path, f"column must be an integer index 0..{n_cols - 1} for this file, got {column!r}"
         )
     if isinstance(column, bool) or not isinstance(column, int | np.integer):
         raise ValueError(f"{path}: column must be an integer index, got {column!r}")
     if not -n_cols <= int(column) < n_cols:
-        raise ValueError(
-            f"{path}: column={column} is out of range; the array has columns 0..{n_cols - 1}"
+        raise FileFormatError(
+            path, f"column={column} is out of range; the array has columns 0..{n_cols - 1}"
         )
     return data[:, int(column)], int(column)
 
@@ -224,15 +226,17 @@ def read_npz(path: Path, *, fs_hz: float | None, column: int | str | None) -> tu
         elif not arrays:
             raise FileFormatError(path, f"holds no sample array (entries: {keys})")
         else:
-            raise ValueError(
-                f"{path}: holds several arrays {arrays} and none is named 'ecg'; "
-                f"pass column=<key> to choose one"
+            raise FileFormatError(
+                path,
+                f"holds several arrays {arrays} and none is named 'ecg'; "
+                f"pass column=<key> to choose one",
             )
         data = member(key)
     if file_fs is not None and fs_hz is not None and not math.isclose(file_fs, fs_hz, rel_tol=1e-6):
-        raise ValueError(
-            f"{path}: fs_hz={fs_hz:g} Hz was given but the file says fs_hz={file_fs:g} Hz; "
-            f"leave fs_hz out or make them agree"
+        raise FileFormatError(
+            path,
+            f"fs_hz={fs_hz:g} Hz was given but the file says fs_hz={file_fs:g} Hz; "
+            f"leave fs_hz out or make them agree",
         )
     fs = (
         file_fs
@@ -335,31 +339,34 @@ def read_table(path: Path, *, fs_hz: float | None, column: int | str | None) -> 
             idx = candidates[0]
         else:
             shown = names if header is not None else f"0..{n_cols - 1} (no header)"
-            raise ValueError(
-                f"{path}: has {n_cols} columns {shown}; pass column=<name or index> "
-                f"(on the command line: --column) to choose the ECG"
+            raise FileFormatError(
+                path,
+                f"has {n_cols} columns {shown}; pass column=<name or index> "
+                f"(on the command line: --column) to choose the ECG",
             )
     elif isinstance(column, str):
         if header is None:
-            raise ValueError(
-                f"{path}: column={column!r} asks for a name but the file has no header; "
-                f"use an index 0..{n_cols - 1}"
+            raise FileFormatError(
+                path,
+                f"column={column!r} asks for a name but the file has no header; "
+                f"use an index 0..{n_cols - 1}",
             )
         if column not in header:
-            raise ValueError(f"{path}: no column named {column!r}; columns are {header}")
+            raise FileFormatError(path, f"no column named {column!r}; columns are {header}")
         idx = header.index(column)
     elif isinstance(column, int | np.integer) and not isinstance(column, bool):
         if not 0 <= int(column) < n_cols:
-            raise ValueError(
-                f"{path}: column={column} is out of range; the file has columns 0..{n_cols - 1}"
-                + (f" {header}" if header else "")
+            raise FileFormatError(
+                path,
+                f"column={column} is out of range; the file has columns 0..{n_cols - 1}"
+                + (f" {header}" if header else ""),
             )
         idx = int(column)
     else:
         raise ValueError(f"{path}: column must be a name or an integer index, got {column!r}")
     if idx == 0 and time_first:
-        raise ValueError(
-            f"{path}: column {names[0]!r} is the time column, not the ECG; columns are {names}"
+        raise FileFormatError(
+            path, f"column {names[0]!r} is the time column, not the ECG; columns are {names}"
         )
 
     for r_i, row in enumerate(rows):
@@ -382,18 +389,20 @@ def read_table(path: Path, *, fs_hz: float | None, column: int | str | None) -> 
         prov["fs_from_time_column"] = time_fs
     if fs_hz is None:
         if time_fs is None:
-            raise ValueError(
-                f"{path}: fs_hz is required for {path.suffix} tables without a time column "
+            raise FileFormatError(
+                path,
+                f"fs_hz is required for {path.suffix} tables without a time column "
                 f"whose name gives its unit (like 'time_s' or 'timestamp_ms'); pass "
-                f"fs_hz=<Hz> (on the command line: --fs-hz)"
+                f"fs_hz=<Hz> (on the command line: --fs-hz)",
             )
         fs = time_fs
     else:
         if time_fs is not None and abs(time_fs / fs_hz - 1.0) > FS_TOLERANCE:
-            raise ValueError(
-                f"{path}: fs_hz={fs_hz:g} Hz was given but the time column {names[0]!r} "
+            raise FileFormatError(
+                path,
+                f"fs_hz={fs_hz:g} Hz was given but the time column {names[0]!r} "
                 f"says {time_fs:.4g} Hz (more than {FS_TOLERANCE:.0%} apart); "
-                f"leave fs_hz out or check the file"
+                f"leave fs_hz out or check the file",
             )
         fs = fs_hz
     return _column_values(path, rows, idx, names), fs, prov

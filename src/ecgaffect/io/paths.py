@@ -71,9 +71,10 @@ def _array_reader(read: Callable[..., tuple]) -> Callable[..., Session]:
             raise FileFormatError(path, f"samples must be real numbers, got dtype {ecg.dtype}")
         file_unit = prov.pop("unit", None)
         if file_unit is not None and units is not None and file_unit != units:
-            raise ValueError(
-                f"{path}: units={units.symbol!r} was given but column {prov.get('column')!r} "
-                f"says {file_unit.symbol!r}; leave units out for this file"
+            raise FileFormatError(
+                path,
+                f"units={units.symbol!r} was given but column {prov.get('column')!r} "
+                f"says {file_unit.symbol!r}; leave units out for this file",
             )
         name, factor = session_units(file_unit or units or Unit("uV", 1.0))
         ecg = np.asarray(ecg, dtype=np.float64)
@@ -111,9 +112,10 @@ def _load_xdf(
         units=None if units is None else session_units(units)[0],
     )
     if fs_hz is not None and abs(session.fs_hz / fs_hz - 1.0) > arrays.FS_TOLERANCE:
-        raise ValueError(
-            f"{path}: fs_hz={fs_hz:g} Hz was given but the file says {session.fs_hz:g} Hz; "
-            f"leave fs_hz out for XDF files"
+        raise FileFormatError(
+            path,
+            f"fs_hz={fs_hz:g} Hz was given but the file says {session.fs_hz:g} Hz; "
+            f"leave fs_hz out for XDF files",
         )
     check_finite(path, session.ecg)
     return session
@@ -174,9 +176,10 @@ def load_session(
     suffix = path.suffix.lower()
     reader = LOADERS.get(suffix)
     if reader is None:
-        raise ValueError(
-            f"{path}: unknown recording format {path.suffix or '(no suffix)'!r}; "
-            f"supported: {', '.join(SUPPORTED_SUFFIXES)}"
+        raise FileFormatError(
+            path,
+            f"unknown recording format {path.suffix or '(no suffix)'!r}; "
+            f"supported: {', '.join(SUPPORTED_SUFFIXES)}",
         )
     if not path.exists():
         raise FileNotFoundError(f"recording file not found: {path}")

@@ -912,9 +912,10 @@ def load_xdf_session(
     else:
         file_units, factor = session_units(parsed)
         if units is not None and units != file_units:
-            raise ValueError(
-                f"{path}: units={units!r} was given but channel {s.labels[ch] or ch!r} says "
-                f"{unit_raw!r}; leave units out for this file"
+            raise FileFormatError(
+                path,
+                f"units={units!r} was given but channel {s.labels[ch] or ch!r} says "
+                f"{unit_raw!r}; leave units out for this file",
             )
         units = file_units
     ts = np.asarray(s.time_stamps, dtype=np.float64)
