@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgaffect.datasets.poly5 import read_poly5
+from ecgaffect.io.poly5 import read_poly5
 
 N_CH = 8
 FS_HZ = 2048

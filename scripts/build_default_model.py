@@ -76,12 +76,12 @@ def _set_determinism(threads: int) -> None:
 
 def recording_sessions() -> list[Any]:
     """The bundled recordings listed in ``recordings/manifest.json``, as sessions."""
-    from ecgaffect.datasets.recording import load_recording
+    from ecgaffect.io import load_session
 
     manifest = json.loads((RECORDINGS / "manifest.json").read_text(encoding="utf-8"))
     sessions = []
     for entry in manifest["recordings"]:
-        s = load_recording(RECORDINGS / entry["file"])
+        s = load_session(RECORDINGS / entry["file"])
         s.subject = Path(entry["file"]).name.split(".")[0]
         sessions.append((s, entry))
     return sessions

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Regenerate the bundled recordings in ``recordings/`` from the exact PyPI packages.
 
-Run from the repository root with ecgaffect installed (its XDF encoders are used; needs
-network access to PyPI, nothing else)::
+Run from the repository root with ecgaffect installed (its XDF writer, ``ecgaffect.io.xdf``,
+is used; needs network access to PyPI, nothing else)::
 
     python scripts/build_recordings.py            # writes recordings/*.xdf[z] + README + manifest
     python scripts/build_recordings.py --check    # rebuild into a temp dir and compare bytes
@@ -42,7 +42,6 @@ import hashlib
 import io
 import json
 import logging
-import struct
 import subprocess
 import sys
 import tarfile
@@ -51,18 +50,16 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 import numpy as np
 
-from ecgaffect.stream.recorder import (
-    TAG_FILE_HEADER,
-    TAG_SAMPLES,
-    TAG_STREAM_FOOTER,
-    TAG_STREAM_HEADER,
-    _chunk,
-    _string_samples,
-    _varlen,
+from ecgaffect.io.xdf import (
+    XdfStreamSpec,
+    XdfWriter,
+    desc_xml,
+    numeric_samples_chunk,
+    regular_samples_chunk,
+    string_samples_chunk,
 )
 
 log = logging.getLogger("build_recordings")
@@ -325,52 +322,12 @@ def convert_polar(time_ns: np.ndarray, ecg_mv: np.ndarray) -> Converted:
 _FORMATS = {np.dtype(np.int16): "int16", np.dtype(np.float32): "float32"}
 
 
-def _header_xml(
-    *, name: str, type_: str, fmt: str, srate: float, uid: str, channels: str, desc: str
-) -> bytes:
-    xml = (
-        '<?xml version="1.0"?><info>'
-        f"<name>{escape(name)}</name><type>{escape(type_)}</type>"
-        f"<channel_count>1</channel_count><nominal_srate>{srate!r}</nominal_srate>"
-        f"<channel_format>{fmt}</channel_format><source_id>{escape(uid)}</source_id>"
-        f"<version>1.1</version><created_at>0.0</created_at><uid>{escape(uid)}</uid>"
-        f"<hostname>ecgaffect-build-recordings</hostname>"
-        f"<desc>{channels}{desc}</desc></info>"
-    )
-    return xml.encode("utf-8")
-
-
-def _footer_xml(first: float, last: float, count: int) -> bytes:
-    return (
-        '<?xml version="1.0"?><info>'
-        f"<first_timestamp>{first!r}</first_timestamp><last_timestamp>{last!r}</last_timestamp>"
-        f"<sample_count>{count}</sample_count><clock_offsets></clock_offsets></info>"
-    ).encode()
-
-
-def regular_samples_chunk(stream_id: int, values: np.ndarray, first_timestamp_s: float) -> bytes:
-    """A Samples chunk of a regular 1-channel stream: a time stamp on the first sample only."""
-    dt = values.dtype.newbyteorder("<")
-    n = values.size
-    first = np.zeros(1, dtype=[("tsb", "u1"), ("ts", "<f8"), ("v", dt)])
-    first["tsb"], first["ts"], first["v"] = 8, first_timestamp_s, values[:1]
-    rest = np.zeros(n - 1, dtype=[("tsb", "u1"), ("v", dt)])
-    rest["v"] = values[1:]
-    content = struct.pack("<I", stream_id) + _varlen(n) + first.tobytes() + rest.tobytes()
-    return _chunk(TAG_SAMPLES, content)
-
-
-def stamped_samples_chunk(stream_id: int, values: np.ndarray, timestamps_s: np.ndarray) -> bytes:
-    """A Samples chunk of a 1-channel stream with a time stamp on every sample."""
-    dt = values.dtype.newbyteorder("<")
-    rows = np.zeros(values.size, dtype=[("tsb", "u1"), ("ts", "<f8"), ("v", dt)])
-    rows["tsb"], rows["ts"], rows["v"] = 8, timestamps_s, values
-    content = struct.pack("<I", stream_id) + _varlen(values.size) + rows.tobytes()
-    return _chunk(TAG_SAMPLES, content)
-
-
 def xdf_bytes(rec: Converted, *, subject: str, chunk_n: int = CHUNK_N, t0_s: float = 0.0) -> bytes:
-    """``rec`` as an XDF file: stream 1 ``ECG`` (uV), stream 2 ``Markers`` if it has events."""
+    """``rec`` as an XDF file: stream 1 ``ECG`` (uV), stream 2 ``Markers`` if it has events.
+
+    Written with :class:`ecgaffect.io.xdf.XdfWriter` (the project's one XDF writer); regular
+    Samples chunks carry a time stamp on their first sample only.
+    """
     fmt = _FORMATS.get(rec.samples_uv.dtype)
     if fmt is None:
         raise ValueError(
@@ -380,45 +337,31 @@ def xdf_bytes(rec: Converted, *, subject: str, chunk_n: int = CHUNK_N, t0_s: flo
         raise ValueError(f"{rec.name}: samples must be a non-empty 1-D array")
     if chunk_n < 1:
         raise ValueError(f"chunk_n must be >= 1, got {chunk_n}")
-    parts = [
-        b"XDF:",
-        _chunk(TAG_FILE_HEADER, b'<?xml version="1.0"?><info><version>1.0</version></info>'),
-    ]
-    ecg_channels = (
-        "<channels><channel><label>ECG</label><unit>microvolts</unit><type>ECG</type>"
-        "</channel></channels>"
-    )
-    ecg_desc = f"<ecgaffect><subject>{escape(subject)}</subject></ecgaffect>"
-    parts.append(
-        _chunk(
-            TAG_STREAM_HEADER,
-            struct.pack("<I", 1)
-            + _header_xml(
-                name="ECG",
-                type_="ECG",
-                fmt=fmt,
-                srate=float(rec.fs_hz),
-                uid=f"{rec.name}-ecg",
-                channels=ecg_channels,
-                desc=ecg_desc,
-            ),
+
+    def spec(
+        name: str, fmt: str, srate: float, uid: str, channel: dict, desc: str
+    ) -> XdfStreamSpec:
+        return XdfStreamSpec(
+            name=name,
+            type=name,
+            channels=[channel],
+            nominal_srate=srate,
+            channel_format=fmt,
+            source_id=uid,
+            created_at=0.0,
+            uid=uid,
+            hostname="ecgaffect-build-recordings",
+            desc_xml=desc,
         )
-    )
+
+    buf = io.BytesIO()
+    w = XdfWriter(buf)
+    ecg_channel = {"label": "ECG", "unit": "microvolts", "type": "ECG"}
+    ecg_desc = desc_xml("ecgaffect", {"subject": subject})
+    w.add_stream(1, spec("ECG", fmt, float(rec.fs_hz), f"{rec.name}-ecg", ecg_channel, ecg_desc))
     if rec.events:
-        parts.append(
-            _chunk(
-                TAG_STREAM_HEADER,
-                struct.pack("<I", 2)
-                + _header_xml(
-                    name="Markers",
-                    type_="Markers",
-                    fmt="string",
-                    srate=0.0,
-                    uid=f"{rec.name}-markers",
-                    channels="<channels><channel><label>Marker</label></channel></channels>",
-                    desc="",
-                ),
-            )
+        w.add_stream(
+            2, spec("Markers", "string", 0.0, f"{rec.name}-markers", {"label": "Marker"}, "")
         )
     n = rec.samples_uv.size
     stamps = rec.timestamps_s
@@ -427,23 +370,19 @@ def xdf_bytes(rec: Converted, *, subject: str, chunk_n: int = CHUNK_N, t0_s: flo
     for start in range(0, n, chunk_n):
         block = rec.samples_uv[start : start + chunk_n]
         if stamps is None:
-            parts.append(regular_samples_chunk(1, block, t0_s + start / rec.fs_hz))
+            w.write_chunk(regular_samples_chunk(1, block, t0_s + start / rec.fs_hz))
         else:
-            parts.append(stamped_samples_chunk(1, block, t0_s + stamps[start : start + chunk_n]))
+            ts = t0_s + np.asarray(stamps[start : start + chunk_n], dtype=np.float64)
+            w.write_chunk(numeric_samples_chunk(1, ts, block[:, None], fmt))
     if rec.events:
         times_s = [t0_s + t for t, _ in rec.events]
-        parts.append(_string_samples(2, times_s, [label for _, label in rec.events]))
+        w.write_chunk(string_samples_chunk(2, times_s, [label for _, label in rec.events]))
     last = t0_s + (float(stamps[-1]) if stamps is not None else (n - 1) / rec.fs_hz)
-    parts.append(_chunk(TAG_STREAM_FOOTER, struct.pack("<I", 1) + _footer_xml(t0_s, last, n)))
+    w.write_footer(1, first_timestamp_s=t0_s, last_timestamp_s=last, count=n)
     if rec.events:
         first_e, last_e = t0_s + rec.events[0][0], t0_s + rec.events[-1][0]
-        parts.append(
-            _chunk(
-                TAG_STREAM_FOOTER,
-                struct.pack("<I", 2) + _footer_xml(first_e, last_e, len(rec.events)),
-            )
-        )
-    return b"".join(parts)
+        w.write_footer(2, first_timestamp_s=first_e, last_timestamp_s=last_e, count=len(rec.events))
+    return buf.getvalue()
 
 
 def write_recording(rec: Converted, path: Path, *, subject: str) -> Path:
@@ -746,8 +685,8 @@ def readme(manifest: dict[str, Any]) -> str:
         "others from the nominal rate), and a `Markers` stream where the source has events.",
         "The Polar H10 recording instead stamps every sample with the device's own timing.",
         "Time stamps start at 0 s. `.xdfz` is the same, gzip-compressed (pyxdf and",
-        "`ecgaffect.datasets.xdf` read both). Nothing is resampled. Load with",
-        "`ecgaffect.datasets.recording.load_recording(path)` or `pyxdf.load_xdf(path)`.",
+        "`ecgaffect.io.xdf` read both). Nothing is resampled. Load with",
+        "`ecgaffect.io.load_session(path)` or `pyxdf.load_xdf(path)`.",
         "",
         "| file | source | rate | duration | units (stored as) | events | licence |",
         "|---|---|---|---|---|---|---|",

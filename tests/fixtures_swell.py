@@ -16,7 +16,8 @@ import numpy as np
 
 MAGIC = {
     203: b"POLY SAMPLE FILEversion 2.03\r\n\x1a",
-    204: b"POLY SAMPLE FILE version 2.04\r\n\x1a",
+    # the 2.03 text with the version digits changed and one trailing byte (BioSig's view)
+    204: b"POLY SAMPLE FILEversion 2.04\r\n\x1a\x00",
 }
 
 #: Channel layout of the SWELL Mobi files (paired channels), name and unit. Names are our
@@ -59,6 +60,7 @@ def write_poly5(
     n_periods: int | None = None,
     n_signals_override: int | None = None,
     block_size_override: int | None = None,
+    file_id: bytes | None = None,
 ) -> Path:
     """Write ``data`` (channels x samples, physical units) as a Poly5 file.
 
@@ -66,6 +68,7 @@ def write_poly5(
     value is the inverse of the reader's scaling. The last block is zero-padded; the header's
     sample-period count is the true length (or ``n_periods``). ``drop_bytes`` cuts the end of
     the file to simulate an interrupted copy; the ``*_override`` arguments corrupt the header.
+    ``file_id`` replaces the id bytes (31 for version 203, 32 for 204).
     """
     data = np.atleast_2d(np.asarray(data, dtype=np.float64))
     n_ch, n = data.shape
@@ -81,7 +84,9 @@ def write_poly5(
     ns = 2 * n_ch if n_signals_override is None else n_signals_override
 
     out = bytearray()
-    out += MAGIC[version]
+    file_id = MAGIC[version] if file_id is None else file_id
+    assert len(file_id) == len(MAGIC[version])
+    out += file_id
     out += struct.pack("<h", version)
     out += _pascal(measurement_name, 81)
     out += struct.pack("<hhBhi", fs_hz, fs_hz, 0, ns, n if n_periods is None else n_periods)

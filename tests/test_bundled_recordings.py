@@ -18,8 +18,8 @@ import pytest
 import pyxdf
 
 from ecgaffect.datasets.base import DatasetError
-from ecgaffect.datasets.recording import load_recording
-from ecgaffect.datasets.xdf import read_xdf, read_xdf_chunks
+from ecgaffect.io import load_session
+from ecgaffect.io.xdf import read_xdf, read_xdf_chunks
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDINGS = ROOT / "recordings"
@@ -46,7 +46,7 @@ br = _load_script()
 def bundled(request):
     name = request.param
     path = RECORDINGS / name
-    return ENTRIES[name], path, load_recording(path), pyxdf.load_xdf(str(path))[0]
+    return ENTRIES[name], path, load_session(path), pyxdf.load_xdf(str(path))[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ def test_chunk_reader_agrees_with_pyxdf(bundled):
 
 
 def test_systole_events_are_the_image_onsets():
-    session = load_recording(RECORDINGS / "systole_emotional_images.xdfz")
+    session = load_session(RECORDINGS / "systole_emotional_images.xdfz")
     times = np.array([e.time_s for e in session.events])
     labels = {e.label for e in session.events}
     assert labels == {"disgust image", "neutral image"}
@@ -317,7 +317,7 @@ def test_xdf_writer_round_trips_through_pyxdf_and_chunk_reader(tmp_path):
             else:
                 assert [r[0] for r in s.time_series] == ["disgust image", "neutral image"]
                 np.testing.assert_allclose(s.time_stamps, [1.5, 20.25])
-        session = load_recording(path)
+        session = load_session(path)
         assert session.subject == "S1"
         assert [(e.time_s, e.label) for e in session.events] == rec.events
         np.testing.assert_array_equal(session.ecg, samples)
@@ -363,7 +363,7 @@ def test_replay_source_plays_a_bundled_recording_completely():
     from ecgaffect.stream.sources.replay import ReplaySource
 
     path = RECORDINGS / "pyhrv_bitalino.xdf"
-    expected = load_recording(path).ecg
+    expected = load_session(path).ecg
     chunks = []
     with ReplaySource(path, speed=math.inf) as src:
         for _ in range(1000):

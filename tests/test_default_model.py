@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ecgaffect.datasets.recording import load_recording
+from ecgaffect.io import load_session
 from ecgaffect.model import default_model_card_path, default_model_path
 from ecgaffect.model.card import DEMO_WARNING, ModelCard
 from ecgaffect.model.cli_export import preprocess_windows
@@ -96,7 +96,7 @@ def test_card_reports_held_out_metrics(scorer):
 
 
 def test_scoring_a_bundled_recording_gives_probabilities(scorer):
-    session = load_recording(ROOT / "recordings" / "scipy_mitbih208.xdf")
+    session = load_session(ROOT / "recordings" / "scipy_mitbih208.xdf")
     windows, start_s = preprocess_windows(
         session.ecg_uv(), session.fs_hz, scorer.card, hop_s=scorer.card.window_s
     )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ecgaffect.datasets.base import DatasetError
-from ecgaffect.datasets.poly5 import read_poly5
+from ecgaffect.io.poly5 import read_poly5
 from fixtures_swell import write_poly5
 
 START = datetime(2012, 9, 18, 13, 15, 40)
@@ -122,11 +122,42 @@ def test_unknown_version(tmp_path):
     raw = bytearray(path.read_bytes())
     raw[32:34] = (205).to_bytes(2, "little")
     path.write_bytes(bytes(raw))
-    with pytest.raises(DatasetError, match="unknown Poly5 header version 205.*203 and 204"):
+    with pytest.raises(
+        DatasetError, match="unknown Poly5 header version 205.*versions are 203.*and 204"
+    ):
         read_poly5(path)
 
 
-def test_id_does_not_match_version(tmp_path):
+@pytest.mark.parametrize(
+    ("version", "file_id"),
+    [
+        # what BioSig identifies: the 2.03 text with other digits, plus one trailing byte
+        (204, b"POLY SAMPLE FILEversion 2.04\r\n\x1a\x00"),
+        (204, b"POLY SAMPLE FILEversion 2.04\r\n\x1a "),
+        (204, b"POLY SAMPLE FILE version 2.04\r\n\x1a"),  # what we used to demand
+        (204, b"POLY SAMPLE FILE" + b"\x00" * 16),  # tms_rd reads the 2.04 id unchecked
+        (203, b"POLY SAMPLE FILEversion 9.99\r\n\x1a"),  # the version field decides
+    ],
+)
+def test_file_id_is_not_compared_exactly_the_version_field_decides(tmp_path, version, file_id):
+    data = _data(100)
+    path = write_poly5(
+        tmp_path / "a.S00",
+        data,
+        fs_hz=256,
+        names=NAMES,
+        units=UNITS,
+        start_time=START,
+        version=version,
+        file_id=file_id,
+    )
+    with read_poly5(path) as f:
+        assert f.version == version
+        assert f.header_size == {203: 217, 204: 218}[version]
+        np.testing.assert_allclose(f.read_channel(0), data[0], rtol=0, atol=1e-3)
+
+
+def test_file_without_the_poly5_id_is_refused(tmp_path):
     path = write_poly5(
         tmp_path / "a.S00",
         _data(100),
@@ -134,13 +165,31 @@ def test_id_does_not_match_version(tmp_path):
         names=NAMES,
         units=UNITS,
         start_time=START,
-        version=203,
+        version=204,
+        file_id=b"NOT A POLY5 FILE" + b"\x00" * 16,
     )
-    raw = bytearray(path.read_bytes())
-    raw[24:28] = b"9.99"
-    path.write_bytes(bytes(raw))
-    with pytest.raises(DatasetError, match="does not match version 203"):
+    with pytest.raises(DatasetError, match=r"a\.S00: not a TMSi Poly5 file: expected the file id"):
         read_poly5(path)
+
+
+@pytest.mark.parametrize(
+    ("unit", "factor"),
+    [("µVolt", 1.0), ("uVolt", 1.0), ("µV", 1.0), ("microvolts", 1.0), ("mVolt", 1e3)],
+)
+def test_tmsi_unit_spellings_are_voltages(tmp_path, unit, factor):
+    data = _data(100)
+    path = write_poly5(
+        tmp_path / "u.S00",
+        data[:1],
+        fs_hz=256,
+        names=["ECG"],
+        units=[unit],
+        start_time=START,
+        scaling=SCALING[:1],
+    )
+    with read_poly5(path) as f:
+        assert f.signals[0].is_voltage
+        np.testing.assert_allclose(f.read_channel(0), data[0] * factor, rtol=0, atol=1e-3 * factor)
 
 
 def test_truncated_file_reports_complete_blocks(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import signal
 import subprocess
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 import pyxdf
 
-from ecgaffect.datasets.xdf import load_xdf_session, read_xdf_chunks
+from ecgaffect.io.xdf import load_xdf_session, read_xdf_chunks
 from ecgaffect.stream.recorder import RecorderError, XdfRecorder, score_channel_labels
 from ecgaffect.stream.sinks import Score
 from ecgaffect.stream.sources.base import EcgChunk, HeartRate, Marker, SourceState, SourceStatus
@@ -222,3 +224,204 @@ def test_sigkilled_recorder_leaves_readable_file(tmp_path):
     # consecutive values: nothing lost, nothing duplicated
     np.testing.assert_array_equal(session.ecg, np.arange(n, dtype=float))
     assert [e.label for e in session.events] == ["before kill"]
+
+
+# -- full disk, hostile names, file mode, replay speed (issue 15) ------------------------------
+
+
+class _FullDisk(io.RawIOBase):
+    """The recorder's file, with a switch that fills the disk: the first write that hits the
+    full disk writes half its bytes (as write(2) does), later ones raise ENOSPC."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.full = False
+        self.partial_done = False
+        self.refused = 0
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def write(self, b):
+        if not self.full:
+            return self.raw.write(b)
+        self.refused += 1
+        if not self.partial_done:
+            self.partial_done = True
+            return self.raw.write(bytes(b[: len(b) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def seek(self, *a):
+        return self.raw.seek(*a)
+
+    def truncate(self, *a):
+        return self.raw.truncate(*a)
+
+    def tell(self):
+        return self.raw.tell()
+
+    def fileno(self):
+        return self.raw.fileno()
+
+
+def _full_disk(rec: XdfRecorder) -> _FullDisk:
+    disk = _FullDisk(rec._writer._file)
+    rec._writer._file = disk
+    return disk
+
+
+def test_full_disk_keeps_the_file_valid_and_writes_everything_once_it_frees(tmp_path, caplog):
+    path = tmp_path / "rec.xdf"
+    chunks = list(_chunks(30))
+    with XdfRecorder(path, flush_interval_s=60.0) as rec:
+        disk = _full_disk(rec)
+        for c in chunks[:10]:
+            rec.on_chunk(c)
+        rec.flush()
+        disk.full = True
+        with caplog.at_level("ERROR", logger="ecgaffect.stream.recorder"):
+            for c in chunks[10:20]:
+                rec.on_chunk(c)
+                rec.flush()
+        assert disk.refused > 1
+        assert rec.write_errors >= 1
+        assert any("disk full" in r.getMessage() for r in caplog.records)
+        # while the disk is full the file holds whole chunks only: pyxdf reads it as is
+        ecg = _by_name(path)["ECG"]
+        want = np.concatenate([c.samples_uv for c in chunks]).astype(np.float32)
+        np.testing.assert_array_equal(ecg["time_series"][:, 0], want[: 10 * CHUNK_N])
+        disk.full = False
+        for c in chunks[20:]:
+            rec.on_chunk(c)
+        rec.flush()
+        assert rec.samples_not_written() == dict.fromkeys(rec.samples_not_written(), 0)
+    ecg = _by_name(path)["ECG"]
+    np.testing.assert_array_equal(ecg["time_series"][:, 0], want)
+    ts = ecg["time_stamps"]
+    assert np.all(np.diff(ts) > 0)
+    np.testing.assert_array_equal(ts, np.concatenate([c.timestamps_s for c in chunks]))
+    assert rec.samples_lost == 0
+    assert "NOT WRITTEN" not in rec.summary()
+
+
+def test_full_disk_that_stays_full_counts_what_was_lost(tmp_path, caplog):
+    path = tmp_path / "rec.xdf"
+    chunks = list(_chunks(40))
+    rec = XdfRecorder(path, flush_interval_s=60.0, max_buffer_bytes=20 * CHUNK_N * 12)
+    disk = _full_disk(rec)
+    for c in chunks[:5]:
+        rec.on_chunk(c)
+    rec.flush()
+    disk.full = True
+    with caplog.at_level("ERROR", logger="ecgaffect.stream.recorder"):
+        for c in chunks[5:]:
+            rec.on_chunk(c)
+            rec.flush()
+        dropped = rec.samples_not_written()["ECG"]
+        assert 0 < dropped < 35 * CHUNK_N  # the bounded buffer dropped the oldest
+        rec.close()
+    lost = rec.samples_not_written()["ECG"]
+    assert lost == 35 * CHUNK_N  # nothing after the disk filled reached the file
+    assert rec.samples_lost >= lost
+    assert f"NOT WRITTEN: {lost} ECG" in rec.summary()
+    assert any("buffer is full" in r.getMessage() for r in caplog.records)
+    # the file is still valid: every chunk written before the disk filled
+    ecg = _by_name(path)["ECG"]
+    assert ecg["time_series"].shape == (5 * CHUNK_N, 1)
+    assert load_xdf_session(path).ecg.size == 5 * CHUNK_N
+
+
+def test_live_exit_status_and_summary_say_when_the_recording_lost_samples(
+    monkeypatch, tmp_path, capsys
+):
+    from ecgaffect.cli import main
+    from ecgaffect.datasets.session import Session
+    from ecgaffect.stream import cli as live_cli
+    from ecgaffect.stream.sources import replay
+    from stream_fakes import FakeScorer, synthetic_ecg_uv
+
+    session = Session("synthetic", "S1", "t1", synthetic_ecg_uv(20.0, 130.0, seed=3), 130.0)
+    monkeypatch.setattr(live_cli, "load_scorer", lambda p: FakeScorer())
+    monkeypatch.setattr(live_cli, "make_source", lambda a: replay.ReplaySource(session, speed=1e6))
+    real_init = XdfRecorder.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        _full_disk(self).full = True
+
+    monkeypatch.setattr(XdfRecorder, "__init__", init)
+    (tmp_path / "in.xdf").write_bytes(b"")
+    out_file = tmp_path / "out.xdf"
+    argv = ["live", "--replay", str(tmp_path / "in.xdf"), "--no-outlet", "--record"]
+    rc = main([*argv, str(out_file), "--duration", "30"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert f"NOT WRITTEN: {session.ecg.size} ECG" in out
+
+
+HOSTILE = "evil\x00\x07\x1b[31m\x0b\ufffe\ud800 <&> model"
+
+
+def test_hostile_names_do_not_make_the_recording_unreadable(tmp_path):
+    path = tmp_path / "rec.xdf"
+    metadata = {"model": HOSTILE, "source": "LSL\x01 stream", "bad key<": "x", "xmlns": "y"}
+    with XdfRecorder(path, subject="P\x0207", metadata=metadata) as rec:
+        for c in _chunks(3):
+            rec.on_chunk(c)
+        rec.on_marker(Marker(1000.5, "marker \x00 with \ud800 bad text"))
+        rec.on_status(SourceStatus(SourceState.RECONNECTING, HOSTILE))
+        rec.on_score(_score(1010.0, 0.8))
+    s = _by_name(path)  # pyxdf: XML 1.0 parses
+    meta = s["ECG"]["info"]["desc"][0]["ecgaffect"][0]
+    assert meta["model"] == ["evil[31m <&> model"]
+    assert meta["source"] == ["LSL stream"]
+    assert "xmlns" not in meta
+    assert len(s["Markers"]["time_series"]) == 1
+    session = load_xdf_session(path)  # our reader finds the ECG stream and the subject
+    assert session.subject == "P07"
+    assert session.ecg.size == 3 * CHUNK_N
+
+
+def test_recordings_are_private_to_their_owner(tmp_path):
+    path = tmp_path / "rec.xdf"
+    with XdfRecorder(path):
+        pass
+    assert path.stat().st_mode & 0o777 == 0o600
+    old = tmp_path / "old.xdf"
+    old.write_bytes(b"")
+    old.chmod(0o644)
+    with XdfRecorder(old, overwrite=True):
+        pass
+    assert old.stat().st_mode & 0o777 == 0o600
+
+
+def test_recording_a_fast_replay_keeps_the_recordings_timeline(tmp_path):
+    from ecgaffect.datasets.session import Session
+    from ecgaffect.stream.sources.replay import ReplaySource
+
+    fs_hz, speed = 360.0, 3.0
+    session = Session("recording", "S1", "t1", np.sin(np.arange(3600) / 9.0) * 500, fs_hz)
+    now = [100.0]
+    src = ReplaySource(
+        session,
+        speed=speed,
+        clock=lambda: now[0],
+        sleep=lambda s: now.__setitem__(0, now[0] + max(s, 1e-3)),
+    )
+    path = tmp_path / "replay.xdf"
+    with src, XdfRecorder(path, ecg_fs_hz=fs_hz, timestamp_scale=src.timestamp_scale) as rec:
+        while not src.finished:
+            for item in src.read(1.0):
+                if isinstance(item, EcgChunk):
+                    rec.on_chunk(item)
+    ecg = _by_name(path)["ECG"]
+    ts = ecg["time_stamps"]
+    assert ts.size == 3600
+    # the file's timestamps agree with its nominal rate (they used to run 3x too fast)
+    assert float(ecg["info"]["nominal_srate"][0]) == fs_hz
+    np.testing.assert_allclose(np.diff(ts), 1.0 / fs_hz, rtol=1e-6)
+    assert ecg["info"]["desc"][0]["ecgaffect"][0]["timestamp_scale"] == ["3.0"]
+    assert load_xdf_session(path).fs_hz == fs_hz

@@ -159,6 +159,31 @@ def test_replay_of_an_xdf_recording(tmp_path):
     assert [x.text for x in items if isinstance(x, Marker)] == ["go"]
 
 
+@pytest.mark.parametrize("suffix", [".xdfz", ".csv", ".npz"])
+def test_replay_of_a_path_reads_what_live_replay_reads(tmp_path, suffix):
+    """ReplaySource(path), which the GUI uses, goes through io.load_session like
+    `live --replay` (it used to read .xdf only)."""
+    import gzip
+
+    x = np.round(np.sin(np.arange(300) / 7.0) * 500.0, 3)
+    path = tmp_path / f"rec{suffix}"
+    if suffix == ".xdfz":
+        plain = tmp_path / "plain.xdf"
+        with XdfRecorder(plain, ecg_fs_hz=100.0) as rec:
+            rec.on_chunk(EcgChunk(x, 5.0 + np.arange(300) / 100.0, 0))
+        path.write_bytes(gzip.compress(plain.read_bytes()))
+    elif suffix == ".csv":
+        rows = "".join(f"{i / 100.0:.2f},{v}\n" for i, v in enumerate(x))
+        path.write_text("time_s,ecg\n" + rows)
+    else:
+        np.savez(path, ecg=x, fs_hz=100.0)
+    with ReplaySource(path, speed=math.inf) as src:
+        assert src.fs_hz == pytest.approx(100.0)
+        items = _drain(src)
+    values = np.concatenate([c.samples_uv for c in items if isinstance(c, EcgChunk)])
+    np.testing.assert_allclose(values, x, rtol=1e-6)
+
+
 def test_replay_errors():
     with pytest.raises(ValueError, match=r"speed must be > 0 .*got 0"):
         ReplaySource(_session(10), speed=0)

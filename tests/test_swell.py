@@ -10,12 +10,13 @@ import pytest
 
 from ecgaffect.datasets import swell
 from ecgaffect.datasets.base import DatasetError, LoadReport
-from ecgaffect.datasets.poly5 import read_poly5
 from ecgaffect.datasets.session import get_scheme
+from ecgaffect.io.poly5 import read_poly5
 from fixtures_swell import (
     FS_HZ,
     LABEL_STEM,
     RAW_DIR,
+    SWELL_CHANNELS,
     BlockSpec,
     default_blocks,
     label_rows,
@@ -319,7 +320,11 @@ def test_ecg_channel_not_recognised(tmp_path):
         start_time=datetime(2012, 9, 18, 13, 0),
     )
     with read_poly5(path) as f:
-        with pytest.raises(DatasetError, match=r"cannot tell the ECG channel.*0: 'Bip 1' \[µV\]"):
+        with pytest.raises(
+            DatasetError,
+            match=r"cannot tell the ECG channel.*0: 'Bip 1' \[µV\].*published SWELL code.*6th "
+            r"measured channel of the Mobi files.*only 2 measured channels",
+        ):
             swell.select_ecg_channel(f)
         sig, how = swell.select_ecg_channel(f, "bip 2")
     assert sig.index == 1
@@ -332,3 +337,69 @@ def test_scan_records_bad_files_instead_of_raising(tmp_path):
     assert info.participants == ["PP01"]
     assert [p.path for p in info.skipped] == [str(root / RAW_DIR / "pp9_3-12-2012_c1.S00")]
     assert "no label rows" in info.summary()
+
+
+def _poly5(tmp_path, names, units):
+    from fixtures_swell import write_poly5
+
+    return write_poly5(
+        tmp_path / "a.S00",
+        np.zeros((len(names), 10)),
+        fs_hz=256,
+        names=names,
+        units=units,
+        start_time=datetime(2012, 9, 18, 13, 0),
+    )
+
+
+@pytest.mark.parametrize("unit", ["µVolt", "uVolt", "µ V", "microvolts"])
+def test_ecg_channel_found_with_tmsi_unit_spellings(tmp_path, unit):
+    names = [c[0] for c in SWELL_CHANNELS]
+    units = [unit if u == "µV" else u for _, u in SWELL_CHANNELS]
+    with read_poly5(_poly5(tmp_path, names, units)) as f:
+        sig, how = swell.select_ecg_channel(f)
+    assert sig.name == "Raw physiological signal"
+    assert "raw" in how
+
+
+def test_fallback_is_the_published_codes_6th_measured_channel(tmp_path, caplog):
+    # no description matches; an unused (unnamed) channel is dropped before counting
+    names = ["Bip 1", "", "Bip 2", "Bip 3", "Bip 4", "Bip 5", "Bip 6", "Aux"]
+    units = ["µVolt"] * 8
+    with read_poly5(_poly5(tmp_path, names, units)) as f, caplog.at_level("WARNING"):
+        sig, how = swell.select_ecg_channel(f)
+    assert (sig.index, sig.name) == (6, "Bip 6")
+    assert "6th measured channel" in how
+    assert "published SWELL code" in how
+    assert any("published SWELL code" in r.getMessage() for r in caplog.records)
+
+
+def test_fallback_refuses_a_6th_channel_that_is_no_voltage(tmp_path):
+    names = ["Bip 1", "Bip 2", "Bip 3", "Bip 4", "Bip 5", "Counter"]
+    with (
+        read_poly5(_poly5(tmp_path, names, ["µV"] * 5 + ["-"])) as f,
+        pytest.raises(DatasetError, match=r"6th measured channel is 'Counter' \[-\], not a"),
+    ):
+        swell.select_ecg_channel(f)
+
+
+def test_nan_samples_in_a_block_are_a_named_error(tmp_path):
+    from ecgaffect.io import NonFiniteSamplesError
+    from ecgaffect.io.poly5 import BLOCK_HEADER_SIZE, SIGNAL_DESCRIPTION_SIZE
+
+    root = make_swell_tree(tmp_path, blocks=default_blocks()[:1])
+    path = root / RAW_DIR / default_blocks()[0].filename
+    with read_poly5(path) as f:
+        ch = swell.select_ecg_channel(f)[0].index
+        offset = f.header_size + f.n_signals * SIGNAL_DESCRIPTION_SIZE + BLOCK_HEADER_SIZE
+        n_channels = f.n_signals // 2
+    raw = bytearray(path.read_bytes())
+    for period in (3, 4):  # two NaN samples of the ECG channel in the first block
+        at = offset + 4 * (period * n_channels + ch)
+        raw[at : at + 4] = np.float32(np.nan).tobytes()
+    path.write_bytes(bytes(raw))
+    with pytest.raises(NonFiniteSamplesError, match=r"\.S00: 2 of \d+ samples of channel 'Raw"):
+        swell.load_sessions(root, progress=False)
+    report = LoadReport()
+    assert swell.load_sessions(root, skip_bad=True, report=report, progress=False) == []
+    assert "not finite" in report.skipped[0].message

@@ -1,36 +1,37 @@
-"""datasets.xdf: loading recordings into a Session, stream/channel/unit choice, truncation."""
+"""io.xdf: loading recordings into a Session, stream/channel/unit choice, truncation."""
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ecgaffect.datasets.base import DatasetError
-from ecgaffect.datasets.xdf import load_xdf_session, read_xdf, read_xdf_chunks
-from ecgaffect.stream.recorder import (
-    TAG_FILE_HEADER,
-    TAG_STREAM_HEADER,
-    XdfRecorder,
-    _chunk,
-    _numeric_samples,
-    _Stream,
+from ecgaffect.io.xdf import (
+    XdfStreamSpec,
+    XdfWriter,
+    load_xdf_session,
+    read_xdf,
+    read_xdf_chunks,
 )
+from ecgaffect.stream.recorder import XdfRecorder
 from ecgaffect.stream.sources.base import EcgChunk, Marker
 
 
-def _write_custom(path: Path, streams: list[tuple[_Stream, np.ndarray, np.ndarray]]) -> None:
+def _Stream(sid, name, type_, labels, units, srate, fmt):  # noqa: N802 - reads like a type
+    channels = [{"label": lab, "unit": u} for lab, u in zip(labels, units, strict=True)]
+    return sid, XdfStreamSpec(name, type_, channels, srate, fmt)
+
+
+def _write_custom(path: Path, streams: list[tuple[tuple, np.ndarray, np.ndarray]]) -> None:
     """An XDF file with arbitrary numeric streams (what another lab tool might write)."""
-    parts = [b"XDF:", _chunk(TAG_FILE_HEADER, b"<info><version>1.0</version></info>")]
-    for s, _, _ in streams:
-        parts.append(
-            _chunk(TAG_STREAM_HEADER, struct.pack("<I", s.stream_id) + s.header_xml().encode())
-        )
-    for s, ts, values in streams:
-        parts.append(_numeric_samples(s.stream_id, ts, values))
-    path.write_bytes(b"".join(parts))
+    with open(path, "wb", buffering=0) as f:
+        w = XdfWriter(f)
+        for (sid, spec), _, _ in streams:
+            w.add_stream(sid, spec)
+        for (sid, _), ts, values in streams:
+            w.write_samples(sid, ts, values)
 
 
 def _record(path: Path, n_chunks: int = 12) -> np.ndarray:
@@ -92,9 +93,9 @@ def test_unknown_unit_and_missing_rate(tmp_path):
     ecg = _Stream(1, "ecg", "ECG", ["ECG"], ["furlongs"], 0.0, "float32")
     ts = 3.0 + np.arange(200) / 200.0
     _write_custom(path, [(ecg, ts, np.ones((200, 1)))])
-    with pytest.raises(DatasetError, match="unit 'furlongs'; known units"):
+    with pytest.raises(DatasetError, match="unit 'furlongs'; expected a voltage"):
         load_xdf_session(path)
-    ecg.units = [""]  # no unit -> microvolts, no rate -> estimated from timestamps
+    ecg[1].channels[0]["unit"] = ""  # no unit -> microvolts, no rate -> estimated
     _write_custom(path, [(ecg, ts, np.ones((200, 1)))])
     s = load_xdf_session(path)
     assert s.units == "uV"
@@ -105,7 +106,7 @@ def test_unknown_unit_and_missing_rate(tmp_path):
 def test_not_xdf_and_missing_file(tmp_path):
     bad = tmp_path / "notes.xdf"
     bad.write_text("hello")
-    with pytest.raises(DatasetError, match=r"not an XDF file \(starts with b'hell'"):
+    with pytest.raises(DatasetError, match=r"not an XDF file \(the file starts with b'hell'"):
         load_xdf_session(bad)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_xdf_session(tmp_path / "nope.xdf")
@@ -165,10 +166,10 @@ def test_falls_back_when_pyxdf_fails(tmp_path):
 def test_no_spurious_pyxdf_segment_warning(caplog):
     from pathlib import Path
 
-    from ecgaffect.datasets.recording import load_recording
+    from ecgaffect.io import load_session
 
     path = Path(__file__).parents[1] / "recordings" / "scipy_mitbih208.xdf"
     with caplog.at_level("WARNING"):
-        session = load_recording(path)
+        session = load_session(path)
     assert session.fs_hz == 360.0
     assert not [r for r in caplog.records if "clock-segments" in r.getMessage()]

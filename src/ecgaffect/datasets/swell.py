@@ -6,7 +6,7 @@ Expected layout under ``root`` (the unzipped ``0_SWELL.zip``, or a partial copy 
     Behavioral-features - per minute.xlsx        sheet "SWELLdata" (or the .tab export)
     0 - Raw data/D - Physiology - raw data/Mobi signals (raw and filtered)/ppN_D-M-YYYY_cK.S00
 
-Each ``.S00`` (TMSi Poly5, see :mod:`ecgaffect.datasets.poly5`) holds one block (about an hour)
+Each ``.S00`` (TMSi Poly5, see :mod:`ecgaffect.io.poly5`) holds one block (about an hour)
 of one participant; a ``..._cK_cont.S00`` file continues block K after an interruption. One
 :class:`~ecgaffect.datasets.session.Session` is yielded per participant-block with one
 :class:`~ecgaffect.datasets.session.Segment` per labelled minute of the label sheet, placed by
@@ -22,10 +22,18 @@ the minute's ``timestamp`` against the file header's start time. Labels per minu
 **ECG channel.** Chosen by the signal description, never by position alone: the default is the
 "raw physiological signal in µV" (the clean ECG channel; it becomes a clean ECG once
 decimated 2048 -> 256 Hz). :data:`ECG_CHANNEL_PATTERNS` lists the descriptions tried, in
-order; the first pattern that matches exactly one voltage channel wins. The channel names of
-the real files have not been checked by us (we cannot download the dataset here): if none of
-the patterns matches, the error lists the file's channels and you pick one with
+order; the first pattern that matches exactly one voltage channel wins (units in any spelling
+TMSi writes: ``µV``, ``µVolt``, ``uVolt``...). The channel names of the real files have not
+been checked by us (we cannot download the dataset here). If none of the patterns matches,
+the loader falls back to what the published SWELL processing code does: the **6th measured
+channel** (:data:`PUBLISHED_ECG_POSITION`, counted after dropping unused channels, i.e. those
+without a name), if that one is a voltage channel; the choice is logged and kept in the
+provenance. Otherwise the error lists the file's channels and you pick one with
 ``channel="name"`` (or a 0-based index of the paired channel list).
+
+**Non-finite samples** (NaN/inf in the stored floats) are not passed on: the block raises
+:class:`~ecgaffect.io.errors.NonFiniteSamplesError` (skipped and reported with
+``skip_bad=True``), like the other loaders.
 
 **Continuation files** are appended to their block. The gap between the end of the main file
 and the start of the continuation (from the header start times, 1 s resolution) is filled with
@@ -51,11 +59,13 @@ import numpy as np
 
 from ecgaffect._optional import require
 from ecgaffect.datasets.base import DatasetError, LoadReport
-from ecgaffect.datasets.poly5 import Poly5File, Poly5Signal, read_poly5
 from ecgaffect.datasets.session import Event, Segment, Session
+from ecgaffect.io.paths import check_finite
+from ecgaffect.io.poly5 import Poly5File, Poly5Signal, read_poly5
 
 __all__ = [
     "ECG_CHANNEL_PATTERNS",
+    "PUBLISHED_ECG_POSITION",
     "LABEL_STEM",
     "RAW_DIR",
     "RATING_COLUMNS",
@@ -93,6 +103,9 @@ ECG_CHANNEL_PATTERNS: tuple[str, ...] = (
     r"^(ecg|ekg)\b(?!.*(filt|pre|hr|rate|beat))",
     r"^exg\s*1$",
 )
+#: Published SWELL processing code takes the 6th measured channel (1-based, after dropping the
+#: unused ones) of the Mobi files as the ECG: the fallback when no pattern matches.
+PUBLISHED_ECG_POSITION = 6
 _GAP_MARGIN_S = 1.0  # DOS start times have 1 s resolution
 
 _NAME_RE = re.compile(
@@ -340,11 +353,33 @@ def select_ecg_channel(f: Poly5File, channel: int | str | None = None) -> tuple[
         hits = [s for s in voltage if re.search(pattern, s.name, re.IGNORECASE)]
         if len(hits) == 1:
             return hits[0], f"description matches {pattern!r}"
+    measured = [s for s in f.signals if s.name.strip()]
     listing = ", ".join(f"{s.index}: {s.name!r} [{s.unit}]" for s in f.signals)
+    n = PUBLISHED_ECG_POSITION
+    if len(measured) >= n and measured[n - 1].is_voltage:
+        sig = measured[n - 1]
+        log.warning(
+            "%s: no channel description matches the ECG patterns; taking the %dth measured "
+            "channel %r (index %d) as the published SWELL code does. Channels: %s",
+            f.path,
+            n,
+            sig.name,
+            sig.index,
+            listing,
+        )
+        return sig, f"{n}th measured channel, as the published SWELL code (no description matched)"
+    sixth = (
+        f"its {n}th measured channel is {measured[n - 1].name!r} [{measured[n - 1].unit}], "
+        "not a voltage"
+        if len(measured) >= n
+        else f"it has only {len(measured)} measured channels"
+    )
     raise DatasetError(
         f.path,
         f"cannot tell the ECG channel from the descriptions ({listing}); none of the "
-        f"patterns {list(ECG_CHANNEL_PATTERNS)} matches exactly one voltage channel. "
+        f"patterns {list(ECG_CHANNEL_PATTERNS)} matches exactly one voltage channel, and the "
+        f"published SWELL code's choice, the {n}th measured channel of the Mobi files "
+        f"(after dropping unused ones), does not apply: {sixth}. "
         "Choose one with channel='name' or channel=index",
     )
 
@@ -488,6 +523,7 @@ def _assemble(
                 )
                 if read_data:
                     nxt = f.read_channel(sig.index)[trim:]
+                    check_finite(path, nxt, f"samples of channel {sig.name!r}")
                     if gap_n:
                         last = pieces[-1][-1] if pieces and len(pieces[-1]) else nxt[0]
                         ramp = np.linspace(last, nxt[0], gap_n + 2)[1:-1]
@@ -497,7 +533,9 @@ def _assemble(
                 n_total += f.n_samples
                 continue
             if read_data:
-                pieces.append(f.read_channel(sig.index).astype(dtype))
+                x = f.read_channel(sig.index)
+                check_finite(path, x, f"samples of channel {sig.name!r}")
+                pieces.append(x.astype(dtype))
             n_total += f.n_samples
     assert start_time is not None
 

@@ -359,8 +359,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.load_model(path)
 
     def _browse_recording(self) -> None:
+        from ecgaffect.io import SUPPORTED_SUFFIXES
+
+        patterns = " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES)
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open a recording", "", "XDF recordings (*.xdf);;all files (*)"
+            self, "Open a recording", "", f"recordings ({patterns});;all files (*)"
         )
         if path:
             self.replay_path.setText(path)
@@ -377,7 +380,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.start_polar(self.polar_combo.currentText())
 
     def start_replay(self, path: str | Path, speed: float = 1.0) -> None:
-        """Replay a recording (our XDF) at ``speed``× real time."""
+        """Replay a recording (any format :func:`ecgaffect.io.load_session` reads, as
+        ``live --replay``) at ``speed``× real time."""
         path = str(path).strip()
         if not path:
             self._error("replay: choose a recording first")
@@ -584,6 +588,7 @@ class MainWindow(QtWidgets.QMainWindow):
             ecg_fs_hz=self.pipeline.fs_in_hz,
             score_classes={t: scorer.classes(t) for t in scorer.tasks},
             metadata={"source": str(self.pipeline.source.name), "model": scorer.card.name},
+            timestamp_scale=getattr(self.pipeline.source, "timestamp_scale", 1.0),
         )
         self.recorder_slot.start(recorder)
         self.recording_path = Path(path)

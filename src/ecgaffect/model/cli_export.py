@@ -306,12 +306,12 @@ def cmd_model_info(args: argparse.Namespace) -> int:
 def read_recording(
     path: str | Path, fs_hz: float | None, column: str | None, units: str
 ) -> tuple[np.ndarray, float]:
-    """ECG in µV and its rate via :func:`ecgaffect.datasets.recording.load_recording` (every
-    recording format the project reads)."""
-    from ecgaffect.datasets.recording import load_recording
+    """ECG in µV and its rate via :func:`ecgaffect.io.load_session` (every recording format
+    the project reads)."""
+    from ecgaffect.io import load_session
 
     col: int | str | None = int(column) if column is not None and column.isdigit() else column
-    session = load_recording(path, fs_hz=fs_hz, column=col, units=units)
+    session = load_session(path, fs_hz=fs_hz, channel=col, units=units)
     return session.ecg_uv(), float(session.fs_hz)
 
 
@@ -499,7 +499,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="score a whole recording offline → CSV/Parquet time series",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("recording", help="ECG recording (any format load_recording reads)")
+    p.add_argument("recording", help="ECG recording (any format ecgaffect.io.load_session reads)")
     p.add_argument("--model", required=True, help=".pt2 or TorchScript model")
     p.add_argument("-o", "--out", nargs="+", required=True, help="OUT.csv and/or OUT.parquet")
     p.add_argument("--fs-hz", type=float, help="sampling rate of a .npy/.csv recording")

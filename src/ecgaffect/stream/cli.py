@@ -136,22 +136,14 @@ def lsl_source(name: str, channel: str | int | None) -> Any:
 
 
 def load_replay_file(path: Path, channel: str | int | None) -> Any:
-    """A recording file as a :class:`~ecgaffect.datasets.session.Session`.
-
-    XDF files (our own recordings, LabRecorder files) go through
-    :func:`ecgaffect.datasets.xdf.load_xdf_session` (``channel`` picks the ECG channel),
-    every other format through :func:`ecgaffect.datasets.recording.load_recording`
-    (``channel`` = column).
-    """
+    """A recording file as a :class:`~ecgaffect.datasets.session.Session`, through
+    :func:`ecgaffect.io.load_session` (every format it reads; ``channel`` picks the ECG
+    channel or column)."""
     if not path.exists():
         raise FileNotFoundError(f"--replay {str(path)!r}: no such file")
-    if path.suffix.lower() == ".xdf":
-        from ecgaffect.datasets.xdf import load_xdf_session
+    from ecgaffect.io import load_session
 
-        return load_xdf_session(path, channel=channel)
-    from ecgaffect.datasets.recording import load_recording
-
-    return load_recording(path, column=channel)
+    return load_session(path, channel=channel)
 
 
 def load_dataset_session(name: str, root: Path | None, key: str | None) -> Any:
@@ -228,6 +220,7 @@ def make_sinks(args: argparse.Namespace, scorer: Any, source: Any, out: Any) -> 
                         "source": str(source.name),
                         "model": str(getattr(scorer.card, "name", "")),
                     },
+                    timestamp_scale=getattr(source, "timestamp_scale", 1.0),
                 )
             )
         if args.outlet or args.publish_ecg:
@@ -322,6 +315,13 @@ def run_live(args: argparse.Namespace, out: Any = None) -> int:
         file=out,
         flush=True,
     )
+    from ecgaffect.stream.recorder import XdfRecorder
+
+    recorders = [s for s in sinks if isinstance(s, XdfRecorder)]
+    for rec in recorders:
+        print(rec.summary(), file=out, flush=True)
     if pipeline.state is PipelineState.FAILED:
         raise RuntimeError(f"live pipeline failed: {pipeline.error}")
+    if any(rec.samples_lost for rec in recorders):
+        return 1  # the recording misses data (full disk): say so in the exit status
     return 0

@@ -15,39 +15,51 @@ Status     Status    source status changes (``streaming``, ``reconnecting: ...``
 =========  ========  =========================================================  ===========
 
 Data are buffered per stream and written as complete *Samples* chunks about every
-``flush_interval_s`` (from a background thread, so a quiet stream is flushed too), each chunk
-with a single ``write`` followed by a flush; the file is ``fsync``-ed every
-``fsync_interval_s``. A process killed with SIGKILL therefore leaves a file that
-``pyxdf.load_xdf`` opens with everything up to the last flush; footers are written on
+``flush_interval_s`` (from a background thread, so a quiet stream is flushed too) through
+:class:`ecgaffect.io.xdf.XdfWriter`, which hands each chunk to the (unbuffered) file in one
+piece and cuts the file back to the last complete chunk if a write fails; the file is
+``fsync``-ed every ``fsync_interval_s``. A process killed with SIGKILL therefore leaves a file
+that ``pyxdf.load_xdf`` opens with everything up to the last flush; footers are written on
 :meth:`XdfRecorder.close`. The Affect stream header is written when the first score arrives
 (its channels depend on the model) unless ``score_classes`` is given.
 
-XDF layout (https://github.com/sccn/xdf/wiki/Specifications): magic ``XDF:``, then chunks
-``[NumLengthBytes][Length][Tag u16][content]`` with tags FileHeader 1, StreamHeader 2,
-Samples 3, ClockOffset 4, Boundary 5, StreamFooter 6.
+A write that fails (a full disk) loses nothing at first: the samples stay in memory, up to
+``max_buffer_bytes``, and are written when the disk takes them again; past that bound the
+oldest buffered samples are dropped and counted. Both are logged as errors and counted
+(:attr:`XdfRecorder.write_errors`, :meth:`XdfRecorder.samples_not_written`), and
+:meth:`XdfRecorder.summary` says what the file is missing.
+
+The file is created readable and writable by its owner only (mode 0600): it holds health
+data. Every name written into a header (source, model, subject, stream names) is sanitised
+for XML (:func:`ecgaffect.io.xdf.xml_text`).
+
+A replay at ``speed`` N stamps its samples on a timeline N times faster than the
+recording's; ``timestamp_scale=N`` stretches every timestamp back (``t0 + (t - t0) * N``,
+``t0`` = the first timestamp recorded) so the file's timestamps agree with its nominal rate,
+and the factor is stored in the ECG stream's ``desc/ecgaffect/timestamp_scale``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import math
 import os
 import socket
-import struct
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import numpy as np
 
+from ecgaffect.io.xdf import XdfStreamSpec, XdfWriter, desc_xml
 from ecgaffect.stream.sinks import Score, Sink
 from ecgaffect.stream.sources.base import EcgChunk, HeartRate, Marker, SourceStatus, local_clock
 
 __all__ = [
-    "BOUNDARY_UUID",
     "RecorderError",
     "XdfRecorder",
     "score_channel_labels",
@@ -56,17 +68,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TAG_FILE_HEADER = 1
-TAG_STREAM_HEADER = 2
-TAG_SAMPLES = 3
-TAG_CLOCK_OFFSET = 4
-TAG_BOUNDARY = 5
-TAG_STREAM_FOOTER = 6
-
-#: The 16 bytes of a Boundary chunk (fixed by the XDF specification).
-BOUNDARY_UUID = bytes(
-    [0x43, 0xA5, 0x46, 0xDC, 0xCB, 0xF5, 0x41, 0x0F, 0xB3, 0x0E, 0xD5, 0x46, 0x73, 0x83, 0xCB, 0xE4]
-)
+#: Mode of a new recording: owner read/write only (health data).
+RECORDING_MODE = 0o600
 
 
 class RecorderError(RuntimeError):
@@ -102,108 +105,46 @@ def score_row(score: Score, labels: Sequence[str]) -> np.ndarray:
     return row
 
 
-# ---------------------------------------------------------------------------------------
-# Low-level encoding
-# ---------------------------------------------------------------------------------------
-
-
-def _varlen(n: int) -> bytes:
-    if n < 0:
-        raise ValueError(f"XDF variable-length integers are unsigned, got {n}")
-    if n < 1 << 8:
-        return b"\x01" + struct.pack("<B", n)
-    if n < 1 << 32:
-        return b"\x04" + struct.pack("<I", n)
-    return b"\x08" + struct.pack("<Q", n)
-
-
-def _chunk(tag: int, content: bytes) -> bytes:
-    body = struct.pack("<H", tag) + content
-    return _varlen(len(body)) + body
-
-
-def _numeric_samples(stream_id: int, timestamps_s: np.ndarray, values: np.ndarray) -> bytes:
-    n, n_ch = values.shape
-    rec = np.dtype([("tsb", "u1"), ("ts", "<f8"), ("v", "<f4", (n_ch,))])
-    arr = np.empty(n, dtype=rec)
-    arr["tsb"] = 8
-    arr["ts"] = timestamps_s
-    arr["v"] = values
-    return _chunk(TAG_SAMPLES, struct.pack("<I", stream_id) + _varlen(n) + arr.tobytes())
-
-
-def _string_samples(stream_id: int, timestamps_s: Sequence[float], texts: Sequence[str]) -> bytes:
-    parts = [struct.pack("<I", stream_id), _varlen(len(texts))]
-    for ts, text in zip(timestamps_s, texts, strict=True):
-        raw = text.encode("utf-8")
-        parts += [b"\x08", struct.pack("<d", ts), _varlen(len(raw)), raw]
-    return _chunk(TAG_SAMPLES, b"".join(parts))
-
-
 @dataclass
 class _Stream:
     stream_id: int
-    name: str
-    type: str
-    labels: list[str]
-    units: list[str]
-    nominal_srate: float
-    fmt: str  # "float32" | "string"
-    desc_xml: str = ""
-    source_id: str = ""
+    key: str
+    spec: XdfStreamSpec
     pending_ts: list[np.ndarray] = field(default_factory=list)
     pending_values: list[object] = field(default_factory=list)
-    first_ts: float = math.nan
-    last_ts: float = math.nan
-    n_samples: int = 0
+    pending_bytes: int = 0
+    n_lost: int = 0
 
-    def header_xml(self) -> str:
-        channels = "".join(
-            f"<channel><label>{escape(lab)}</label><unit>{escape(unit)}</unit>"
-            f"<type>{escape(self.type)}</type></channel>"
-            for lab, unit in zip(self.labels, self.units, strict=True)
-        )
-        return (
-            '<?xml version="1.0"?><info>'
-            f"<name>{escape(self.name)}</name><type>{escape(self.type)}</type>"
-            f"<channel_count>{len(self.labels)}</channel_count>"
-            f"<nominal_srate>{self.nominal_srate!r}</nominal_srate>"
-            f"<channel_format>{self.fmt}</channel_format>"
-            f"<source_id>{escape(self.source_id)}</source_id><version>1.1</version>"
-            f"<created_at>{local_clock()!r}</created_at><uid>{uuid.uuid4()}</uid>"
-            f"<hostname>{escape(socket.gethostname())}</hostname>"
-            f"<desc><channels>{channels}</channels>{self.desc_xml}</desc></info>"
-        )
+    @property
+    def fmt(self) -> str:
+        return self.spec.channel_format
 
-    def footer_xml(self) -> str:
-        first = 0.0 if math.isnan(self.first_ts) else self.first_ts
-        last = 0.0 if math.isnan(self.last_ts) else self.last_ts
-        return (
-            '<?xml version="1.0"?><info>'
-            f"<first_timestamp>{first!r}</first_timestamp>"
-            f"<last_timestamp>{last!r}</last_timestamp>"
-            f"<sample_count>{self.n_samples}</sample_count>"
-            "<clock_offsets></clock_offsets></info>"
-        )
+    @property
+    def n_pending(self) -> int:
+        return sum(len(t) for t in self.pending_ts)
 
 
 class XdfRecorder(Sink):
     """Writes the pipeline's ECG, heart rate, scores, markers and status to an XDF file.
 
     Args:
-        path: the ``.xdf`` file to create.
+        path: the ``.xdf`` file to create (mode 0600).
         ecg_fs_hz: nominal sampling rate of the ECG stream (the source's rate; 130 Hz for the
             Polar H10).
         overwrite: replace an existing file; by default an existing file is an error.
         score_classes: task -> class names, to write the Affect stream header right away;
             otherwise it is written with the first score.
         subject: subject identifier, stored in the ECG stream's ``desc`` (read back by
-            :func:`ecgaffect.datasets.xdf.load_xdf_session`).
+            :func:`ecgaffect.io.xdf.load_xdf_session`).
         metadata: extra ``key -> value`` strings for the ECG stream's ``desc`` (device,
-            model name, ...).
+            model name, ...); keys that are not plain XML names are left out.
         flush_interval_s: how often buffered samples are written (the most a killed
             process loses).
         fsync_interval_s: how often the file is forced to disk.
+        max_buffer_bytes: how much unwritten data is kept in memory while writes fail
+            (full disk) before the oldest is dropped.
+        timestamp_scale: stretch timestamps by this factor (a replay at speed N: N), so the
+            file's timeline is the recording's own; see the module docstring.
     """
 
     def __init__(
@@ -217,6 +158,8 @@ class XdfRecorder(Sink):
         metadata: Mapping[str, str] | None = None,
         flush_interval_s: float = 1.0,
         fsync_interval_s: float = 5.0,
+        max_buffer_bytes: int = 64 * 1024 * 1024,
+        timestamp_scale: float = 1.0,
     ) -> None:
         if not (math.isfinite(ecg_fs_hz) and ecg_fs_hz > 0):
             raise ValueError(f"ecg_fs_hz must be a positive number, got {ecg_fs_hz!r}")
@@ -225,87 +168,68 @@ class XdfRecorder(Sink):
                 "flush_interval_s and fsync_interval_s must be > 0, got "
                 f"{flush_interval_s!r} and {fsync_interval_s!r}"
             )
+        if not (math.isfinite(timestamp_scale) and timestamp_scale > 0):
+            raise ValueError(f"timestamp_scale must be a positive number, got {timestamp_scale!r}")
+        if max_buffer_bytes < 0:
+            raise ValueError(f"max_buffer_bytes must be >= 0, got {max_buffer_bytes!r}")
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise FileNotFoundError(
                 f"cannot record to {self.path}: folder {self.path.parent} does not exist"
             )
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
         try:
-            self._file = open(self.path, "wb" if overwrite else "xb")  # noqa: SIM115
+            fd = os.open(self.path, flags | getattr(os, "O_CLOEXEC", 0), RECORDING_MODE)
         except FileExistsError:
             raise RecorderError(
                 f"recording {self.path} already exists; choose another name or pass overwrite=True"
             ) from None
         except OSError as exc:
             raise RecorderError(f"cannot write recording {self.path}: {exc}") from exc
+        with contextlib.suppress(OSError, AttributeError):  # fchmod: POSIX only
+            os.fchmod(fd, RECORDING_MODE)  # an overwritten file keeps its old mode otherwise
+        self._file = os.fdopen(fd, "wb", buffering=0)
         self.flush_interval_s = float(flush_interval_s)
         self.fsync_interval_s = float(fsync_interval_s)
+        self.max_buffer_bytes = int(max_buffer_bytes)
+        self.timestamp_scale = float(timestamp_scale)
+        self._t0 = math.nan
         self._lock = threading.RLock()
         self._closed = False
         self._streams: dict[str, _Stream] = {}
         self._last_fsync = local_clock()
         self._last_boundary = local_clock()
-        meta = dict(metadata or {})
+        #: failed writes/fsyncs so far (a full disk counts once per attempt)
+        self.write_errors = 0
+        self.last_error: OSError | None = None
+        self._failing = False
+        self._sid = uuid.uuid4().hex[:8]
+        self._hostname = socket.gethostname()
+        meta: dict[str, object] = dict(metadata or {})
         if subject is not None:
             meta["subject"] = subject
-        ecg_desc = "".join(
-            f"<{k}>{escape(str(v))}</{k}>" for k, v in meta.items() if k.isidentifier()
-        )
-        ecg_desc = f"<ecgaffect>{ecg_desc}</ecgaffect>" if ecg_desc else ""
-        sid = uuid.uuid4().hex[:8]
-        self._write(b"XDF:")
-        self._write(
-            _chunk(TAG_FILE_HEADER, b'<?xml version="1.0"?><info><version>1.0</version></info>')
-        )
-        self._add_stream(
-            "ecg",
-            "ECG",
-            "ECG",
-            ["ECG"],
-            ["microvolts"],
-            ecg_fs_hz,
-            "float32",
-            ecg_desc,
-            f"ecgaffect-ecg-{sid}",
-        )
-        self._add_stream(
-            "hr",
-            "HR",
-            "HR",
-            ["heart_rate_bpm", "contact"],
-            ["bpm", "bool"],
-            0.0,
-            "float32",
-            source_id=f"ecgaffect-hr-{sid}",
-        )
-        self._add_stream(
-            "rr", "RR", "RR", ["rr_s"], ["seconds"], 0.0, "float32", source_id=f"ecgaffect-rr-{sid}"
-        )
-        self._add_stream(
-            "markers",
-            "Markers",
-            "Markers",
-            ["marker"],
-            ["text"],
-            0.0,
-            "string",
-            source_id=f"ecgaffect-markers-{sid}",
-        )
-        self._add_stream(
-            "status",
-            "Status",
-            "Status",
-            ["status"],
-            ["text"],
-            0.0,
-            "string",
-            source_id=f"ecgaffect-status-{sid}",
-        )
-        self._sid = sid
-        self._score_labels: list[str] | None = None
-        if score_classes is not None:
-            self._add_score_stream(score_classes)
-        self._file.flush()
+        if self.timestamp_scale != 1.0:
+            meta["timestamp_scale"] = repr(self.timestamp_scale)
+        try:
+            self._writer = XdfWriter(self._file)
+            self._add_stream(
+                "ecg",
+                "ECG",
+                [("ECG", "microvolts")],
+                ecg_fs_hz,
+                "float32",
+                desc_xml("ecgaffect", meta),
+            )
+            self._add_stream("hr", "HR", [("heart_rate_bpm", "bpm"), ("contact", "bool")])
+            self._add_stream("rr", "RR", [("rr_s", "seconds")])
+            self._add_stream("markers", "Markers", [("marker", "text")], fmt="string")
+            self._add_stream("status", "Status", [("status", "text")], fmt="string")
+            self._score_labels: list[str] | None = None
+            if score_classes is not None:
+                self._add_score_stream(score_classes)
+        except OSError as exc:
+            self._file.close()
+            raise RecorderError(f"cannot write recording {self.path}: {exc}") from exc
         self._stop = threading.Event()
         self._flusher = threading.Thread(
             target=self._flush_loop, name=f"XdfRecorder({self.path.name})", daemon=True
@@ -318,39 +242,34 @@ class XdfRecorder(Sink):
         self,
         key: str,
         name: str,
-        type_: str,
-        labels: list[str],
-        units: list[str],
-        srate: float,
-        fmt: str,
-        desc_xml: str = "",
-        source_id: str = "",
+        channels: list[tuple[str, str]],
+        srate: float = 0.0,
+        fmt: str = "float32",
+        desc: str = "",
     ) -> _Stream:
-        stream = _Stream(
-            len(self._streams) + 1, name, type_, labels, units, srate, fmt, desc_xml, source_id
+        spec = XdfStreamSpec(
+            name=name,
+            type=name,
+            channels=[{"label": lab, "unit": unit, "type": name} for lab, unit in channels],
+            nominal_srate=srate,
+            channel_format=fmt,
+            source_id=f"ecgaffect-{key}-{self._sid}",
+            created_at=local_clock(),
+            uid=str(uuid.uuid4()),
+            hostname=self._hostname,
+            desc_xml=desc,
         )
-        self._streams[key] = stream
-        content = struct.pack("<I", stream.stream_id) + stream.header_xml().encode("utf-8")
-        self._write(_chunk(TAG_STREAM_HEADER, content))
+        stream = _Stream(len(self._streams) + 1, key, spec)
+        self._writer.add_stream(stream.stream_id, spec)
         # One zero offset: every stream is on this machine's LSL clock.
-        self._write(
-            _chunk(TAG_CLOCK_OFFSET, struct.pack("<Idd", stream.stream_id, local_clock(), 0.0))
-        )
+        self._writer.write_clock_offset(stream.stream_id, local_clock(), 0.0)
+        self._streams[key] = stream
         return stream
 
     def _add_score_stream(self, classes: Mapping[str, Sequence[str]]) -> None:
         labels = score_channel_labels(classes)
         units = ["probability"] * (len(labels) - 2) + ["bool", "bpm"]
-        self._add_stream(
-            "affect",
-            "Affect",
-            "Affect",
-            labels,
-            units,
-            0.0,
-            "float32",
-            source_id=f"ecgaffect-affect-{self._sid}",
-        )
+        self._add_stream("affect", "Affect", list(zip(labels, units, strict=True)))
         self._score_labels = labels
 
     # -- Sink callbacks --------------------------------------------------------------------
@@ -383,7 +302,12 @@ class XdfRecorder(Sink):
             if self._closed:
                 return
             if self._score_labels is None:
-                self._add_score_stream(score.classes)
+                try:
+                    self._add_score_stream(score.classes)
+                except OSError as exc:
+                    self._write_failed(exc, "the Affect stream header")
+                    self._streams.pop("affect", None)
+                    return
             assert self._score_labels is not None
             row = score_row(score, self._score_labels)
             self._append("affect", np.array([score.timestamp_s]), row.reshape(1, -1))
@@ -394,18 +318,26 @@ class XdfRecorder(Sink):
                 log.debug("recorder closed, dropping %s data", key)
                 return
             stream = self._streams[key]
+            if self.timestamp_scale != 1.0:
+                if math.isnan(self._t0):
+                    self._t0 = float(timestamps_s[0])
+                timestamps_s = self._t0 + (timestamps_s - self._t0) * self.timestamp_scale
             stream.pending_ts.append(timestamps_s)
             stream.pending_values.append(values)
+            size = timestamps_s.nbytes + (
+                values.nbytes if isinstance(values, np.ndarray) else sum(map(len, values))  # type: ignore[arg-type]
+            )
+            stream.pending_bytes += size
+            if self._failing:
+                self._bound_buffer()
 
     # -- writing ---------------------------------------------------------------------------
-    def _write(self, data: bytes) -> None:
-        self._file.write(data)
-
     def flush(self, *, fsync: bool = False) -> None:
         """Write every buffered sample as complete chunks now (and optionally fsync).
 
         The fsync runs on a duplicate of the file descriptor outside the lock, so the
-        sink callbacks (I/O thread, scoring worker) never wait for the disk.
+        sink callbacks (I/O thread, scoring worker) never wait for the disk. A failed write
+        keeps the samples buffered (see the module docstring); it does not raise.
         """
         sync_fd = -1
         with self._lock:
@@ -419,6 +351,9 @@ class XdfRecorder(Sink):
         if sync_fd >= 0:
             try:
                 os.fsync(sync_fd)
+            except OSError as exc:
+                with self._lock:
+                    self._write_failed(exc, "fsync")
             finally:
                 os.close(sync_fd)
 
@@ -429,24 +364,77 @@ class XdfRecorder(Sink):
                 continue
             ts = np.concatenate(stream.pending_ts)
             if stream.fmt == "string":
-                texts = [t for batch in stream.pending_values for t in batch]  # type: ignore[attr-defined]
-                data = _string_samples(stream.stream_id, ts.tolist(), texts)
+                values: object = [t for batch in stream.pending_values for t in batch]  # type: ignore[attr-defined]
             else:
                 values = np.concatenate(stream.pending_values)  # type: ignore[arg-type]
-                data = _numeric_samples(stream.stream_id, ts, values)
+            try:
+                self._writer.write_samples(stream.stream_id, ts, values, stream.fmt)
+            except OSError as exc:
+                self._write_failed(exc, f"{ts.size} {stream.spec.name} samples")
+                self._bound_buffer()
+                return  # the disk refuses: keep everything buffered, retry next flush
             stream.pending_ts.clear()
             stream.pending_values.clear()
-            if math.isnan(stream.first_ts):
-                stream.first_ts = float(ts[0])
-            stream.last_ts = float(ts[-1])
-            stream.n_samples += int(ts.shape[0])
-            self._write(data)
+            stream.pending_bytes = 0
             wrote = True
+        if self._failing:
+            self._failing = False
+            log.warning(
+                "recording %s: writing again; the buffered samples are in the file%s",
+                self.path,
+                f" ({self.samples_lost} samples were dropped)" if self.samples_lost else "",
+            )
         now = local_clock()
         if wrote and now - self._last_boundary >= 10.0:
-            self._write(_chunk(TAG_BOUNDARY, BOUNDARY_UUID))
-            self._last_boundary = now
-        self._file.flush()
+            try:
+                self._writer.write_boundary()
+                self._last_boundary = now
+            except OSError as exc:
+                self._write_failed(exc, "a boundary chunk")
+
+    def _write_failed(self, exc: OSError, what: str) -> None:
+        self.write_errors += 1
+        self.last_error = exc
+        if not self._failing:
+            full = " (disk full)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+            log.error(
+                "recording %s: cannot write %s%s: %s; keeping up to %d MB in memory and "
+                "retrying every %g s",
+                self.path,
+                what,
+                full,
+                exc,
+                self.max_buffer_bytes // (1024 * 1024),
+                self.flush_interval_s,
+            )
+        self._failing = True
+
+    def _bound_buffer(self) -> None:
+        """Drop the oldest buffered batches until the buffer fits ``max_buffer_bytes``."""
+        total = sum(s.pending_bytes for s in self._streams.values())
+        dropped = 0
+        while total > self.max_buffer_bytes:
+            stream = max(self._streams.values(), key=lambda s: s.pending_bytes)
+            if not stream.pending_ts:
+                break
+            ts = stream.pending_ts.pop(0)
+            vals = stream.pending_values.pop(0)
+            size = ts.nbytes + (
+                vals.nbytes if isinstance(vals, np.ndarray) else sum(map(len, vals))
+            )  # type: ignore[arg-type]
+            stream.pending_bytes -= size
+            total -= size
+            stream.n_lost += len(ts)
+            dropped += len(ts)
+        if dropped:
+            log.error(
+                "recording %s: the disk refuses data and the %d MB buffer is full; %d samples "
+                "dropped (%d in all)",
+                self.path,
+                self.max_buffer_bytes // (1024 * 1024),
+                dropped,
+                self.samples_lost,
+            )
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_interval_s):
@@ -462,10 +450,45 @@ class XdfRecorder(Sink):
     def sample_counts(self) -> dict[str, int]:
         """Samples written so far per stream name (buffered samples not included)."""
         with self._lock:
-            return {s.name: s.n_samples for s in self._streams.values()}
+            return {
+                s.spec.name: self._writer.sample_count(s.stream_id) for s in self._streams.values()
+            }
+
+    def samples_not_written(self) -> dict[str, int]:
+        """Samples per stream name that did not reach the file (dropped while the disk was
+        full, or still unwritten when the recorder closed)."""
+        with self._lock:
+            return {
+                s.spec.name: s.n_lost + (s.n_pending if self._closed else 0)
+                for s in self._streams.values()
+            }
+
+    @property
+    def samples_lost(self) -> int:
+        """All samples (every stream) that did not reach the file."""
+        return sum(self.samples_not_written().values())
+
+    def summary(self) -> str:
+        """One line for the user: what was written and what is missing."""
+        counts = self.sample_counts()
+        lost = self.samples_not_written()
+        text = f"recording {self.path}: {counts.get('ECG', 0)} ECG samples written"
+        if any(lost.values()):
+            missing = ", ".join(f"{n} {k}" for k, n in lost.items() if n)
+            text += (
+                f"; NOT WRITTEN: {missing} samples ({self.write_errors} failed writes, last: "
+                f"{self.last_error})"
+            )
+        elif self.write_errors:
+            text += f"; {self.write_errors} failed writes, everything written on retry"
+        return text
 
     def close(self) -> None:
-        """Write what is buffered, the stream footers, fsync and close the file."""
+        """Write what is buffered, the stream footers, fsync and close the file.
+
+        If the disk still refuses data, the file keeps every complete chunk written so far
+        (footers are optional in XDF) and the unwritten samples are counted.
+        """
         self._stop.set()
         if self._flusher.is_alive() and threading.current_thread() is not self._flusher:
             self._flusher.join()
@@ -474,19 +497,21 @@ class XdfRecorder(Sink):
                 return
             try:
                 self._flush_locked()
-                now = local_clock()
-                for stream in self._streams.values():
-                    self._write(
-                        _chunk(TAG_CLOCK_OFFSET, struct.pack("<Idd", stream.stream_id, now, 0.0))
-                    )
-                    content = struct.pack("<I", stream.stream_id) + stream.footer_xml().encode()
-                    self._write(_chunk(TAG_STREAM_FOOTER, content))
-                self._file.flush()
-                os.fsync(self._file.fileno())
+                if not self._failing:
+                    now = local_clock()
+                    for stream in self._streams.values():
+                        self._writer.write_clock_offset(stream.stream_id, now, 0.0)
+                        self._writer.write_footer(stream.stream_id)
+                    os.fsync(self._file.fileno())
+            except OSError as exc:
+                self._write_failed(exc, "the stream footers")
             finally:
                 self._closed = True
                 self._file.close()
-        log.info("recording %s closed", self.path)
+        if self.samples_lost:
+            log.error("%s", self.summary())
+        else:
+            log.info("recording %s closed", self.path)
 
     def __enter__(self) -> XdfRecorder:
         return self

@@ -20,7 +20,7 @@ import numpy as np
 
 from ecgaffect._optional import require
 from ecgaffect.datasets.session import UNITS_TO_UV
-from ecgaffect.datasets.xdf import UNIT_ALIASES
+from ecgaffect.io.units import parse_unit
 from ecgaffect.stream._lsl import quote_query_value
 from ecgaffect.stream.sources.base import (
     EcgChunk,
@@ -218,21 +218,23 @@ class LslSource(Source):
                 )
             idx = found[0]
         if self.units_override is not None:
-            unit = self.units_override
+            scale_to_uv = UNITS_TO_UV[self.units_override]
         elif units[idx]:
-            unit = UNIT_ALIASES.get(units[idx].strip().lower())
-            if unit is None:
+            parsed = parse_unit(units[idx])
+            if parsed is None:
                 raise SourceError(
                     f"{self.name}: channel {labels[idx] or idx!r} has unit {units[idx]!r}; "
-                    f"known units: {sorted(set(UNIT_ALIASES))}. Pass units='uV'/'mV'/'V'."
+                    "expected a voltage (µV, uV, microvolts, mV, V, ...) or au. "
+                    "Pass units='uV'/'mV'/'V'."
                 )
+            scale_to_uv = parsed.scale_to_uv
         else:
-            unit = "uV"
+            scale_to_uv = 1.0  # microvolts when the stream says nothing
         self.description = desc
         self.fs_hz = desc.nominal_srate_hz
         self.channel_index = idx
         self.channel_label = labels[idx]
-        self.scale_to_uv = UNITS_TO_UV[unit]
+        self.scale_to_uv = scale_to_uv
         if desc.source_id:
             self._reconnect_query = f"source_id={quote_query_value(desc.source_id)}"
 

@@ -53,8 +53,9 @@ class ReplaySource(Source):
     """A :class:`Source` that plays back a recording at real time or N× speed.
 
     Args:
-        recording: a :class:`Session`, or the path of an XDF recording (loaded with
-            :func:`ecgaffect.datasets.xdf.load_xdf_session`).
+        recording: a :class:`Session`, or the path of a recording in any format
+            :func:`ecgaffect.io.load_session` reads (``.xdf``, ``.xdfz``, ``.csv``, ``.npy``,
+            ``.npz``, ...).
         speed: playback speed (1 = real time); ``math.inf`` = as fast as possible.
         chunk_n: samples per chunk; default :func:`device_chunk_n` of the rate.
         loop: start again at the end instead of finishing.
@@ -80,9 +81,9 @@ class ReplaySource(Source):
     ) -> None:
         super().__init__()
         if not isinstance(recording, Session):
-            from ecgaffect.datasets.xdf import load_xdf_session
+            from ecgaffect.io import load_session
 
-            recording = load_xdf_session(Path(recording))
+            recording = load_session(Path(recording))
         if not (isinstance(speed, int | float) and speed > 0 and not math.isnan(speed)):
             raise ValueError(f"speed must be > 0 (math.inf = as fast as possible), got {speed!r}")
         if chunk_n is not None and (int(chunk_n) != chunk_n or chunk_n < 1):
@@ -226,6 +227,13 @@ class ReplaySource(Source):
         if self._marker_outlet is not None:
             self._marker_outlet.push_sample([text], m.timestamp_s)
         return m
+
+    @property
+    def timestamp_scale(self) -> float:
+        """Seconds of recording per second of the replay's timestamps (``speed``; 1 at
+        infinite speed, whose samples are stamped ``1 / fs_hz`` apart). A recorder of this
+        replay stretches timestamps by it so the file agrees with the nominal rate."""
+        return 1.0 if math.isinf(self.speed) else self.speed
 
     @property
     def start_time_s(self) -> float:

@@ -2,7 +2,13 @@
 
 Layout (all little-endian; see ``reference/datasets.md``):
 
-* header, 217 bytes (version 203, 31-byte file id) or 218 bytes (version 204, 32-byte id):
+* header, 217 bytes (version 203, 31-byte file id) or 218 bytes (version 204, 32-byte id).
+  The version field decides which: like TMSi's MATLAB ``tms_read.m`` we read the int16 at
+  offset 31 (203 there: a 31-byte id), else the one at offset 32 (must be 204). The id bytes
+  themselves are not compared exactly (TMSi's ``tms_rd`` does not check them at all, and
+  BioSig only looks for ``POLY SAMPLE FILE`` and ``\r\n\x1a``); only the prefix
+  ``POLY SAMPLE FILE`` is required, so the 2.04 id ``POLY SAMPLE FILEversion 2.04\r\n\x1a``
+  plus one trailing byte reads like any other spelling. After the id:
   file id, version int16, measurement name (81-byte Pascal string), sample rate int16, storage
   rate int16, storage type uint8, number of signals NS int16, number of sample periods int32,
   4 empty bytes, start time (7 x int16: year, month, day, weekday, hour, minute, second),
@@ -32,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgaffect.datasets.base import DatasetError
+from ecgaffect.io.errors import FileFormatError, FileSizeLimitError
+from ecgaffect.io.units import parse_unit
 
 __all__ = [
     "BLOCK_HEADER_SIZE",
@@ -46,19 +53,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: File id (magic) per header version.
+#: File id per header version as TMSi writes it (the reader requires only the prefix).
 MAGIC = {
     203: b"POLY SAMPLE FILEversion 2.03\r\n\x1a",
-    204: b"POLY SAMPLE FILE version 2.04\r\n\x1a",
+    204: b"POLY SAMPLE FILEversion 2.04\r\n\x1a\x00",
 }
 #: Header size in bytes per version.
 HEADER_SIZES = {203: 217, 204: 218}
 SIGNAL_DESCRIPTION_SIZE = 136
 BLOCK_HEADER_SIZE = 86
 _MAGIC_PREFIX = b"POLY SAMPLE FILE"
-
-#: Scale factors of voltage units to microvolts (``read_channel`` returns µV for these).
-VOLTAGE_UNITS_TO_UV = {"µV": 1.0, "uV": 1.0, "mV": 1e3, "V": 1e6, "nV": 1e-3}
 
 # Header after the file id: version, name, rates, type, NS, periods, 4 empty, start time, blocks,
 # periods/block, SD, compression, 64 trailing.
@@ -136,7 +140,16 @@ class Poly5Signal:
 
     @property
     def is_voltage(self) -> bool:
-        return self.unit in VOLTAGE_UNITS_TO_UV
+        """The unit is a voltage in any spelling :func:`ecgaffect.io.units.parse_unit` knows
+        (``µV``, ``uVolt``, ``mV``, ...)."""
+        unit = parse_unit(self.unit)
+        return unit is not None and unit.is_voltage
+
+    @property
+    def scale_to_uv(self) -> float:
+        """Factor from the stored unit to microvolts (1.0 for a unit that is no voltage)."""
+        unit = parse_unit(self.unit)
+        return unit.scale_to_uv if unit is not None and unit.is_voltage else 1.0
 
 
 class Poly5File:
@@ -174,8 +187,8 @@ class Poly5File:
 
     # -- parsing --------------------------------------------------------------------------
 
-    def _fail(self, message: str) -> DatasetError:
-        return DatasetError(self.path, message)
+    def _fail(self, message: str) -> FileFormatError:
+        return FileFormatError(self.path, message)
 
     def _parse(self, allow_truncated: bool) -> None:
         size = self.path.stat().st_size
@@ -186,7 +199,8 @@ class Poly5File:
                 f"{HEADER_SIZES[203]}/{HEADER_SIZES[204]}-byte header, found {head[:32]!r} "
                 f"({size} bytes)"
             )
-        # Like TMSi's reader: peek at offset 31; 203 there means the 31-byte id of v2.03.
+        # Like TMSi's tms_read.m: peek at offset 31; 203 there means the 31-byte id of v2.03,
+        # anything else a 32-byte id followed by the version at offset 32.
         peek = int(np.frombuffer(head, "<i2", count=1, offset=31)[0])
         if peek == 203:
             version, id_size = 203, 31
@@ -197,12 +211,9 @@ class Poly5File:
         hdr = np.frombuffer(head, _HEADER_DTYPE, count=1, offset=id_size)[0]
         if int(hdr["version"]) != version:
             raise self._fail(
-                f"unknown Poly5 header version {int(hdr['version'])} (read at offset "
-                f"{id_size}; value at offset 31 was {peek}); supported versions are 203 and 204"
-            )
-        if head[:id_size] != MAGIC[version]:
-            raise self._fail(
-                f"file id {head[:id_size]!r} does not match version {version}'s {MAGIC[version]!r}"
+                f"unknown Poly5 header version {int(hdr['version'])} (the int16 at offset 32; "
+                f"{peek} at offset 31); supported versions are 203 (at offset 31) and 204 "
+                "(at offset 32)"
             )
         self.version = version
         self.header_size = HEADER_SIZES[version]
@@ -259,9 +270,10 @@ class Poly5File:
         desc_size = self.n_signals * SIGNAL_DESCRIPTION_SIZE
         self.data_offset = self.header_size + desc_size
         if size < self.data_offset:
-            raise self._fail(
+            raise FileSizeLimitError(
+                self.path,
                 f"file is truncated inside the signal descriptions: {size} bytes, the header "
-                f"and {self.n_signals} descriptions need {self.data_offset}"
+                f"and {self.n_signals} descriptions need {self.data_offset}",
             )
         self._file.seek(self.header_size)
         descs = np.frombuffer(self._file.read(desc_size), _SIGNAL_DTYPE)
@@ -386,8 +398,8 @@ class Poly5File:
         sig = self.signal(channel)
         raw = self.read_raw(sig.index)
         out = (raw.astype(np.float64) - sig.adc_low) * sig.gain + sig.unit_low
-        if sig.is_voltage and VOLTAGE_UNITS_TO_UV[sig.unit] != 1.0:
-            out *= VOLTAGE_UNITS_TO_UV[sig.unit]
+        if sig.scale_to_uv != 1.0:
+            out *= sig.scale_to_uv
         return out
 
     def block_periods(self) -> np.ndarray:
@@ -438,6 +450,8 @@ def read_poly5(path: str | Path, *, allow_truncated: bool = False) -> Poly5File:
 
     Raises:
         FileNotFoundError: no such file.
-        DatasetError: wrong file id, unknown version, inconsistent sizes, truncated data.
+        FileFormatError: no ``POLY SAMPLE FILE`` id, unknown version, inconsistent sizes,
+            truncated data (:class:`FileSizeLimitError` when the header announces more
+            than the file holds).
     """
     return Poly5File(path, allow_truncated=allow_truncated)
