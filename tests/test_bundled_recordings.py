@@ -158,7 +158,7 @@ def test_polar_recording_keeps_its_own_timing():
     assert entry["licence"] == "MIT"
     assert "Karl W Broman" in entry["attribution"]
     assert entry["timestamps"] == "per-sample"
-    session = load_recording(RECORDINGS / br.POLAR_FILE)
+    session = load_session(RECORDINGS / br.POLAR_FILE)
     ts = session.provenance["timestamps_s"]
     steps = np.diff(ts)
     # the H10's own clock: about 130.16 Hz, not the nominal 130 Hz, and not regenerated

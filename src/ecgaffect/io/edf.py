@@ -29,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgaffect.datasets.base import DatasetError
+from ecgaffect.io.errors import FileFormatError
+from ecgaffect.io.units import parse_unit
+from ecgaffect.io.units import session_units as units_for_session
 
 __all__ = [
     "ECG_LABEL_RE",
@@ -51,23 +53,12 @@ log = logging.getLogger(__name__)
 #: ``ECG II``, ``EKG``, ``ECG1``), case-insensitive.
 ECG_LABEL_RE = re.compile(r"(?i)\b(ECG|EKG)")
 
-_UNIT_NAMES = {
-    "uv": "uV",
-    "µv": "uV",
-    "μv": "uV",
-    "microvolt": "uV",
-    "mv": "mV",
-    "millivolt": "mV",
-    "v": "V",
-    "volt": "V",
-}
 
-
-class EdfError(DatasetError):
+class EdfError(FileFormatError):
     """An EDF file cannot be read as asked; ``str(exc)`` is ``"<path>: <what is wrong>"``.
 
-    A :class:`~ecgaffect.datasets.base.DatasetError` (so a ``ValueError``): loaders that skip
-    bad files catch it like any other bad-file error.
+    A :class:`~ecgaffect.io.errors.FileFormatError` (a ``DatasetError``, so a ``ValueError``):
+    loaders that skip bad files catch it like any other bad-file error.
     """
 
 
@@ -124,8 +115,13 @@ class EdfSignal:
 
 
 def session_units(unit: str) -> str:
-    """``"mV"``/``"uV"``/``"µV"``/``"V"`` (any case) -> Session units; anything else ``"au"``."""
-    return _UNIT_NAMES.get(unit.strip().lower(), "au")
+    """The Session units of an EDF physical dimension, through the one unit parser
+    (:func:`ecgaffect.io.units.parse_unit`); a non-voltage or unknown unit is ``"au"``."""
+    parsed = parse_unit(unit)
+    if parsed is None or not parsed.is_voltage:
+        return "au"
+    name, factor = units_for_session(parsed)
+    return name if factor == 1.0 else "au"
 
 
 def _int_field(raw: bytes, start: int, stop: int) -> int | None:

@@ -14,7 +14,7 @@ baseline 0 while the samples sit around the ADC zero, so a DC offset remains: re
 segment (see :mod:`ecgaffect.datasets.physionet_wfdb`).
 
 Files that are not what they should be raise :class:`WfdbError` (a
-:class:`~ecgaffect.datasets.base.DatasetError`, hence a ``ValueError``) naming the file:
+:class:`~ecgaffect.io.errors.FileFormatError`, hence a ``ValueError``) naming the file:
 a header whose ``.dat`` is missing (:class:`MissingSignalFileError`, checked before anything is
 read), a ``.dat`` shorter than the header says (:class:`TruncatedWfdbError`), an unreadable
 header or a multi-segment record. Nothing is returned half-read.
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgaffect.datasets.base import DatasetError
 from ecgaffect.io.edf import session_units
+from ecgaffect.io.errors import FileFormatError
 
 __all__ = [
     "MissingSignalFileError",
@@ -67,7 +67,7 @@ def quiet_wfdb() -> Iterator[None]:
         yield
 
 
-class WfdbError(DatasetError):
+class WfdbError(FileFormatError):
     """A WFDB record cannot be read; ``str(exc)`` is ``"<path>: <what is wrong>"``."""
 
 
