@@ -151,7 +151,12 @@ def score_metrics(y: np.ndarray, p: np.ndarray, subject: np.ndarray) -> dict[str
         v = np.array([r[key] for r in per_subject.values()], dtype=np.float64)
         v = v[np.isfinite(v)]
         if v.size == 0:
-            return {"mean": float("nan"), "std": float("nan"), "min": float("nan"), "max": float("nan")}
+            return {
+                "mean": float("nan"),
+                "std": float("nan"),
+                "min": float("nan"),
+                "max": float("nan"),
+            }
         return {
             "mean": float(v.mean()),
             "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,

@@ -1,0 +1,338 @@
+"""Stress (rest vs mental arithmetic) on EEGMAT: every row of issue 11's table, reproducibly.
+
+:func:`run` takes a labelled :class:`~ecgaffect.datasets.windows.WindowSet` (task ``stress``),
+a pretrained encoder and an output folder, and writes ``results.json`` and ``report.md`` with:
+
+1. HRV features (:func:`~ecgaffect.model.baselines.hrv_features`) + logistic regression;
+2. the fully-supervised CNN (the paper's conv stack + dense head trained end to end from random
+   initialisation) — on a CPU this row is trained on subject-grouped k-fold (not LOSO) with few
+   epochs; the report says which;
+3. the self-supervised CNN: frozen pretrained encoder + the paper's dense head;
+4. a random frozen encoder (Glorot init, never trained) + the same head: the control;
+5. SSL embedding + HRV features (logistic regression).
+
+Each under the **population** and **personal-baseline** protocols of
+:mod:`ecgaffect.model.compare`, leave-one-subject-out, calibration windows unscored; plus the
+labelled-data experiment (a random subset of the training subjects keeps its labels).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecgaffect.model.baselines import HRV_FEATURES, calibration_mask, hrv_features
+from ecgaffect.model.compare import PROTOCOLS, Row, compare_rows, fit_predict, score_metrics
+from ecgaffect.model.evaluate import leave_one_subject_out, subject_kfold
+from ecgaffect.model.networks import HEAD_VARIANTS, EmotionHead, Encoder
+
+__all__ = ["embed_windows", "fully_supervised_scores", "label_fraction_curve", "run"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FRACTIONS = (0.05, 0.10, 0.25, 0.50, 1.00)
+
+
+@torch.inference_mode()
+def embed_windows(encoder: Encoder, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """``[n, 128]`` frozen-encoder embeddings of ``[n, 2560]`` windows."""
+    encoder.eval()
+    out = [
+        encoder(torch.from_numpy(np.asarray(x[i : i + batch_size], np.float32)).unsqueeze(1))
+        .float()
+        .numpy()
+        for i in range(0, x.shape[0], batch_size)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, 128), np.float32)
+
+
+def _train_cnn(x, y, *, epochs: int, seed: int, batch_size: int = 32):
+    torch.manual_seed(seed)
+    enc = Encoder()
+    head = EmotionHead(2, HEAD_VARIANTS["swell"])
+    params = list(enc.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+    counts = np.bincount(y, minlength=2).astype(np.float64)
+    w_class = torch.as_tensor(len(y) / (2.0 * np.maximum(counts, 1.0)), dtype=torch.float32)
+    gen = np.random.default_rng(seed)
+    enc.train()
+    head.train()
+    for _ in range(epochs):
+        order = gen.permutation(len(y))
+        for b in range(0, len(y), batch_size):
+            idx = np.sort(order[b : b + batch_size])
+            xb = torch.from_numpy(np.asarray(x[idx], np.float32)).unsqueeze(1)
+            yb = torch.as_tensor(y[idx], dtype=torch.int64)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = head(enc(xb))
+            loss = nn.functional.binary_cross_entropy_with_logits(
+                logits.float(),
+                nn.functional.one_hot(yb, 2).float(),
+                weight=w_class[yb].unsqueeze(1),
+            )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    enc.eval()
+    head.eval()
+    return enc, head
+
+
+def fully_supervised_scores(
+    x: np.ndarray,
+    y: np.ndarray,
+    subject: np.ndarray,
+    calibration: np.ndarray,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    epochs: int,
+    train_stride: int = 1,
+    seed: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Out-of-fold P(stress) of the CNN trained end to end, under both protocols.
+
+    Population: the network's own head. Personal baseline: the trained network's 128-d
+    embeddings taken relative to each subject's calibration mean, then a logistic regression
+    fitted on the training subjects' relative embeddings (the same rule as every other row).
+    ``train_stride`` keeps every n-th training window (CPU budget).
+    """
+    from ecgaffect.model.baselines import relative_to_baseline
+
+    p_pop = np.full(len(y), np.nan)
+    p_per = np.full(len(y), np.nan)
+    for k, (tr, te) in enumerate(folds):
+        t0 = time.perf_counter()
+        tr_fit = tr[::train_stride]
+        enc, head = _train_cnn(x[tr_fit], y[tr_fit], epochs=epochs, seed=seed + k)
+        emb = embed_windows(enc, x)
+        with torch.inference_mode():
+            p = torch.sigmoid(head(torch.from_numpy(emb[te]))).numpy()
+        p_pop[te] = p[:, 1] / np.clip(p.sum(axis=1), 1e-12, None)
+        rel = relative_to_baseline(emb, subject, calibration)
+        p_per[te] = fit_predict("logreg", rel[tr], y[tr], rel[te])
+        if progress is not None:
+            progress(
+                f"fully-supervised fold {k + 1}/{len(folds)}: {time.perf_counter() - t0:.0f} s"
+            )
+    p_pop[calibration] = np.nan
+    p_per[calibration] = np.nan
+    return {"population": p_pop, "personal": p_per}
+
+
+def label_fraction_curve(
+    rows: Sequence[Row],
+    y: np.ndarray,
+    subject: np.ndarray,
+    calibration: np.ndarray,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    protocol: str = "personal",
+    seed: int = 1,
+    dense_epochs: int = 200,
+) -> dict[str, dict[str, float]]:
+    """Balanced accuracy vs the fraction of *training subjects* whose labels are kept.
+
+    Per fold, a seeded random subset (at least 2 subjects, both classes present by
+    construction: every EEGMAT subject has rest and task) of the training subjects keeps its
+    windows; the rest are dropped (labels and windows both: the heads train on labelled data).
+    """
+    from ecgaffect.model.baselines import relative_to_baseline
+
+    scored = ~np.asarray(calibration, bool)
+    out: dict[str, dict[str, float]] = {}
+    for row in rows:
+        assert row.features is not None
+        feats = row.features
+        if protocol == "personal":
+            feats = relative_to_baseline(feats, subject, calibration)
+        out[row.name] = {}
+        for frac in fractions:
+            p_all = np.full(len(y), np.nan)
+            for k, (tr, te) in enumerate(folds):
+                subs = np.unique(subject[tr])
+                rng = np.random.default_rng([seed, k, int(round(frac * 1000))])
+                n_keep = max(2, int(round(frac * len(subs))))
+                keep = set(rng.choice(subs, n_keep, replace=False).tolist())
+                tr_k = tr[np.isin(subject[tr], list(keep))]
+                te = te[scored[te]]
+                p_all[te] = fit_predict(
+                    row.classifier,
+                    feats[tr_k],
+                    y[tr_k],
+                    feats[te],
+                    seed=seed + k,
+                    dense_epochs=dense_epochs,
+                )
+            m = scored & np.isfinite(p_all)
+            out[row.name][f"{frac:g}"] = score_metrics(y[m], p_all[m], subject[m])[
+                "balanced_accuracy"
+            ]
+    return out
+
+
+def run(
+    ws: Any,
+    encoder: Encoder,
+    out_dir: str | Path,
+    *,
+    encoder_description: str,
+    data_description: str,
+    task: str = "stress",
+    calibration_s: float = 60.0,
+    fs_epochs: int = 5,
+    fs_folds: int = 4,
+    fs_train_stride: int = 2,
+    dense_epochs: int = 200,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    seed: int = 1,
+    progress: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """Run every row and protocol; write ``results.json`` (see the module docstring)."""
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if task not in ws.labels:
+        raise ValueError(f"the window set has no task {task!r}; tasks: {list(ws.labels)}")
+    keep = np.asarray(ws.labels[task]) >= 0
+    ws = ws.subset(keep)
+    y = np.asarray(ws.labels[task], dtype=np.int64)
+    subject = np.asarray(ws.subject)
+    window_s = float(ws.x.shape[1]) / 256.0
+    cal = calibration_mask(ws.session, ws.start_s, window_s, calibration_s)
+    loso = [(f.train_idx, f.test_idx) for f in leave_one_subject_out(subject)]
+    say = progress or (lambda _msg: None)
+
+    say(f"{len(ws)} windows, {len(np.unique(subject))} subjects, {int((~cal).sum())} scored")
+    hrv = hrv_features(ws.x, 256.0)
+    ssl = embed_windows(encoder, ws.x)
+    torch.manual_seed(seed)
+    rand = embed_windows(Encoder(), ws.x)
+    rows = [
+        Row(
+            "HRV features + logistic regression",
+            hrv,
+            "logreg",
+            description=f"neurokit2 R-peaks, artefact-rejected RR; {', '.join(HRV_FEATURES)}",
+        ),
+        Row(
+            "self-supervised CNN (frozen encoder + dense head)",
+            ssl,
+            "dense",
+            description=encoder_description,
+        ),
+        Row(
+            "random frozen encoder + dense head",
+            rand,
+            "dense",
+            description="Glorot-initialised encoder, never trained (control)",
+        ),
+        Row(
+            "SSL embedding + HRV + logistic regression",
+            np.hstack([ssl, hrv]),
+            "logreg",
+            description="the SSL embedding and the HRV features side by side",
+        ),
+        Row(
+            "SSL embedding + logistic regression",
+            ssl,
+            "logreg",
+            description="frozen encoder, linear probe",
+        ),
+    ]
+    results: dict[str, Any] = {
+        "task": task,
+        "classes": ws.classes[task],
+        "data": data_description,
+        "n_windows": int(len(ws)),
+        "n_scored": int((~cal).sum()),
+        "n_subjects": int(len(np.unique(subject))),
+        "calibration_s": calibration_s,
+        "hop_s": ws.meta.get("hop_s"),
+        "encoder": encoder_description,
+        "protocols": {
+            "population": "nothing known about the test subject",
+            "personal": f"features relative to the subject's first {calibration_s:g} s of rest",
+        },
+        "folds": "leave-one-subject-out",
+        "rows": {},
+    }
+    loso_res = compare_rows(
+        rows, y, subject, cal, loso, seed=seed, dense_epochs=dense_epochs, progress=say
+    )
+    for row in rows:
+        results["rows"][row.name] = {
+            "description": row.description,
+            "classifier": row.classifier,
+            "folds": "leave-one-subject-out",
+            **{p: {k: v for k, v in loso_res[row.name][p].items() if k != "p"} for p in PROTOCOLS},
+        }
+
+    # The fully-supervised CNN: subject-grouped k-fold (CPU budget), and the same folds for
+    # the cheap rows so that it has an apples-to-apples comparison.
+    kf = [(f.train_idx, f.test_idx) for f in subject_kfold(subject, fs_folds, seed)]
+    if fs_epochs > 0:
+        fs = fully_supervised_scores(
+            ws.x,
+            y,
+            subject,
+            cal,
+            kf,
+            epochs=fs_epochs,
+            train_stride=fs_train_stride,
+            seed=seed,
+            progress=say,
+        )
+        fs_row = Row("fully-supervised CNN", scores=fs)
+        same_folds = compare_rows(
+            [fs_row, *rows], y, subject, cal, kf, seed=seed, dense_epochs=dense_epochs, progress=say
+        )
+        results["subject_kfold"] = {
+            "n_folds": fs_folds,
+            "fully_supervised": {"epochs": fs_epochs, "train_stride": fs_train_stride},
+            "rows": {
+                name: {
+                    p: {k: v for k, v in r[p].items() if k not in ("p", "per_subject")}
+                    for p in PROTOCOLS
+                }
+                for name, r in same_folds.items()
+            },
+        }
+    results["label_fraction"] = {
+        "protocol": "personal",
+        "folds": "leave-one-subject-out",
+        "fractions": list(fractions),
+        "balanced_accuracy": label_fraction_curve(
+            rows[:3],
+            y,
+            subject,
+            cal,
+            loso,
+            fractions=fractions,
+            seed=seed,
+            dense_epochs=dense_epochs,
+        ),
+    }
+    results["seconds"] = time.perf_counter() - t_start
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    np.savez_compressed(
+        out / "scores.npz",
+        y=y,
+        subject=subject,
+        calibration=cal,
+        **{
+            f"p_{i}_{p}": np.asarray(loso_res[r.name][p]["p"])
+            for i, r in enumerate(rows)
+            for p in PROTOCOLS
+        },
+    )
+    return results
