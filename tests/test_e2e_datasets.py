@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from ecgaffect.cli import main
-from ecgaffect.datasets.cli import parse_options
+from ecgaffect.datasets.selection import parse_options
 from ecgaffect.datasets.windows import WindowSet
 from fixtures_datasets import truncate, write_amigos, write_dreamer, write_wesad
 from fixtures_swell import RAW_DIR, BlockSpec, make_swell_tree

@@ -231,7 +231,7 @@ def test_torch_load_is_always_weights_only():
                 depth += {"(": 1, ")": -1}.get(text[i], 0)
                 i += 1
             calls.append((py.name, text[m.start() : i]))
-    assert calls, "expected at least the checkpoint loader of ecgaffect.model.cli_export"
+    assert calls, "expected at least the checkpoint loader of ecgaffect.model.export"
     assert all("weights_only=True" in c for _, c in calls), calls
 
 

@@ -117,7 +117,7 @@ def test_segment_alignment_starts_windows_at_each_segment() -> None:
 
 def test_segment_starting_between_samples_keeps_its_last_window() -> None:
     """A 60 s segment from 12.345 s holds six 10 s windows (its first sample is 12.34765 s)."""
-    from ecgaffect.datasets.cli import label_balance
+    from ecgaffect.datasets.summary import label_balance
 
     s = _session(
         "P9", "v1", duration_s=80, fs=256.0, segments=(Segment(12.345, 72.345, {"arousal": 8.0}),)

@@ -23,7 +23,6 @@ to request them.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import http.client
 import json
@@ -47,7 +46,6 @@ __all__ = [
     "download_swell",
     "fetch_file",
     "list_dataset_files",
-    "register_download",
     "select_swell_files",
 ]
 
@@ -375,52 +373,3 @@ def download_swell(
                 bar=bar,
             )
     return paths
-
-
-# ---------------------------------------------------------------------------------------
-# CLI: ``ecgaffect datasets download``
-# ---------------------------------------------------------------------------------------
-
-
-def register_download(datasets_subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``download`` to the ``ecgaffect datasets`` command group."""
-    p = datasets_subparsers.add_parser(
-        "download",
-        help="download SWELL-KW; explain how to request AMIGOS, DREAMER, WESAD",
-        description=(
-            "Download the SWELL-KW files the loader needs from the DANS Data Station "
-            "(resumable, verified). For AMIGOS, DREAMER and WESAD, print how to request access."
-        ),
-    )
-    p.add_argument("dataset", choices=["swell", *sorted(ACCESS_INSTRUCTIONS)])
-    p.add_argument("--dest", type=Path, default=None, help="destination folder (for swell)")
-    p.add_argument(
-        "--subjects",
-        nargs="+",
-        default=None,
-        metavar="PP",
-        help="only these participants, e.g. 1 2 PP3 (default: all)",
-    )
-    p.add_argument("--base-url", default=DANS_BASE_URL, help="Dataverse installation")
-    p.add_argument("--retries", type=int, default=3, help="retries per file")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_download)
-    return p
-
-
-def _cmd_download(args: argparse.Namespace) -> int:
-    if args.dataset != "swell":
-        print(ACCESS_INSTRUCTIONS[args.dataset])
-        print("Nothing was downloaded.")
-        return 1
-    if args.dest is None:
-        raise ValueError("--dest is required for 'download swell' (the folder to fill)")
-    paths = download_swell(
-        args.dest,
-        subjects=args.subjects,
-        base_url=args.base_url,
-        progress=not args.no_progress,
-        retries=args.retries,
-    )
-    print(f"SWELL-KW: {len(paths)} files in {args.dest}")
-    return 0
