@@ -13,7 +13,7 @@ reasons it is not. Flags:
 - ``"hr_implausible"``: the heart rate from R-peaks is outside ``[min_hr_bpm, max_hr_bpm]``;
 - ``"few_beats"``: fewer R-peaks than a ``min_hr_bpm`` heart would give over the window.
 
-R-peaks come from ``neurokit2.ecg_findpeaks`` (imported lazily; the ``quality`` extra).
+R-peaks come from ``neurokit2.ecg_findpeaks`` (a core dependency, imported lazily).
 """
 
 from __future__ import annotations
