@@ -46,7 +46,8 @@ def sgemm_gflops(n: int = 2048, repeats: int = 10) -> float:
 
 def time_call(fn, x: torch.Tensor, repeats: int) -> float:
     """Best-of-``repeats`` seconds per call, after two warm-up calls (the first calls for a
-    new shape build oneDNN primitives / run TorchScript's profiling pass)."""
+    new shape build oneDNN primitives / run TorchScript's profiling pass).
+    """
     with torch.inference_mode():
         fn(x)
         fn(x)

@@ -145,7 +145,8 @@ class BlockSpec:
 
 def default_blocks() -> list[BlockSpec]:
     """PP1: three blocks incl. a ``-c1`` typo and a v204 file; PP2: a 3-digit-year name and a
-    continuation file; PP3 has label rows but no files (missing participant)."""
+    continuation file; PP3 has label rows but no files (missing participant).
+    """
     return [
         BlockSpec(
             1,

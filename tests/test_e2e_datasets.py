@@ -37,7 +37,8 @@ def _isolated(monkeypatch, tmp_path):
 
 def _swell_blocks() -> list[BlockSpec]:
     """Two participants with a neutral and a stressor block of one labelled minute each, and
-    PP3 with label rows but no files (a loader note)."""
+    PP3 with label rows but no files (a loader note).
+    """
     r = {"Valence_rc": 5.0, "Arousal_rc": 5.0, "Dominance": 5.0, "Stress": 3.0}
     day = datetime(2012, 9, 18)
     blocks = [(1, 1, "N", 10), (1, 2, "T", 11), (2, 1, "N", 13), (2, 3, "I", 14)]
@@ -61,7 +62,8 @@ def _swell_blocks() -> list[BlockSpec]:
 
 def _write_tree(name: str, root: Path) -> list[str]:
     """Write a tiny fixture tree of ``name`` (12-24 windows, so pretraining one epoch stays
-    cheap); returns the ``-o`` loader options the chain uses for it."""
+    cheap); returns the ``-o`` loader options the chain uses for it.
+    """
     if name == "swell":
         make_swell_tree(root, blocks=_swell_blocks())
         return []
@@ -230,7 +232,8 @@ def test_cli_data_errors_are_one_line(tmp_path, capsys):
 
 def test_info_and_check_name_problems_and_skip_bad(tmp_path, capsys):
     """Each fixture with one broken file: check fails naming it, --skip-bad goes on, and a
-    training command with --skip-bad trains on the rest and records the skipped file."""
+    training command with --skip-bad trains on the rest and records the skipped file.
+    """
     root = tmp_path / "amigos"
     files = write_amigos(root, subjects=(1, 2, 3), short_s=12.0, long_s=25.0)
     truncate(files["P02"], 0.5)

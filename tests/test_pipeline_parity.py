@@ -128,7 +128,8 @@ def test_replay_through_the_real_model_equals_offline_scoring(real_scorer):
 def test_calibration_backlog_is_skipped_not_dropped():
     """At the end of calibration the normaliser releases all held samples at once; the
     windows ending inside calibration are skipped (counted), not flooded into the bounded
-    queue and dropped. Paced replay (4x) with the default queue of 2."""
+    queue and dropped. Paced replay (4x) with the default queue of 2.
+    """
     from ecgaffect.datasets.session import Session
 
     config = dataclasses.replace(

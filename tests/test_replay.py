@@ -75,7 +75,8 @@ def test_chunk_size_follows_rate():
 
 def test_pacing_is_drift_free_with_a_late_sleeper():
     """Every sleep overshoots by 7 ms; deadlines come from the start time, so lateness
-    stays at one overshoot instead of growing with the number of chunks."""
+    stays at one overshoot instead of growing with the number of chunks.
+    """
     now = [100.0]
 
     def sleep(s: float) -> None:

@@ -291,7 +291,8 @@ def test_empty_input() -> None:
 
 def test_full_rate_block_needs_no_extra_float64_copies() -> None:
     """A long float32 block at 2048 Hz (SWELL) is windowed with at most one float64
-    full-rate temporary (the resampler's input): peak allocation < 3x the block."""
+    full-rate temporary (the resampler's input): peak allocation < 3x the block.
+    """
     import tracemalloc
 
     fs = 2048.0

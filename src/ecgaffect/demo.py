@@ -49,7 +49,8 @@ def gui_available() -> bool:
 
 def demo_inputs(recording: Path | None = None) -> tuple[Path, Path]:
     """``(recording, model)`` for the demo: ``recording`` or the bundled one, and the
-    packaged default model; :class:`FileNotFoundError` naming what is missing."""
+    packaged default model; :class:`FileNotFoundError` naming what is missing.
+    """
     recording = recording or find_bundled_recording()
     if recording is None or not Path(recording).is_file():
         raise FileNotFoundError(

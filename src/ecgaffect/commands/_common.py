@@ -52,7 +52,7 @@ def variant(args: argparse.Namespace) -> str:
 
 
 def percent(text: str) -> float:
-    """argparse type: a percentage in (0, 100]."""
+    """Argparse type: a percentage in (0, 100]."""
     try:
         value = float(text)
     except ValueError:

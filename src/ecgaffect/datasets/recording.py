@@ -387,7 +387,8 @@ def _fs_from_times(path: Path, times_s: np.ndarray, name: str) -> float | None:
 def _array_reader(read: Callable[..., tuple]) -> Callable[..., Session]:
     """A :data:`LOADERS` reader from ``read(path, *, fs_hz, column) -> (samples, fs_hz,
     provenance)``: the samples become a session through the same checks (empty, dtype,
-    finiteness) for every array format."""
+    finiteness) for every array format.
+    """
 
     def reader(
         path: Path,
@@ -412,7 +413,8 @@ def _load_xdf(
     subject: str | None,
 ) -> Session:
     """An XDF / gzip-compressed XDF recording: the ECG stream's channel ``column`` (label
-    or index), its unit from the file (``units`` is not used), markers as events."""
+    or index), its unit from the file (``units`` is not used), markers as events.
+    """
     from ecgaffect.datasets.xdf import load_xdf_session
 
     session = load_xdf_session(path, channel=column, subject=subject)

@@ -132,7 +132,7 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, labelled: bool) -> 
 
 
 def parse_options(items: list[str] | None) -> dict[str, Any]:
-    """``["lead=III", "subjects=[\"P01\"]"]`` -> ``{"lead": "III", "subjects": ["P01"]}``.
+    """``["lead=III", 'subjects=["P01"]']`` -> ``{"lead": "III", "subjects": ["P01"]}``.
 
     Loader options as ``-o KEY=VALUE`` gives them; values are read as JSON when they parse
     (numbers, true/false, lists), else as strings.
@@ -326,7 +326,8 @@ def windows_from_args(args: argparse.Namespace, *, labelled: bool) -> WindowSet:
 
 def data_info(ws: WindowSet) -> dict[str, Any]:
     """What a run was trained on, for its ``config.json``: source, label scheme, loader
-    options, window parameters, cache status and the window set's fingerprint."""
+    options, window parameters, cache status and the window set's fingerprint.
+    """
     meta = ws.meta
     return {
         **meta.get("source", {}),

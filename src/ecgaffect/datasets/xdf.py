@@ -278,7 +278,8 @@ def _regular_chunk(
     content: bytes, pos: int, n: int, n_ch: int, dt: np.dtype, info: _Temp
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Vectorised read of a chunk whose first sample alone has a time stamp (regular
-    streams may omit the others); ``None`` if the chunk is not laid out like that."""
+    streams may omit the others); ``None`` if the chunk is not laid out like that.
+    """
     size = n_ch * dt.itemsize
     srate = info.stream.nominal_srate
     if n < 1 or not srate > 0 or content[pos] != 8:
@@ -530,7 +531,8 @@ def load_xdf_session(
 class _DropSegmentWarning(logging.Filter):
     """pyxdf warns "Segments and clock-segments differ" for every stream of a file without
     ClockOffset chunks when dejitter is off (its segment list is then built differently from
-    the clock-sync one); nothing is wrong with such a file, so the line only confuses users."""
+    the clock-sync one); nothing is wrong with such a file, so the line only confuses users.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "Segments and clock-segments differ" not in record.getMessage()

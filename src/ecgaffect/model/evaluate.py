@@ -126,7 +126,7 @@ def window_kfold(n_windows: int, n_folds: int = 10, seed: int = 1) -> list[Fold]
 
 
 def subject_kfold(subjects: Sequence[str] | np.ndarray, n_folds: int = 10, seed: int = 1):
-    """k folds grouped by subject (shuffled subjects, seeded): subject-independent."""
+    """K folds grouped by subject (shuffled subjects, seeded): subject-independent."""
     subjects = np.asarray(subjects)
     unique = np.unique(subjects)
     _check_k(n_folds, len(unique), "subjects")

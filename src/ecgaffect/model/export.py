@@ -423,7 +423,8 @@ def build_card(
     notes: str = "",
 ) -> ModelCard:
     """A model card whose input fields derive from ``preprocessing`` (default: the default
-    :class:`~ecgaffect.signal.PreprocessConfig`)."""
+    :class:`~ecgaffect.signal.PreprocessConfig`).
+    """
     preprocessing = dict(preprocessing or default_preprocessing())
     extra: dict[str, Any] = {} if thresholds is None else {"thresholds": dict(thresholds)}
     return ModelCard(

@@ -396,7 +396,8 @@ def predict_embeddings(
     net: EmotionNet, embeddings: np.ndarray, *, device: str = "auto", batch_size: int = 256
 ) -> dict[str, np.ndarray]:
     """Class probabilities ``{task: [n, n_classes]}`` from encoder embeddings ``[n, 128]``
-    (the heads only: :meth:`EmotionNet.forward_features`)."""
+    (the heads only: :meth:`EmotionNet.forward_features`).
+    """
     if np.ndim(embeddings) != 2 or np.shape(embeddings)[1] != 128:
         raise ValueError(f"embeddings must be [n, 128], got shape {np.shape(embeddings)}")
     dev = select_device(device)

@@ -229,7 +229,8 @@ def make_pipeline(source: Any, scorer: Any, *, hop_s: float, sinks: list[Sink]) 
 
 def make_marker_inlet(pipeline: Pipeline, name: str | None) -> MarkerInlet:
     """An LSL marker inlet (any marker stream, or the one named ``name``) whose markers go
-    to every sink of ``pipeline``."""
+    to every sink of ``pipeline``.
+    """
     from ecgaffect.stream.outlets import MarkerInlet
 
     return MarkerInlet(pipeline.add_marker, name=name or None)

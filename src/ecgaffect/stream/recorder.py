@@ -80,14 +80,16 @@ class RecorderError(RuntimeError):
 
 def score_channel_labels(classes: Mapping[str, Sequence[str]]) -> list[str]:
     """Channel labels of an affect stream: ``task:class`` for each class, then
-    ``quality_ok`` and ``heart_rate_bpm``."""
+    ``quality_ok`` and ``heart_rate_bpm``.
+    """
     labels = [f"{task}:{cls}" for task, names in classes.items() for cls in names]
     return [*labels, "quality_ok", "heart_rate_bpm"]
 
 
 def score_row(score: Score, labels: Sequence[str]) -> np.ndarray:
     """One float32 sample for ``labels`` (from :func:`score_channel_labels`); probabilities
-    of tasks/classes the score lacks are NaN."""
+    of tasks/classes the score lacks are NaN.
+    """
     row = np.full(len(labels), np.nan, dtype=np.float32)
     for i, label in enumerate(labels):
         if label == "quality_ok":
