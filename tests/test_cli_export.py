@@ -20,7 +20,6 @@ TASK_ARGS = ["arousal=low,high", "affect=baseline,stress,amusement"]
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("ckpt")
     torch.save({"state_dict": make_net().state_dict()}, d / "net.pt")
     (d / "prep.json").write_text(json.dumps(PREPROCESSING))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from ecgaffect.datasets.recording import load_recording
 from ecgaffect.model import default_model_card_path, default_model_path
@@ -24,7 +23,6 @@ MANIFEST = json.loads((ROOT / "recordings" / "manifest.json").read_text(encoding
 
 @pytest.fixture(scope="module")
 def scorer():
-    torch.set_num_threads(1)
     path = default_model_path()
     assert path is not None, "no packaged default model in ecgaffect/data"
     return Scorer.load(path)

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from ecgaffect.cli import main
 from ecgaffect.datasets.selection import parse_options
@@ -27,12 +26,8 @@ from fixtures_swell import RAW_DIR, BlockSpec, make_swell_tree
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
-    """One torch thread; the default cache folder inside the test's tmp_path."""
+    """The default cache folder inside the test's tmp_path."""
     monkeypatch.setenv("ECGAFFECT_CACHE_DIR", str(tmp_path / "default-cache"))
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _swell_blocks() -> list[BlockSpec]:

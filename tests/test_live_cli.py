@@ -15,13 +15,14 @@ import pyxdf
 
 import lsl_helpers
 from _export_fixtures import PREPROCESSING, make_card, make_net
+from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect.cli import main
 from ecgaffect.commands import live as live_cmd
 from ecgaffect.stream import factories
 from ecgaffect.stream.pipeline import Pipeline
 from ecgaffect.stream.recorder import XdfRecorder
 from ecgaffect.stream.sources.base import EcgChunk, local_clock
-from stream_fakes import FakePreprocessor, FakeScorer, FakeSource, synthetic_ecg_uv
+from stream_fakes import FakePreprocessor, FakeScorer, FakeSource
 
 FS = 256.0
 
@@ -203,11 +204,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    import torch
 
     from ecgaffect.model.export import export_torchscript
 
-    torch.set_num_threads(1)
     card = make_card(preprocessing={**PREPROCESSING, "calibration_s": CAL_S})
     return export_torchscript(make_net(), card, tmp_path_factory.mktemp("model") / "m.pt")
 

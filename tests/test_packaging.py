@@ -39,3 +39,9 @@ def test_pipeline_start_requires_only_core_or_declared_modules():
         for module in re.findall(r"require\(\s*\"([\w.]+)\"", py.read_text()):
             top = module.split(".")[0]
             assert top.lower() in core or top in _optional._EXTRAS, (py.name, module)
+
+
+def test_the_suite_runs_torch_on_one_thread():
+    import torch
+
+    assert torch.get_num_threads() == 1  # tests/conftest.py sets it once

@@ -19,7 +19,6 @@ FORMATS = ("torchscript", "pt2")
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
-    torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("scorer")
     net = make_net()
     card = make_card(thresholds={"arousal": 0.4, "affect": None})
