@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from ecgaffect.model.card import ModelCard
-from ecgaffect.model.cli_export import score_table
 from ecgaffect.model.export import ScoringModule, export_pt2, export_torchscript
 from ecgaffect.model.networks import EmotionNet, Encoder
+from ecgaffect.model.offline import score_table
 from ecgaffect.model.scorer import Scorer
 
 GFLOP_PER_WINDOW = 0.67
@@ -46,7 +46,8 @@ def sgemm_gflops(n: int = 2048, repeats: int = 10) -> float:
 
 def time_call(fn, x: torch.Tensor, repeats: int) -> float:
     """Best-of-``repeats`` seconds per call, after two warm-up calls (the first calls for a
-    new shape build oneDNN primitives / run TorchScript's profiling pass)."""
+    new shape build oneDNN primitives / run TorchScript's profiling pass).
+    """
     with torch.inference_mode():
         fn(x)
         fn(x)
@@ -120,7 +121,7 @@ def main() -> None:
         scorer = runners["pt2"]
         scorer.batch_size = max(args.batches)
         try:
-            from ecgaffect.model.cli_export import preprocess_windows
+            from ecgaffect.model.offline import preprocess_windows
 
             # one untimed call: imports (scipy.signal) and the cached resampling filter design
             # are start-up costs, not per-recording ones

@@ -168,7 +168,8 @@ def check_signal(name: str, samples: np.ndarray, fs_hz: float, *, min_duration_s
 
 def to_int16_uv(samples_uv: np.ndarray, *, name: str, max_error_uv: float = 0.5) -> np.ndarray:
     """Round microvolts to int16, refusing values out of range or rounding errors above
-    ``max_error_uv``."""
+    ``max_error_uv``.
+    """
     x = np.asarray(samples_uv, dtype=np.float64)
     lo, hi = np.iinfo(np.int16).min, np.iinfo(np.int16).max
     if x.size and (x.min() < lo or x.max() > hi):
@@ -183,7 +184,7 @@ def to_int16_uv(samples_uv: np.ndarray, *, name: str, max_error_uv: float = 0.5)
 
 
 def convert_systole(ecg_mv: np.ndarray, stim: np.ndarray, fs_hz: float = 1000.0) -> Converted:
-    """systole's Task1 ECG (mV, assumed; see README) and stimulus channel -> :class:`Converted`.
+    """Systole's Task1 ECG (mV, assumed; see README) and stimulus channel -> :class:`Converted`.
 
     ``stim`` has one non-zero sample per image onset: 2 = disgust image, 1 = neutral image.
     """
@@ -209,8 +210,9 @@ def convert_systole(ecg_mv: np.ndarray, stim: np.ndarray, fs_hz: float = 1000.0)
 
 
 def convert_scipy_ecg(raw: np.ndarray, fs_hz: float = 360.0) -> Converted:
-    """scipy's MIT-BIH record 208 excerpt: uint16 with mV = (x - 1024) / 200 -> int16 uV
-    (exact: one ADC step is 5 uV)."""
+    """Scipy's MIT-BIH record 208 excerpt: uint16 with mV = (x - 1024) / 200 -> int16 uV
+    (exact: one ADC step is 5 uV).
+    """
     raw = np.asarray(raw)
     if raw.dtype != np.uint16:
         raise ValueError(f"scipy ecg.dat: expected uint16 samples, got {raw.dtype}")
@@ -256,7 +258,7 @@ def bitalino_ecg_uv(adc: np.ndarray, n_bits: int) -> np.ndarray:
 
 
 def convert_pyhrv(text: str) -> Converted:
-    """pyhrv's SampleECG.txt (OpenSignals) -> float32 microvolts at the header's rate."""
+    """Pyhrv's SampleECG.txt (OpenSignals) -> float32 microvolts at the header's rate."""
     header, data = parse_opensignals(text)
     fs_hz = float(header["sampling rate"])
     columns = list(header["column"])
@@ -283,8 +285,9 @@ def convert_pyhrv(text: str) -> Converted:
 
 
 def convert_polar(time_ns: np.ndarray, ecg_mv: np.ndarray) -> Converted:
-    """detectPVC's ``polar_h10`` (time in ns since the epoch, ECG in mV) -> int16 microvolts
-    with per-sample time stamps from the first sample; the rate is their effective rate."""
+    """DetectPVC's ``polar_h10`` (time in ns since the epoch, ECG in mV) -> int16 microvolts
+    with per-sample time stamps from the first sample; the rate is their effective rate.
+    """
     t = np.asarray(time_ns, dtype=np.float64)
     ecg_mv = np.asarray(ecg_mv, dtype=np.float64)
     if t.shape != ecg_mv.shape or t.ndim != 1:

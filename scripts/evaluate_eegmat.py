@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     val = hist[-1].get("val_recognition_acc") if hist else None
     epochs = meta.get("epochs_trained", len(hist) or None)
     enc_desc = (
-        f"{args.encoder.name}: pretrained on {args.encoder_data or meta.get('data') or 'unknown data'}"
+        f"{args.encoder.name}: pretrained on "
+        f"{args.encoder_data or meta.get('data') or 'unknown data'}"
         + (f", {epochs} epochs" if epochs else "")
         + (f", held-out pretext recognition {val:.3f}" if val is not None else "")
     )

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _export_fixtures import make_card
 from ecgaffect.datasets.synthetic import make_synthetic_sessions
-from ecgaffect.model.card import ModelCard
 from ecgaffect.model.export import export_torchscript
 from ecgaffect.model.networks import EmotionNet, Encoder
 from ecgaffect.stream.recorder import XdfRecorder
@@ -36,14 +36,11 @@ def make_demo_model(path: Path, seed: int = 0, weight_scale: float = 1.0) -> Pat
         for name, param in net.named_parameters():
             if "head" in name and param.ndim == 2:
                 param.mul_(weight_scale)
-    card = ModelCard(
+    card = make_card(
         name="gui-demo-model",
         tasks=TASKS,
         preprocessing=PREPROCESSING,
-        normalization="subject",
-        label_scheme="binary",
         training_data={"dataset": "none (random weights)", "subjects": 0},
-        demo=True,
         notes="random weights, for the GUI tests and screenshot",
     )
     return export_torchscript(net, card, path)

@@ -1,5 +1,6 @@
 """Run under torchrun by tests/test_ddp.py: pretrain on the same windows in every rank and write
-a checksum of this rank's final weights so the test can check that the ranks agree."""
+a checksum of this rank's final weights so the test can check that the ranks agree.
+"""
 
 import hashlib
 import sys

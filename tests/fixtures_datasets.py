@@ -14,21 +14,9 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from ecg_fixtures import synthetic_ecg_uv
+
 AMIGOS_RATINGS = 12
-
-
-def synthetic_ecg(duration_s: float, fs_hz: float, *, seed: int = 0, hr_bpm: float = 70.0):
-    """A cheap ECG-like trace (narrow R peaks + baseline wander + noise), in microvolts."""
-    rng = np.random.default_rng(seed)
-    n = round(duration_s * fs_hz)
-    t = np.arange(n) / fs_hz
-    beat_s = 60.0 / hr_bpm
-    phase = (t % beat_s) - 0.3 * beat_s
-    ecg = 1000.0 * np.exp(-0.5 * (phase / 0.012) ** 2) + 150.0 * np.exp(
-        -0.5 * ((phase - 0.25) / 0.05) ** 2
-    )
-    ecg += 200.0 * np.sin(2 * np.pi * 0.25 * t) + rng.normal(0.0, 20.0, n)
-    return ecg
 
 
 def cell(items) -> np.ndarray:
@@ -71,7 +59,7 @@ def write_amigos(
     ``(subject, trial, gap_s)`` and puts a NaN gap of that length in the middle of the ECG.
     ``original_order`` (0-based trial indices) writes the original file's trials, and its
     ``VideoIDs``, in that order instead of the preprocessed file's.
-    Lead II (column 15) carries ``synthetic_ecg(seed=100*s+t)``; lead III is its negation
+    Lead II (column 15) carries ``synthetic_ecg_uv(seed=100*s+t)``; lead III is its negation
     plus 7, so tests can tell the columns apart.
     """
     root.mkdir(parents=True, exist_ok=True)
@@ -80,10 +68,10 @@ def write_amigos(
         joined, labels, original_ecg = [], [], []
         for t in range(20):
             dur = short_s if t < 16 else long_s
-            ecg = synthetic_ecg(dur, 128.0, seed=100 * s + t)
+            ecg = synthetic_ecg_uv(dur, 128.0, seed=100 * s + t)
             data = np.zeros((ecg.size, 17))
             data[:, 14], data[:, 15], data[:, 16] = ecg, -ecg + 7.0, 3.0
-            ecg256 = synthetic_ecg(dur, 256.0, seed=100 * s + t)
+            ecg256 = synthetic_ecg_uv(dur, 256.0, seed=100 * s + t)
             orig = np.column_stack([np.arange(ecg256.size) / 256.0, ecg256, -ecg256 + 7.0])
             rating = amigos_ratings(s, t)
             if (s, t + 1) in empty or (t >= 16 and s in no_long_videos):
@@ -173,7 +161,7 @@ def write_dreamer(
 ) -> Path:
     """Write ``root/DREAMER.mat`` with the official struct nesting.
 
-    Column 0 of ``stimuli{t}`` is ``synthetic_ecg(seed=1000*s+t)`` (1-based s and t), column
+    Column 0 of ``stimuli{t}`` is ``synthetic_ecg_uv(seed=1000*s+t)`` (1-based s and t), column
     1 its negation. ``empty`` / ``all_nan`` name (subject, clip), 1-based. ``broken_subject``
     gets a ScoreValence of the wrong length.
     """
@@ -184,14 +172,14 @@ def write_dreamer(
     for s in range(1, n_subjects + 1):
         stimuli, baseline = [], []
         for t in range(1, n_clips + 1):
-            x = synthetic_ecg(stimulus_s, 256.0, seed=1000 * s + t)
+            x = synthetic_ecg_uv(stimulus_s, 256.0, seed=1000 * s + t)
             stim = np.column_stack([x, -x])
             if (s, t) in empty:
                 stim = np.zeros((0, 0))
             if (s, t) in all_nan:
                 stim[:] = np.nan
             stimuli.append(stim)
-            b = synthetic_ecg(baseline_s, 256.0, seed=5000 * s + t)
+            b = synthetic_ecg_uv(baseline_s, 256.0, seed=5000 * s + t)
             baseline.append(np.column_stack([b, -b]))
         valence = dreamer_scores(s, n_clips, 0)
         if broken_subject == s:
@@ -249,7 +237,7 @@ def write_wesad(
 ) -> dict[str, Path]:
     """Write ``root/WESAD/SX/SX.pkl`` (protocol 2, like the Python-2 originals).
 
-    The chest ECG is ``synthetic_ecg(seed=s)/1000`` in mV with the labels of
+    The chest ECG is ``synthetic_ecg_uv(seed=s)/1000`` in mV with the labels of
     :func:`wesad_labels`. ``bytes_keys`` stores the wrist dict keys as bytes (as a Python-2
     ``str`` read without an encoding would be); ``numpy1_names`` rewrites the numpy module
     name to ``numpy.core.multiarray`` as in pickles made by numpy < 2. ``label_mismatch``
@@ -262,7 +250,7 @@ def write_wesad(
     for s in subjects:
         sub = base / f"S{s}"
         sub.mkdir(parents=True, exist_ok=True)
-        ecg = (synthetic_ecg(duration_s, 700.0, seed=s) / 1000.0).reshape(-1, 1)
+        ecg = (synthetic_ecg_uv(duration_s, 700.0, seed=s) / 1000.0).reshape(-1, 1)
         wrist = {"BVP": np.zeros((4, 1)), "EDA": np.zeros((2, 1))}
         if bytes_keys:
             wrist = {k.encode("latin1"): v for k, v in wrist.items()}

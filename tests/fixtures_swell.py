@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ecg_fixtures import synthetic_ecg_uv
+
 MAGIC = {
     203: b"POLY SAMPLE FILEversion 2.03\r\n\x1a",
     # the 2.03 text with the version digits changed and one trailing byte (BioSig's view)
@@ -125,11 +127,8 @@ FS_HZ = 64  # tiny files: the loader reads the rate from each header
 
 
 def ecg_like(n: int, fs_hz: float, *, seed: int, offset_uv: float = 0.0) -> np.ndarray:
-    """A spiky 1 Hz-ish pseudo-ECG in µV (distinct per seed so mixing files up shows)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / fs_hz
-    beats = np.exp(-(((t % 0.9) - 0.1) ** 2) / 0.0005) * 1000.0
-    return beats + rng.normal(0, 20, n) + offset_uv + seed
+    """Pseudo-ECG in µV, distinct per seed (its offset) so mixing files up shows."""
+    return synthetic_ecg_uv(n / fs_hz, fs_hz, seed=seed, noise_uv=20.0, offset_uv=offset_uv + seed)
 
 
 @dataclass
@@ -150,7 +149,8 @@ class BlockSpec:
 
 def default_blocks() -> list[BlockSpec]:
     """PP1: three blocks incl. a ``-c1`` typo and a v204 file; PP2: a 3-digit-year name and a
-    continuation file; PP3 has label rows but no files (missing participant)."""
+    continuation file; PP3 has label rows but no files (missing participant).
+    """
     return [
         BlockSpec(
             1,

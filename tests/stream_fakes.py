@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from _export_fixtures import make_card
+from ecgaffect.model.card import ModelCard
 from ecgaffect.stream.sinks import Sink
 from ecgaffect.stream.sources.base import (
     EcgChunk,
@@ -22,21 +23,6 @@ from ecgaffect.stream.sources.base import (
     SourceState,
     SourceStatus,
 )
-
-
-def synthetic_ecg_uv(duration_s: float, fs_hz: float, *, hr_bpm: float = 72.0, seed: int = 0):
-    """Gaussian QRS-like pulses (1 mV) plus a T wave, baseline wander and noise, in µV."""
-    rng = np.random.default_rng(seed)
-    n = int(round(duration_s * fs_hz))
-    t = np.arange(n) / fs_hz
-    x = 150.0 * np.sin(2 * np.pi * 0.2 * t) + rng.normal(0.0, 10.0, n)
-    rr_s = 60.0 / hr_bpm
-    beats = np.arange(0.3, duration_s, rr_s)
-    beats = beats + rng.normal(0.0, 0.02, beats.shape)
-    for b in beats:
-        x += 1000.0 * np.exp(-0.5 * ((t - b) / 0.012) ** 2)
-        x += 250.0 * np.exp(-0.5 * ((t - b - 0.25) / 0.04) ** 2)
-    return x
 
 
 class FakeSource(Source):
@@ -114,23 +100,15 @@ class FakeSource(Source):
         return items
 
 
-@dataclass
-class FakeCard:
-    fs_hz: float = 256.0
-    window_n: int = 2560
-    window_s: float = 10.0
-    preprocessing: dict = field(default_factory=dict)
-    tasks: dict = field(
-        default_factory=lambda: {"arousal": ["low", "high"], "valence": ["low", "high"]}
-    )
-    demo: bool = True
+#: Tasks of :class:`FakeScorer`'s default card.
+FAKE_TASKS = {"arousal": ["low", "high"], "valence": ["low", "high"]}
 
 
 class FakeScorer:
     """Duck-typed Scorer: a fixed random linear map + softmax (deterministic, input-sensitive)."""
 
-    def __init__(self, card: FakeCard | None = None, *, delay_s: float = 0.0) -> None:
-        self.card = card or FakeCard()
+    def __init__(self, card: ModelCard | None = None, *, delay_s: float = 0.0) -> None:
+        self.card = card or make_card(name="fake-model", tasks=FAKE_TASKS)
         rng = np.random.default_rng(42)
         self._w = {
             t: rng.normal(size=(self.card.window_n, len(c))) / math.sqrt(self.card.window_n)

@@ -3,9 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect.datasets import amigos
 from ecgaffect.datasets.base import DatasetError, LoadReport
-from fixtures_datasets import amigos_ratings, synthetic_ecg, truncate, write_amigos
+from fixtures_datasets import amigos_ratings, truncate, write_amigos
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def test_short_trials_lead_ii_with_ratings_in_the_right_columns(amigos_root):
     s = sessions[0]
     assert s.key == "amigos/P01/01"
     assert s.fs_hz == 128.0
-    np.testing.assert_allclose(s.ecg, synthetic_ecg(16.0, 128.0, seed=100))
+    np.testing.assert_allclose(s.ecg, synthetic_ecg_uv(16.0, 128.0, seed=100))
     expected = amigos_ratings(1, 0)[0]
     seg = s.segments[0]
     assert seg.labels["arousal"] == expected[0]
@@ -47,7 +48,7 @@ def test_short_trials_lead_ii_with_ratings_in_the_right_columns(amigos_root):
 
 def test_lead_iii_selects_the_left_arm_column(amigos_root):
     s = amigos.load_sessions(amigos_root, subjects=["P01"], lead="III")[0]
-    np.testing.assert_allclose(s.ecg, -synthetic_ecg(16.0, 128.0, seed=100) + 7.0)
+    np.testing.assert_allclose(s.ecg, -synthetic_ecg_uv(16.0, 128.0, seed=100) + 7.0)
 
 
 def test_nan_trials_skipped_short_gaps_interpolated(amigos_root):
@@ -91,7 +92,7 @@ def test_original_files_at_256_hz_take_labels_from_preprocessed(amigos_root):
     sessions = amigos.load_sessions(amigos_root, source="original", subjects=["P01"])
     s = sessions[0]
     assert s.fs_hz == 256.0
-    np.testing.assert_allclose(s.ecg, synthetic_ecg(16.0, 256.0, seed=100))
+    np.testing.assert_allclose(s.ecg, synthetic_ecg_uv(16.0, 256.0, seed=100))
     assert s.segments[0].labels["valence"] == amigos_ratings(1, 0)[0, 1]
     assert len(amigos.source_files(amigos_root, source="original")) == 8
 
@@ -103,7 +104,7 @@ def test_original_trials_in_another_order_are_matched_by_video_id(tmp_path):
     report = LoadReport()
     sessions = amigos.load_sessions(tmp_path, source="original", report=report)
     first = sessions[0]  # holds the ECG of preprocessed trial 2
-    np.testing.assert_allclose(first.ecg, synthetic_ecg(12.0, 256.0, seed=301))
+    np.testing.assert_allclose(first.ecg, synthetic_ecg_uv(12.0, 256.0, seed=301))
     assert first.segments[0].labels["arousal"] == amigos_ratings(3, 1)[0, 0]
     assert "matched ratings by VideoID" in report.summary()
 

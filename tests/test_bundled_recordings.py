@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import pyxdf
 
+from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect.datasets.base import DatasetError
 from ecgaffect.io import load_session
 from ecgaffect.io.xdf import read_xdf, read_xdf_chunks
@@ -221,9 +222,7 @@ FS = 100.0
 
 
 def _ecg_like(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / FS
-    return 1.2 * np.sin(2 * np.pi * 1.1 * t) ** 15 + 0.01 * rng.standard_normal(n)  # mV
+    return synthetic_ecg_uv(n / FS, FS, seed=seed, hr_bpm=66.0, qrs_uv=1200.0) / 1e3  # mV
 
 
 def test_convert_systole_scales_to_uv_and_keeps_onsets():

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from ecgaffect.cli import main
 from ecgaffect.model.export import read_card
@@ -22,7 +21,6 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def train_run(tmp_path_factory):
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("train") / "run"
     rc = main(["-q", "train", *TINY, "--protocol", "loso", "--shared-encoder", "--out", str(out)])
     assert rc == 0

@@ -11,15 +11,8 @@ import torch
 
 from _export_fixtures import PREPROCESSING, TASKS, make_card, make_net, make_windows
 from ecgaffect.cli import main
-from ecgaffect.model.cli_export import (
-    parse_tasks,
-    parse_thresholds,
-    preprocess_windows,
-    read_recording,
-    score_table,
-    write_table,
-)
-from ecgaffect.model.export import export_pt2, read_card
+from ecgaffect.model.export import export_pt2, parse_tasks, parse_thresholds, read_card
+from ecgaffect.model.offline import preprocess_windows, read_recording, score_table, write_table
 from ecgaffect.model.scorer import Scorer
 
 TASK_ARGS = ["arousal=low,high", "affect=baseline,stress,amusement"]
@@ -27,7 +20,6 @@ TASK_ARGS = ["arousal=low,high", "affect=baseline,stress,amusement"]
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("ckpt")
     torch.save({"state_dict": make_net().state_dict()}, d / "net.pt")
     (d / "prep.json").write_text(json.dumps(PREPROCESSING))
@@ -103,7 +95,7 @@ def test_parse_tasks_and_thresholds():
 
 
 def test_checkpoint_that_is_not_a_state_dict(tmp_path):
-    from ecgaffect.model.cli_export import load_checkpoint_net
+    from ecgaffect.model.export import load_checkpoint_net
 
     bad = tmp_path / "bad.pt"
     bad.write_text("hello")
@@ -174,16 +166,16 @@ def test_score_command_end_to_end(scorer, tmp_path, capsys):
 
 def test_score_scores_the_windows_the_live_pipeline_scores(scorer, tmp_path, monkeypatch):
     from ecgaffect import signal as sig
-    from ecgaffect.model import cli_export
+    from ecgaffect.model import offline
 
     seen = []
-    real = cli_export.score_table
+    real = offline.score_table
 
     def spy(scorer_, windows, start_s, **kw):
         seen.append(windows)
         return real(scorer_, windows, start_s, **kw)
 
-    monkeypatch.setattr(cli_export, "score_table", spy)
+    monkeypatch.setattr(offline, "score_table", spy)
     fs_hz = 130.0
     ecg = np.random.default_rng(4).normal(size=int(fs_hz * 90)) * 50
     ecg *= np.linspace(1.0, 3.0, ecg.size)  # amplitude drifts: calibrated != subject

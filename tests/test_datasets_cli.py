@@ -6,7 +6,8 @@ import pytest
 
 from ecgaffect.cli import main
 from ecgaffect.datasets import amigos
-from ecgaffect.datasets.cli import label_balance, parse_options
+from ecgaffect.datasets.selection import parse_options
+from ecgaffect.datasets.summary import label_balance
 from fixtures_datasets import truncate, write_amigos, write_dreamer, write_wesad
 
 
@@ -92,3 +93,28 @@ def test_errors_are_one_line(tmp_path, capsys):
         "baseline_s": 4,
         "keep_unlabelled": True,
     }
+
+
+def test_info_under_a_scheme_without_some_tasks_shows_the_tasks_it_has(tmp_path, capsys):
+    # SWELL's tasks are stress, arousal, valence; 'condition' has classes only for stress
+    from fixtures_swell import make_swell_tree
+
+    root = make_swell_tree(tmp_path / "swell")
+    base = ["datasets", "info", "swell", str(root), "--no-progress", "--scheme", "condition"]
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "scheme 'condition'" in out
+    assert "  stress: no-stress: " in out
+    assert "(no classes under scheme 'condition': arousal, valence)" in out
+    assert main([*base, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["tasks"] == ["stress"]
+    assert info["tasks_not_in_scheme"] == ["arousal", "valence"]
+    assert list(info["balance"]) == ["stress"]
+    assert info["balance"]["stress"]["no-stress"] > 0
+    assert info["balance"]["stress"]["stress"] > 0
+    # a scheme with classes for every task still shows all three
+    assert main([*base[:-2], "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert list(info["balance"]) == ["stress", "arousal", "valence"]
+    assert info["tasks_not_in_scheme"] == []

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from ecgaffect.io import load_session
 from ecgaffect.model import default_model_card_path, default_model_path
 from ecgaffect.model.card import DEMO_WARNING, ModelCard
-from ecgaffect.model.cli_export import preprocess_windows
 from ecgaffect.model.export import read_card
 from ecgaffect.model.networks import TRANSFORM_NAMES
+from ecgaffect.model.offline import preprocess_windows
 from ecgaffect.model.scorer import Scorer
-from ecgaffect.stream import cli as live_cli
+from ecgaffect.stream import factories
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = json.loads((ROOT / "recordings" / "manifest.json").read_text(encoding="utf-8"))
@@ -26,7 +25,6 @@ NOT_YET_IN_PACKAGED_MODEL = {"recordings/polar_h10_detectpvc.xdfz"}
 
 @pytest.fixture(scope="module")
 def scorer():
-    torch.set_num_threads(1)
     path = default_model_path()
     assert path is not None, "no packaged default model in ecgaffect/data"
     return Scorer.load(path)
@@ -36,7 +34,7 @@ def test_default_model_is_the_packaged_pt2(scorer):
     assert scorer.path.name == "default_model.pt2"
     assert scorer.path.parent.name == "data"
     assert scorer.format == "pt2"
-    assert live_cli.default_model_path() == scorer.path
+    assert factories.default_model_path() == scorer.path
     # A few MB: the repository stays light.
     assert scorer.path.stat().st_size < 8 * 1024 * 1024
 

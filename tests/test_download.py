@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ecgaffect.commands.datasets import register_download
 from ecgaffect.datasets import download as dl
 from ecgaffect.datasets import swell
 from fixtures_swell import LABEL_STEM, RAW_DIR, default_blocks, make_swell_tree
@@ -244,7 +245,7 @@ def test_bad_retries(tmp_path):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecgaffect datasets")
     sub = parser.add_subparsers(dest="command")
-    dl.register_download(sub)
+    register_download(sub)
     return parser
 
 

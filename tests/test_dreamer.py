@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import scipy.io
 
+from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect.datasets import dreamer
 from ecgaffect.datasets.base import DatasetError, LoadReport
-from fixtures_datasets import dreamer_scores, synthetic_ecg, truncate, write_dreamer
+from fixtures_datasets import dreamer_scores, truncate, write_dreamer
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def dreamer_root(tmp_path_factory):
 def test_layout_matches_the_documented_indexing(dreamer_root):
     m = scipy.io.loadmat(dreamer_root / "DREAMER.mat")
     clip = m["DREAMER"][0, 0]["Data"][0, 1]["ECG"][0, 0]["stimuli"][0, 0][0, 0]
-    np.testing.assert_allclose(clip[:, 0], synthetic_ecg(12.0, 256.0, seed=2001))
+    np.testing.assert_allclose(clip[:, 0], synthetic_ecg_uv(12.0, 256.0, seed=2001))
 
 
 def test_stimuli_with_scores(dreamer_root):
@@ -28,7 +29,7 @@ def test_stimuli_with_scores(dreamer_root):
     assert len(sessions) == 3 * 18 - 2
     s = next(x for x in sessions if x.key == "dreamer/S02/01")
     assert s.fs_hz == 256.0
-    np.testing.assert_allclose(s.ecg, synthetic_ecg(12.0, 256.0, seed=2001))
+    np.testing.assert_allclose(s.ecg, synthetic_ecg_uv(12.0, 256.0, seed=2001))
     labels = s.segments[0].labels
     assert labels["valence"] == dreamer_scores(2, 18, 0)[0, 0]
     assert labels["arousal"] == dreamer_scores(2, 18, 1)[0, 0]
@@ -46,7 +47,7 @@ def test_second_column_and_baseline_clips(dreamer_root):
     assert len(sessions) == 36
     base = next(s for s in sessions if s.trial == "b01")
     assert base.segments == ()
-    np.testing.assert_allclose(base.ecg, -synthetic_ecg(11.0, 256.0, seed=15001))
+    np.testing.assert_allclose(base.ecg, -synthetic_ecg_uv(11.0, 256.0, seed=15001))
     assert dreamer.source_files(dreamer_root) == [(dreamer_root / "DREAMER.mat").resolve()]
 
 

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from ecgaffect.cli import main
-from ecgaffect.datasets.cli import parse_options
+from ecgaffect.datasets.selection import parse_options
 from ecgaffect.datasets.windows import WindowSet
 from fixtures_datasets import truncate, write_amigos, write_dreamer, write_wesad
 from fixtures_swell import RAW_DIR, BlockSpec, make_swell_tree
@@ -27,17 +26,14 @@ from fixtures_swell import RAW_DIR, BlockSpec, make_swell_tree
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
-    """One torch thread; the default cache folder inside the test's tmp_path."""
+    """The default cache folder inside the test's tmp_path."""
     monkeypatch.setenv("ECGAFFECT_CACHE_DIR", str(tmp_path / "default-cache"))
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _swell_blocks() -> list[BlockSpec]:
     """Two participants with a neutral and a stressor block of one labelled minute each, and
-    PP3 with label rows but no files (a loader note)."""
+    PP3 with label rows but no files (a loader note).
+    """
     r = {"Valence_rc": 5.0, "Arousal_rc": 5.0, "Dominance": 5.0, "Stress": 3.0}
     day = datetime(2012, 9, 18)
     blocks = [(1, 1, "N", 10), (1, 2, "T", 11), (2, 1, "N", 13), (2, 3, "I", 14)]
@@ -61,7 +57,8 @@ def _swell_blocks() -> list[BlockSpec]:
 
 def _write_tree(name: str, root: Path) -> list[str]:
     """Write a tiny fixture tree of ``name`` (12-24 windows, so pretraining one epoch stays
-    cheap); returns the ``-o`` loader options the chain uses for it."""
+    cheap); returns the ``-o`` loader options the chain uses for it.
+    """
     if name == "swell":
         make_swell_tree(root, blocks=_swell_blocks())
         return []
@@ -230,7 +227,8 @@ def test_cli_data_errors_are_one_line(tmp_path, capsys):
 
 def test_info_and_check_name_problems_and_skip_bad(tmp_path, capsys):
     """Each fixture with one broken file: check fails naming it, --skip-bad goes on, and a
-    training command with --skip-bad trains on the rest and records the skipped file."""
+    training command with --skip-bad trains on the rest and records the skipped file.
+    """
     root = tmp_path / "amigos"
     files = write_amigos(root, subjects=(1, 2, 3), short_s=12.0, long_s=25.0)
     truncate(files["P02"], 0.5)

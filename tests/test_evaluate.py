@@ -39,7 +39,6 @@ def ws():
 
 @pytest.fixture(scope="module")
 def encoder_path(ws, tmp_path_factory):
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("enc")
     pretrain(
         ws.x[:8],
@@ -185,7 +184,6 @@ def test_aggregate_matches_hand_computation():
 
 # -- comparisons (tiny training) ------------------------------------------------------------
 def test_ssl_vs_baseline_shared_encoder(ws, encoder_path, tmp_path):
-    torch.set_num_threads(1)
     cfg = tiny(protocol="loso", encoder_path=str(encoder_path))
     res = ssl_vs_baseline(ws, cfg, tmp_path, progress=False)
     assert res["protocol"]["subject_independent"] is True
@@ -216,7 +214,6 @@ def test_ssl_vs_baseline_shared_encoder(ws, encoder_path, tmp_path):
 
 
 def test_window_kfold_is_labelled_subject_dependent(ws, encoder_path, tmp_path):
-    torch.set_num_threads(1)
     cfg = tiny(protocol="window-kfold", encoder_path=str(encoder_path), baseline=False)
     res = ssl_vs_baseline(ws, cfg, tmp_path, progress=False)
     assert res["protocol"]["subject_independent"] is False
@@ -225,7 +222,6 @@ def test_window_kfold_is_labelled_subject_dependent(ws, encoder_path, tmp_path):
 
 
 def test_label_fraction_comparison(ws, encoder_path, tmp_path):
-    torch.set_num_threads(1)
     cfg = tiny(encoder_path=str(encoder_path), fractions=(0.25, 1.0), baseline=False)
     res = label_fraction(ws, cfg, tmp_path, progress=False)
     assert res["fractions"] == [0.25, 1.0]
@@ -239,7 +235,6 @@ def test_label_fraction_comparison(ws, encoder_path, tmp_path):
 
 
 def test_pretext_per_fold_on_held_out_windows(ws, tmp_path):
-    torch.set_num_threads(1)
     small = ws.subset(np.r_[0:4, 8:12])  # 4 windows of each subject
     res = pretext_accuracy(small, tiny(protocol="loso"), tmp_path, progress=False)
     ps = res["pretext_summary"]
@@ -259,7 +254,6 @@ def test_pretext_is_measured_on_the_device_pretraining_left_the_network_on(
     # held-out pretext evaluation must run there too, not on its default "cpu"
     import ecgaffect.model.evaluate as ev
 
-    torch.set_num_threads(1)
     seen = []
     real = ev.evaluate_pretext
 

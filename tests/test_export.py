@@ -27,7 +27,6 @@ from ecgaffect.model.networks import EmotionNet, class_probabilities
 
 @pytest.fixture(scope="module")
 def net():
-    torch.set_num_threads(1)
     return make_net()
 
 

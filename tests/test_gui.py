@@ -454,7 +454,7 @@ def test_polar_scan_matches_the_advertised_name_too(monkeypatch):
 
     import bleak
 
-    from ecgaffect.gui.app import scan_polar_devices
+    from ecgaffect.stream.sources.polar import scan_polar_devices
 
     def dev(name, address):
         return types.SimpleNamespace(name=name, address=address)

@@ -13,7 +13,6 @@ not that its features beat random ones on synthetic data.
 
 import numpy as np
 import pytest
-import torch
 
 from ecgaffect.datasets.synthetic import make_synthetic_sessions
 from ecgaffect.datasets.windows import make_windowset
@@ -42,7 +41,6 @@ def data():
 @pytest.fixture(scope="module")
 def pretrained(data):
     train, test = data
-    torch.set_num_threads(2)
     rng = np.random.default_rng(0)
     pick = rng.permutation(len(train))[:96]
     val = rng.permutation(len(test))[:32]  # 32 windows x 7 versions evaluated per epoch

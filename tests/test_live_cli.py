@@ -15,12 +15,14 @@ import pyxdf
 
 import lsl_helpers
 from _export_fixtures import PREPROCESSING, make_card, make_net
+from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect.cli import main
-from ecgaffect.stream import cli as live_cli
+from ecgaffect.commands import live as live_cmd
+from ecgaffect.stream import factories
 from ecgaffect.stream.pipeline import Pipeline
 from ecgaffect.stream.recorder import XdfRecorder
 from ecgaffect.stream.sources.base import EcgChunk, local_clock
-from stream_fakes import FakePreprocessor, FakeScorer, FakeSource, synthetic_ecg_uv
+from stream_fakes import FakePreprocessor, FakeScorer, FakeSource
 
 FS = 256.0
 
@@ -36,20 +38,20 @@ def fakes(monkeypatch):
         made["source"] = FakeSource(synthetic_ecg_uv(n_s, FS, seed=9), FS, chunk_n=256, **kw)
         return made["source"]
 
-    def make_pipeline(source, scorer, args, sinks):
+    def make_pipeline(source, scorer, *, hop_s, sinks):
         made["pipeline"] = Pipeline(
             source,
             scorer,
-            hop_s=args.hop,
+            hop_s=hop_s,
             sinks=sinks,
             preprocessor_factory=FakePreprocessor,
             max_pending=100,
         )
         return made["pipeline"]
 
-    monkeypatch.setattr(live_cli, "load_scorer", lambda path: FakeScorer())
-    monkeypatch.setattr(live_cli, "make_source", make_source)
-    monkeypatch.setattr(live_cli, "make_pipeline", make_pipeline)
+    monkeypatch.setattr(factories, "load_scorer", lambda path: FakeScorer())
+    monkeypatch.setattr(live_cmd, "make_source", make_source)
+    monkeypatch.setattr(factories, "make_pipeline", make_pipeline)
     return made
 
 
@@ -86,7 +88,7 @@ def test_source_failure_is_one_clear_error(monkeypatch, fakes, capsys):
     def failing(args):
         return FakeSource(synthetic_ecg_uv(20.0, FS), FS, fail_at=3)
 
-    monkeypatch.setattr(live_cli, "make_source", failing)
+    monkeypatch.setattr(live_cmd, "make_source", failing)
     rc = main(["live", "--polar", "--no-outlet"])
     err = capsys.readouterr().err
     assert rc == 1
@@ -96,7 +98,7 @@ def test_source_failure_is_one_clear_error(monkeypatch, fakes, capsys):
 def test_no_model_is_a_clear_error(tmp_path, capsys):
     rec = tmp_path / "r.xdf"
     rec.write_bytes(b"")
-    if live_cli.default_model_path() is None:
+    if factories.default_model_path() is None:
         assert main(["live", "--replay", str(rec)]) == 1
         assert "no --model given" in capsys.readouterr().err
     assert main(["live", "--replay", str(rec), "--model", str(tmp_path / "nope.pt")]) == 1
@@ -113,22 +115,22 @@ def test_no_model_is_a_clear_error(tmp_path, capsys):
 def test_bad_options(fakes, argv, match):
     args = live_cli_args(["--polar", *argv])
     with pytest.raises(ValueError, match=match):
-        live_cli.run_live(args)
+        live_cmd.run(args)
 
 
 def test_missing_replay_file_and_bad_speed(tmp_path):
     args = live_cli_args(["--replay", str(tmp_path / "missing.xdf")])
     with pytest.raises(FileNotFoundError, match="missing.xdf"):
-        live_cli.make_source(args)
+        live_cmd.make_source(args)
     (tmp_path / "a.xdf").write_bytes(b"")
     args = live_cli_args(["--replay", str(tmp_path / "a.xdf"), "--speed", "0"])
     with pytest.raises(ValueError, match="--speed must be > 0"):
-        live_cli.make_source(args)
+        live_cmd.make_source(args)
 
 
 def live_cli_args(argv):
     parser = argparse.ArgumentParser()
-    live_cli.register(parser.add_subparsers())
+    live_cmd.register(parser.add_subparsers())
     return parser.parse_args(["live", *argv])
 
 
@@ -148,8 +150,8 @@ def test_end_to_end_replay_writes_a_recording(monkeypatch, tmp_path, capsys):
     session = Session("synthetic", "S1", "t1", synthetic_ecg_uv(40.0, 130.0, seed=3), 130.0)
     path = tmp_path / "rec.xdf"  # the replay itself is built from the Session below
     path.write_bytes(b"")
-    monkeypatch.setattr(live_cli, "load_scorer", lambda p: FakeScorer())
-    monkeypatch.setattr(live_cli, "make_source", lambda a: replay.ReplaySource(session, speed=1e6))
+    monkeypatch.setattr(factories, "load_scorer", lambda p: FakeScorer())
+    monkeypatch.setattr(live_cmd, "make_source", lambda a: replay.ReplaySource(session, speed=1e6))
     out_file = tmp_path / "out.xdf"
     rc = main(
         [
@@ -202,11 +204,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    import torch
 
     from ecgaffect.model.export import export_torchscript
 
-    torch.set_num_threads(1)
     card = make_card(preprocessing={**PREPROCESSING, "calibration_s": CAL_S})
     return export_torchscript(make_net(), card, tmp_path_factory.mktemp("model") / "m.pt")
 
@@ -287,15 +287,15 @@ def test_replay_dataset_session_and_its_errors(model_path, tmp_path, capsys, mon
     assert calls == [("fakeset", tmp_path)]
     args = live_cli_args(["--replay-dataset", "fakeset", "--root", str(tmp_path)])
     with pytest.raises(ValueError, match="needs --root PATH .* and --session KEY"):
-        live_cli.make_source(args)
+        live_cmd.make_source(args)
     args = live_cli_args(
         ["--replay-dataset", "x", "--root", str(tmp_path / "no"), "--session", "a"]
     )
     with pytest.raises(FileNotFoundError, match="--root .*no'"):
-        live_cli.make_source(args)
+        live_cmd.make_source(args)
     args = live_cli_args(["--replay-dataset", "x", "--root", str(tmp_path), "--session", "S9/a"])
     with pytest.raises(ValueError, match=r"--session 'S9/a'.*available: fakeset/S1/rest"):
-        live_cli.make_source(args)
+        live_cmd.make_source(args)
 
 
 def test_lsl_source_with_channel_publishes_ecg_and_affect(model_path, tmp_path, capsys):
@@ -369,7 +369,7 @@ def test_polar_with_the_fake_strap(model_path, tmp_path, capsys, monkeypatch):
             connect_timeout_s=2.0,
         )
 
-    monkeypatch.setattr(live_cli, "polar_source", polar_source)
+    monkeypatch.setattr(factories, "polar_source", polar_source)
     out_file = tmp_path / "polar.xdf"
     argv = ["live", "--polar", "--address", ADDRESS, "--model", str(model_path), "--no-outlet"]
     assert main([*argv, "--record", str(out_file), "--duration", "2.5"]) == 0
@@ -406,7 +406,7 @@ def test_polar_reconnect_reports_lost_samples(model_path, capsys, monkeypatch):
             reconnect_initial_s=0.05,
         )
 
-    monkeypatch.setattr(live_cli, "polar_source", polar_source)
+    monkeypatch.setattr(factories, "polar_source", polar_source)
     argv = ["live", "--polar", "--address", ADDRESS, "--model", str(model_path), "--no-outlet"]
     assert main([*argv, "--duration", "2.5"]) == 0
     line, _ = summary_counts(capsys.readouterr().out)

@@ -6,10 +6,11 @@ import time
 import numpy as np
 import pytest
 
+from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect.stream.pipeline import Pipeline, PipelineState
 from ecgaffect.stream.sinks import Sink
 from ecgaffect.stream.sources.base import SourceState
-from stream_fakes import CollectSink, FakePreprocessor, FakeScorer, FakeSource, synthetic_ecg_uv
+from stream_fakes import CollectSink, FakePreprocessor, FakeScorer, FakeSource
 
 FS = 256.0
 

@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 
 from _export_fixtures import PREPROCESSING, make_card, make_net
+from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect import signal
 from ecgaffect.stream.pipeline import Pipeline
 from ecgaffect.stream.sources.replay import ReplaySource
-from stream_fakes import CollectSink, FakeCard, FakeScorer, FakeSource, synthetic_ecg_uv
+from stream_fakes import FAKE_TASKS, CollectSink, FakeScorer, FakeSource
 
 FS_IN = 130.0
 WINDOW_ATOL = 1e-6
@@ -42,7 +43,9 @@ def test_live_windows_and_scores_equal_offline(recording, chunk_n):
     windows, starts = signal.make_windows(offline, fs_hz=256.0, window_s=10.0, hop_s=hop_s)
     assert windows.shape[1] == 2560
 
-    scorer = FakeScorer(FakeCard(preprocessing=config.to_dict()))
+    scorer = FakeScorer(
+        make_card(tasks=FAKE_TASKS, preprocessing=config.to_dict(), normalization="calibrated")
+    )
     sink = CollectSink()
     pipe = Pipeline(
         FakeSource(recording, FS_IN, chunk_n=chunk_n),
@@ -73,11 +76,10 @@ def test_live_windows_and_scores_equal_offline(recording, chunk_n):
 
 @pytest.fixture(scope="module")
 def real_scorer(tmp_path_factory):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from ecgaffect.model.export import export_torchscript
     from ecgaffect.model.scorer import Scorer
 
-    torch.set_num_threads(1)
     card = make_card(preprocessing={**PREPROCESSING, "calibration_s": 20.0})
     path = export_torchscript(make_net(), card, tmp_path_factory.mktemp("parity") / "m.pt")
     return Scorer.load(path)
@@ -128,7 +130,8 @@ def test_replay_through_the_real_model_equals_offline_scoring(real_scorer):
 def test_calibration_backlog_is_skipped_not_dropped():
     """At the end of calibration the normaliser releases all held samples at once; the
     windows ending inside calibration are skipped (counted), not flooded into the bounded
-    queue and dropped. Paced replay (4x) with the default queue of 2."""
+    queue and dropped. Paced replay (4x) with the default queue of 2.
+    """
     from ecgaffect.datasets.session import Session
 
     config = dataclasses.replace(
@@ -138,7 +141,9 @@ def test_calibration_backlog_is_skipped_not_dropped():
     sink = CollectSink()
     pipe = Pipeline(
         ReplaySource(Session("synthetic", "S1", "t", x, FS_IN), speed=4.0),
-        FakeScorer(FakeCard(preprocessing=config.to_dict())),
+        FakeScorer(
+            make_card(tasks=FAKE_TASKS, preprocessing=config.to_dict(), normalization="calibrated")
+        ),
         hop_s=1.0,
         sinks=[sink],
     )

@@ -75,7 +75,8 @@ def summary(items):
 
 def check_lossless(items, cfg):
     """Samples arrive in order, equal to what the fake encoded; ``first_index`` follows the
-    sensor's own sample counter (it jumps by exactly the samples lost while not listening)."""
+    sensor's own sample counter (it jumps by exactly the samples lost while not listening).
+    """
     cs = chunks(items)
     sent_first = [first for first, _ in cfg.get_sensor().sent[: len(cs)]]
     assert [c.first_index for c in cs] == [f - sent_first[0] for f in sent_first]

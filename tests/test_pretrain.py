@@ -1,5 +1,6 @@
 """Pretraining loop: files, determinism, resume, bad input (tiny data; learning is tested in
-test_learning.py)."""
+test_learning.py).
+"""
 
 import json
 

@@ -3,13 +3,13 @@ import math
 import numpy as np
 import pytest
 
+from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect.stream.quality import (
     QualityConfig,
     assess_window,
     find_r_peaks,
     hrv_summary,
 )
-from stream_fakes import synthetic_ecg_uv
 
 FS = 130.0
 

@@ -231,7 +231,8 @@ def test_sigkilled_recorder_leaves_readable_file(tmp_path):
 
 class _FullDisk(io.RawIOBase):
     """The recorder's file, with a switch that fills the disk: the first write that hits the
-    full disk writes half its bytes (as write(2) does), later ones raise ENOSPC."""
+    full disk writes half its bytes (as write(2) does), later ones raise ENOSPC.
+    """
 
     def __init__(self, raw):
         self.raw = raw

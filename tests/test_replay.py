@@ -75,7 +75,8 @@ def test_chunk_size_follows_rate():
 
 def test_pacing_is_drift_free_with_a_late_sleeper():
     """Every sleep overshoots by 7 ms; deadlines come from the start time, so lateness
-    stays at one overshoot instead of growing with the number of chunks."""
+    stays at one overshoot instead of growing with the number of chunks.
+    """
     now = [100.0]
 
     def sleep(s: float) -> None:
@@ -162,7 +163,8 @@ def test_replay_of_an_xdf_recording(tmp_path):
 @pytest.mark.parametrize("suffix", [".xdfz", ".csv", ".npz"])
 def test_replay_of_a_path_reads_what_live_replay_reads(tmp_path, suffix):
     """ReplaySource(path), which the GUI uses, goes through io.load_session like
-    `live --replay` (it used to read .xdf only)."""
+    `live --replay` (it used to read .xdf only).
+    """
     import gzip
 
     x = np.round(np.sin(np.arange(300) / 7.0) * 500.0, 3)

@@ -19,7 +19,6 @@ FORMATS = ("torchscript", "pt2")
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
-    torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("scorer")
     net = make_net()
     card = make_card(thresholds={"arousal": 0.4, "affect": None})
@@ -231,7 +230,7 @@ def test_torch_load_is_always_weights_only():
                 depth += {"(": 1, ")": -1}.get(text[i], 0)
                 i += 1
             calls.append((py.name, text[m.start() : i]))
-    assert calls, "expected at least the checkpoint loader of ecgaffect.model.cli_export"
+    assert calls, "expected at least the checkpoint loader of ecgaffect.model.export"
     assert all("weights_only=True" in c for _, c in calls), calls
 
 

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
+from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect import signal as S
 
 
 def _ecg_like(fs_hz: float, duration_s: float, seed: int = 0) -> np.ndarray:
-    """Spiky 1.1 Hz 'beats' + noise + respiration wander, in microvolt-like units."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(round(fs_hz * duration_s)) / fs_hz
-    beats = 1000.0 * np.exp(-(((t % 0.9) - 0.3) ** 2) / (2 * 0.01**2))
-    return beats + 300.0 * np.sin(2 * np.pi * 0.25 * t) + 20.0 * rng.standard_normal(t.size)
+    """ECG with a strong respiration wander and noise, in µV."""
+    return synthetic_ecg_uv(
+        duration_s, fs_hz, seed=seed, hr_bpm=66.7, wander_uv=300.0, wander_hz=0.25, noise_uv=20.0
+    )
 
 
 # ------------------------------------------------------------------------- validation

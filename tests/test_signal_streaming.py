@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal as sps
 
+from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect import signal as S
 
 RTOL = 1e-9
@@ -23,10 +24,9 @@ RATES = [130.0, 128.0, 700.0, 256.0]
 
 
 def _ecg_like(fs_hz: float, duration_s: float, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(round(fs_hz * duration_s)) / fs_hz
-    beats = 1000.0 * np.exp(-(((t % 0.83) - 0.3) ** 2) / (2 * 0.012**2))
-    return 800.0 + beats + 300.0 * np.sin(2 * np.pi * 0.2 * t) + 25 * rng.standard_normal(t.size)
+    return synthetic_ecg_uv(
+        duration_s, fs_hz, seed=seed, hr_bpm=72.3, offset_uv=800.0, wander_uv=300.0, noise_uv=25.0
+    )
 
 
 def _chunks(x: np.ndarray, rng: np.random.Generator, lo: int = 1, hi: int = 500) -> Iterator:

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from ecg_fixtures import ecg_waveform_uv
 from ecgaffect.model.transforms import (
     TRANSFORM_NAMES,
     add_noise,
@@ -17,7 +18,7 @@ from ecgaffect.model.transforms import (
 def windows():
     rng = np.random.default_rng(0)
     t = np.arange(2560) / 256.0
-    base = np.sin(2 * np.pi * 1.2 * t) ** 15  # spiky, ECG-like
+    base = ecg_waveform_uv(t, hr_bpm=72.0) / 1000.0  # ECG-like, about 1 at the R peaks
     return (
         base[None, :] * rng.uniform(0.5, 2.0, (8, 1)) + 0.05 * rng.standard_normal((8, 2560))
     ).astype(np.float32)

@@ -6,9 +6,10 @@ import pickle
 import numpy as np
 import pytest
 
+from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect.datasets import wesad
 from ecgaffect.datasets.base import DatasetError, LoadReport
-from fixtures_datasets import WESAD_RUNS, synthetic_ecg, truncate, wesad_labels, write_wesad
+from fixtures_datasets import WESAD_RUNS, truncate, wesad_labels, write_wesad
 
 
 def test_fixture_is_a_python2_style_pickle(tmp_path):
@@ -27,7 +28,7 @@ def test_one_session_with_a_segment_per_labelled_run(tmp_path):
     assert s.fs_hz == 700.0
     assert s.units == "mV"
     duration_s = wesad_labels().size / 700.0
-    np.testing.assert_allclose(s.ecg, synthetic_ecg(duration_s, 700.0, seed=2) / 1000.0)
+    np.testing.assert_allclose(s.ecg, synthetic_ecg_uv(duration_s, 700.0, seed=2) / 1000.0)
     expected, t = [], 0.0
     for code, d in WESAD_RUNS:
         if code in (1, 2, 3, 4):

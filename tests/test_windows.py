@@ -10,16 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ecg_fixtures import ecg_waveform_uv, synthetic_ecg_uv
 from ecgaffect import signal as S
 from ecgaffect.datasets.session import Segment, Session
 from ecgaffect.datasets.windows import WindowSet, make_windowset
 
 
 def _ecg_mv(fs_hz: float, duration_s: float, seed: int, gain: float = 1.0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(round(fs_hz * duration_s)) / fs_hz
-    beats = np.exp(-(((t % 0.8) - 0.3) ** 2) / (2 * 0.012**2))
-    return gain * (beats + 0.2 * np.sin(2 * np.pi * 0.2 * t) + 0.03 * rng.standard_normal(t.size))
+    return gain * synthetic_ecg_uv(duration_s, fs_hz, seed=seed, hr_bpm=75.0, noise_uv=30.0) / 1e3
 
 
 def _session(subject: str, trial: str, duration_s: float = 40.0, fs: float = 128.0, **kw):
@@ -117,7 +115,7 @@ def test_segment_alignment_starts_windows_at_each_segment() -> None:
 
 def test_segment_starting_between_samples_keeps_its_last_window() -> None:
     """A 60 s segment from 12.345 s holds six 10 s windows (its first sample is 12.34765 s)."""
-    from ecgaffect.datasets.cli import label_balance
+    from ecgaffect.datasets.summary import label_balance
 
     s = _session(
         "P9", "v1", duration_s=80, fs=256.0, segments=(Segment(12.345, 72.345, {"arousal": 8.0}),)
@@ -291,14 +289,15 @@ def test_empty_input() -> None:
 
 def test_full_rate_block_needs_no_extra_float64_copies() -> None:
     """A long float32 block at 2048 Hz (SWELL) is windowed with at most one float64
-    full-rate temporary (the resampler's input): peak allocation < 3x the block."""
+    full-rate temporary (the resampler's input): peak allocation < 3x the block.
+    """
     import tracemalloc
 
     fs = 2048.0
     n = int(600 * fs)  # 10 min; the ratio does not depend on the length
     rng = np.random.default_rng(0)
     t = np.arange(n) / fs
-    ecg = (np.exp(-(((t % 0.9) - 0.1) ** 2) / 5e-4) * 1000 + rng.normal(0, 20, n)).astype(
+    ecg = (ecg_waveform_uv(t, hr_bpm=66.7, first_beat_s=0.1) + rng.normal(0, 20, n)).astype(
         np.float32
     )
     del t

@@ -14,7 +14,6 @@ _EXTRAS = {
     "openpyxl": ("datasets", "openpyxl"),
     "pandas": ("datasets", "pandas"),
     "pyarrow": ("datasets", "pyarrow"),
-    "neurokit2": ("quality", "neurokit2"),
 }
 
 

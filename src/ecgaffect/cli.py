@@ -1,8 +1,9 @@
 """The ``ecgaffect`` console script.
 
-Each subsystem registers its own subcommands from a ``register(subparsers)`` function in the
-module listed in :data:`COMMAND_MODULES`; this file only wires them together, sets up logging
-and turns expected errors into one clear line instead of a traceback.
+Each subcommand is a module of :mod:`ecgaffect.commands` (listed in
+:data:`ecgaffect.commands.COMMAND_MODULES`) with ``register(subparsers)`` and ``run(args)``;
+this file only builds the parser from them, gives every help page the same format, sets up
+logging and turns expected errors into one clear line instead of a traceback.
 """
 
 from __future__ import annotations
@@ -14,18 +15,9 @@ import sys
 from collections.abc import Sequence
 
 from ecgaffect import __version__
+from ecgaffect.commands import COMMAND_MODULES
 
 log = logging.getLogger(__name__)
-
-#: Modules that provide ``register(subparsers)``; order is the order in ``--help``.
-COMMAND_MODULES: tuple[str, ...] = (
-    "ecgaffect.model.cli",
-    "ecgaffect.model.cli_export",
-    "ecgaffect.model.cli_evaluate",
-    "ecgaffect.datasets.cli",
-    "ecgaffect.stream.cli",
-    "ecgaffect.gui.cli",
-)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -57,6 +49,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``ecgaffect`` parser with every command of :mod:`ecgaffect.commands`."""
     parser = argparse.ArgumentParser(
         prog="ecgaffect",
         description="Affective state (arousal, valence, stress) from single-lead ECG.",
@@ -69,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        importlib.import_module(f"ecgaffect.commands.{name}").register(sub)
     _use_formatter(parser)
     return parser
 
@@ -93,6 +86,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``ecgaffect ARGV``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -602,7 +602,8 @@ class StreamingNormalizer:
 
     def flush(self) -> np.ndarray:
         """Emit samples still held (stream shorter than calibration), normalised by their own
-        statistics; an empty array otherwise."""
+        statistics; an empty array otherwise.
+        """
         if self.stats is not None or not self._held:
             return np.zeros(0)
         held = np.concatenate(self._held)
@@ -767,7 +768,8 @@ class StreamingPreprocessor:
     @property
     def calibration_n(self) -> int:
         """Output samples (at ``config.fs_hz``) of the calibration period; 0 without a
-        calibrating normaliser."""
+        calibrating normaliser.
+        """
         return self.normalizer.calibration_n if self.normalizer is not None else 0
 
     def _finish(self, y: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakError
 
+from ecg_fixtures import ecg_waveform_uv
 from ecgaffect.stream import pmd
 
 FS_HZ = 130.0
@@ -36,13 +37,9 @@ ADDRESS = "A0:9E:1A:00:00:01"
 
 
 def synthetic_ecg_uv(index: np.ndarray) -> np.ndarray:
-    """A deterministic ECG-like waveform (QRS spikes at 72 bpm, a T wave, baseline wander)."""
-    t = index / FS_HZ
-    phase = (t * 1.2) % 1.0
-    qrs = 1200.0 * np.exp(-(((phase - 0.3) / 0.012) ** 2))
-    twave = 250.0 * np.exp(-(((phase - 0.6) / 0.05) ** 2))
-    wander = 150.0 * np.sin(2 * np.pi * 0.2 * t)
-    return np.round(qrs + twave + wander - 100.0 * np.sin(index)).astype(np.int64)
+    """The strap's deterministic samples (µV integers) by sample index, at 72 bpm."""
+    t = np.asarray(index) / FS_HZ
+    return np.round(ecg_waveform_uv(t, qrs_uv=1200.0) - 100.0 * np.sin(index)).astype(np.int64)
 
 
 class FakeSensor:

@@ -166,9 +166,12 @@ def cached_windowset(
     Args:
         dataset: a :data:`~ecgaffect.datasets.registry.DATASETS` name.
         root: the user's copy of the dataset.
-        scheme, hop_s, config, tasks, align: passed to
-            :func:`~ecgaffect.datasets.windows.make_windowset` (``tasks=None``: the dataset's
-            default tasks).
+        scheme: label scheme, passed to :func:`~ecgaffect.datasets.windows.make_windowset`
+            (as are ``hop_s``, ``config``, ``tasks`` and ``align``).
+        hop_s: window hop in seconds.
+        config: the signal path (default :class:`~ecgaffect.signal.PreprocessConfig`).
+        tasks: label names to encode (``None``: the dataset's default tasks).
+        align: window grid of labelled sessions (``"segment"`` or ``"session"``).
         loader_options: keyword options of the dataset's ``load_sessions`` (``lead="III"``).
         cache_dir: cache folder (default: see :func:`default_cache_dir`).
         rebuild: build even when an entry exists, replacing it.

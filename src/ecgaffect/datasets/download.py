@@ -32,7 +32,6 @@ to request them.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import http.client
 import json
@@ -59,7 +58,6 @@ __all__ = [
     "fetch_file",
     "list_dataset_files",
     "list_physionet_files",
-    "register_download",
     "select_swell_files",
 ]
 
@@ -585,71 +583,3 @@ def download_eegmat(
 # ---------------------------------------------------------------------------------------
 # CLI: ``ecgaffect datasets download``
 # ---------------------------------------------------------------------------------------
-
-
-def register_download(datasets_subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``download`` to the ``ecgaffect datasets`` command group."""
-    p = datasets_subparsers.add_parser(
-        "download",
-        help="download SWELL-KW, EEGMAT, QTDB, drivedb; explain how to request the others",
-        description=(
-            "Download SWELL-KW (DANS Data Station), EEGMAT with ECG (NEMAR nm000109) or the "
-            "PhysioNet QT / driver-stress databases: resumable, every file verified against "
-            "its published checksum. For AMIGOS, DREAMER and WESAD, print how to request access."
-        ),
-    )
-    p.add_argument(
-        "dataset",
-        choices=["swell", "eegmat", *sorted(PHYSIONET_PROJECTS), *sorted(ACCESS_INSTRUCTIONS)],
-    )
-    p.add_argument("--dest", type=Path, default=None, help="destination folder")
-    p.add_argument(
-        "--subjects",
-        nargs="+",
-        default=None,
-        metavar="ID",
-        help="only these participants (swell: 1 2 PP3; eegmat: 0 sub-03) or records "
-        "(qtdb/drivedb: sel100 drive05); default: all",
-    )
-    p.add_argument(
-        "--base-url",
-        default=None,
-        help=f"server or mirror (swell: {DANS_BASE_URL}; eegmat: {NEMAR_EEGMAT_BASE_URL}; "
-        f"qtdb/drivedb: {PHYSIONET_BASE_URL})",
-    )
-    p.add_argument("--retries", type=int, default=3, help="retries per file")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_download)
-    return p
-
-
-def _cmd_download(args: argparse.Namespace) -> int:
-    if args.dataset in ACCESS_INSTRUCTIONS:
-        print(ACCESS_INSTRUCTIONS[args.dataset])
-        print("Nothing was downloaded.")
-        return 1
-    if args.dest is None:
-        raise ValueError(f"--dest is required for 'download {args.dataset}' (the folder to fill)")
-    common = {"progress": not args.no_progress, "retries": args.retries}
-    if args.dataset == "swell":
-        paths = download_swell(
-            args.dest, subjects=args.subjects, base_url=args.base_url or DANS_BASE_URL, **common
-        )
-    elif args.dataset == "eegmat":
-        paths = download_eegmat(
-            args.dest,
-            subjects=args.subjects,
-            base_url=args.base_url or NEMAR_EEGMAT_BASE_URL,
-            **common,
-        )
-    else:
-        paths = download_physionet(
-            args.dataset,
-            args.dest,
-            records=args.subjects,
-            base_url=args.base_url or PHYSIONET_BASE_URL,
-            **common,
-        )
-    label = "SWELL-KW" if args.dataset == "swell" else args.dataset
-    print(f"{label}: {len(paths)} files in {args.dest}")
-    return 0

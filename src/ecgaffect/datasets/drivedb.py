@@ -53,7 +53,8 @@ def source_files(root: str | Path, **options: Any) -> list[Path]:
 
 def marker_transitions(marker: np.ndarray, fs_hz: float, min_gap_s: float = 30.0) -> list[float]:
     """Times (s) of the rising edges of ``marker`` above half its range, merged within
-    ``min_gap_s``; none for a flat or non-finite marker."""
+    ``min_gap_s``; none for a flat or non-finite marker.
+    """
     x = np.asarray(marker, dtype=np.float64)
     finite = np.isfinite(x)
     if not finite.any():
@@ -162,11 +163,15 @@ def load_sessions(
 
     Args:
         root: the folder with ``driveNN.hea`` / ``.dat``.
-        ecg, marker: signal names of the ECG and the marker channel.
+        skip_bad: record bad records in ``report`` and go on.
+        report: filled with what was read, skipped and noted.
+        ecg: signal name of the ECG.
+        marker: signal name of the marker channel.
         protocol: segment order (default :data:`PROTOCOL`).
         records: only these record names.
         min_gap_s: marker edges closer than this are one transition.
         max_gap_s: interior NaN gaps up to this long are interpolated.
+        progress: show a tqdm bar over records.
 
     Raises:
         DatasetError: no record; or (unless ``skip_bad``) a record whose ``.dat`` is missing

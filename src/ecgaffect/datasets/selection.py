@@ -15,6 +15,7 @@ options, description), ``meta["scheme"]``, ``meta["cache"]`` and ``meta["fingerp
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
     "add_source_arguments",
     "data_info",
     "describe_source",
+    "parse_options",
     "sessions_from_args",
     "windows_from_args",
 ]
@@ -129,9 +131,25 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, labelled: bool) -> 
         )
 
 
-def _loader_options(args: argparse.Namespace) -> dict[str, Any]:
-    from ecgaffect.datasets.cli import parse_options
+def parse_options(items: list[str] | None) -> dict[str, Any]:
+    """``["lead=III", 'subjects=["P01"]']`` -> ``{"lead": "III", "subjects": ["P01"]}``.
 
+    Loader options as ``-o KEY=VALUE`` gives them; values are read as JSON when they parse
+    (numbers, true/false, lists), else as strings.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"loader option {item!r} must look like KEY=VALUE (e.g. lead=III)")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _loader_options(args: argparse.Namespace) -> dict[str, Any]:
     options = parse_options(getattr(args, "option", None))
     if options and not args.dataset:
         raise ValueError(
@@ -308,7 +326,8 @@ def windows_from_args(args: argparse.Namespace, *, labelled: bool) -> WindowSet:
 
 def data_info(ws: WindowSet) -> dict[str, Any]:
     """What a run was trained on, for its ``config.json``: source, label scheme, loader
-    options, window parameters, cache status and the window set's fingerprint."""
+    options, window parameters, cache status and the window set's fingerprint.
+    """
     meta = ws.meta
     return {
         **meta.get("source", {}),

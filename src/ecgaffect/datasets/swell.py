@@ -799,7 +799,8 @@ def load_sessions(
 @dataclass
 class SwellInfo(LoadReport):
     """What :func:`scan` found: a :class:`LoadReport` plus participants, blocks, hours and
-    the label balance (labelled minutes that fall inside the recordings)."""
+    the label balance (labelled minutes that fall inside the recordings).
+    """
 
     participants: list[str] = field(default_factory=list)
     blocks: list[BlockInfo] = field(default_factory=list)

@@ -134,7 +134,8 @@ class WindowSet:
 
     def save(self, directory: str | Path) -> Path:
         """Write ``x.npy``, ``labels.npy`` ``[n, n_tasks]``, ``subject.npy``, ``session.npy``,
-        ``start_s.npy`` and ``meta.json`` (written last: its presence marks a complete set)."""
+        ``start_s.npy`` and ``meta.json`` (written last: its presence marks a complete set).
+        """
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         (d / "meta.json").unlink(missing_ok=True)
@@ -298,7 +299,9 @@ def window_grid(
     Args:
         session: gives the segments (times in seconds from its first sample).
         n_samples: length of the preprocessed signal (see :func:`resampled_n`).
-        fs_hz: its rate; ``window_n``/``hop_n``: window length and hop in samples.
+        fs_hz: its rate.
+        window_n: window length in samples.
+        hop_n: hop between window starts in samples.
         align: ``"segment"`` (a grid from each segment's start) or ``"session"`` (one grid
             from the first sample). A session without segments always uses the session grid.
 
@@ -357,6 +360,7 @@ def make_windowset(
     """Preprocess, normalise per subject and window ``sessions`` (see the module docstring).
 
     Args:
+        sessions: the recordings to window (several datasets may be mixed).
         tasks: label names to encode; ``None`` takes every label name found in the segments.
         scheme: a :data:`~ecgaffect.datasets.session.SCHEMES` name (``"binary"``, ``"paper"``,
             ``"condition"``).

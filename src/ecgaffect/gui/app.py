@@ -1,4 +1,4 @@
-"""The desktop GUI's main window and :func:`main`.
+"""The desktop GUI's main window and :func:`run_gui`.
 
 Threads: the Qt thread only draws. The pipeline has its own I/O and scoring threads and
 hands data over through :class:`~ecgaffect.gui.bridge.GuiBridge`. Opening a source (Polar
@@ -21,7 +21,7 @@ import gc
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,39 +45,11 @@ from ecgaffect.stream.sources.base import (
     SourceStatus,
     local_clock,
 )
+from ecgaffect.stream.sources.polar import scan_polar_devices
 
-__all__ = ["MainWindow", "main", "run_gui", "scan_polar_devices"]
+__all__ = ["MainWindow", "run_gui"]
 
 log = logging.getLogger(__name__)
-
-
-def scan_polar_devices(timeout_s: float = 5.0, name_prefix: str = "Polar H10") -> list[tuple]:
-    """``(name, address)`` of BLE devices whose name starts with ``name_prefix``.
-
-    The name is the device's, else the advertised local name (as the Polar source matches).
-    Raises :class:`~ecgaffect.stream.sources.base.BluetoothUnavailableError` when the machine
-    cannot scan (no adapter, BlueZ or D-Bus), with the reason.
-    """
-    if not timeout_s > 0:
-        raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
-    import asyncio
-
-    from ecgaffect._optional import require
-
-    bleak = require("bleak", "Scanning for a Polar strap")
-    try:
-        found = asyncio.run(bleak.BleakScanner.discover(timeout=timeout_s, return_adv=True))
-    except Exception as exc:  # bleak raises FileNotFoundError, BleakError, OSError...
-        raise BluetoothUnavailableError(
-            f"Bluetooth unavailable ({type(exc).__name__}: {exc}); check that the machine has "
-            "a Bluetooth adapter, that it is switched on, and (Linux) that BlueZ and the "
-            "system D-Bus are running"
-        ) from exc
-    named = [
-        (d.name or getattr(adv, "local_name", None) or "", str(d.address))
-        for d, adv in found.values()
-    ]
-    return sorted((n, a) for n, a in named if n.startswith(name_prefix))
 
 
 def _list_lsl_streams(timeout_s: float = 1.0) -> list[Any]:
@@ -87,7 +59,7 @@ def _list_lsl_streams(timeout_s: float = 1.0) -> list[Any]:
 
 
 def _load_scorer(path: str) -> Any:
-    from ecgaffect.stream.cli import load_scorer
+    from ecgaffect.stream.factories import load_scorer
 
     return load_scorer(Path(path) if path else None)
 
@@ -381,7 +353,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def start_replay(self, path: str | Path, speed: float = 1.0) -> None:
         """Replay a recording (any format :func:`ecgaffect.io.load_session` reads, as
-        ``live --replay``) at ``speed``× real time."""
+        ``live --replay``) at ``speed``× real time.
+        """
         path = str(path).strip()
         if not path:
             self._error("replay: choose a recording first")
@@ -845,13 +818,6 @@ def run_gui(args: argparse.Namespace) -> int:
     app.processEvents()
     gc.collect()
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ecgaffect.gui.app [options]``: the same as ``ecgaffect gui [options]``."""
-    from ecgaffect.cli import main as cli_main
-
-    return cli_main(["gui", *(argv or [])])
 
 
 _ = pg  # pyqtgraph is configured by widgets on import

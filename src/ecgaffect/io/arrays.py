@@ -125,7 +125,8 @@ def _pick_column(
 
 def _read_array(path: Path, f: IO[bytes], n_bytes: int, what: str | None = None) -> np.ndarray:
     """An array from the .npy stream ``f`` holding ``n_bytes``: header parsed and checked
-    against ``n_bytes`` before anything is allocated; pickles refused."""
+    against ``n_bytes`` before anything is allocated; pickles refused.
+    """
     fmt = np.lib.format
     where = "" if what is None else f" ({what})"
     what = what or "the file"
@@ -313,7 +314,8 @@ def _read_rows(path: Path) -> tuple[list[str] | None, list[list[str]]]:
 
 def column_unit(name: str) -> tuple[str, Unit | None]:
     """``(name without its unit, unit)`` for a column name such as ``"ecg [mV]"``; a bare
-    ``V`` after ``_`` or a space is not read as volts (``lead V``, ``ECG_V1`` are leads)."""
+    ``V`` after ``_`` or a space is not read as volts (``lead V``, ``ECG_V1`` are leads).
+    """
     m = _COLUMN_UNIT.match(name)
     if m is None:
         return name, None

@@ -81,7 +81,8 @@ class NoEcgChannelError(EdfError):
 @dataclass(frozen=True)
 class EdfAnnotation:
     """One EDF+ annotation: onset in seconds from the file start, duration (``None`` if
-    the file gives none) and text."""
+    the file gives none) and text.
+    """
 
     onset_s: float
     duration_s: float | None
@@ -110,13 +111,15 @@ class EdfSignal:
     @property
     def session_units(self) -> str:
         """The :class:`~ecgaffect.datasets.session.Session` units of ``unit`` (``"au"`` if
-        it is not a voltage)."""
+        it is not a voltage).
+        """
         return session_units(self.unit)
 
 
 def session_units(unit: str) -> str:
     """The Session units of an EDF physical dimension, through the one unit parser
-    (:func:`ecgaffect.io.units.parse_unit`); a non-voltage or unknown unit is ``"au"``."""
+    (:func:`ecgaffect.io.units.parse_unit`); a non-voltage or unknown unit is ``"au"``.
+    """
     parsed = parse_unit(unit)
     if parsed is None or not parsed.is_voltage:
         return "au"

@@ -23,7 +23,8 @@ class FileFormatError(DatasetError):
 
 class FileSizeLimitError(FileFormatError):
     """A size read from a file (a channel count, a sample count, an array shape, the
-    decompressed size) is larger than the file can hold or than the reader's limit."""
+    decompressed size) is larger than the file can hold or than the reader's limit.
+    """
 
 
 class NonFiniteSamplesError(FileFormatError):

@@ -54,7 +54,8 @@ def check_finite(path: str | os.PathLike[str], samples: np.ndarray, what: str = 
 def _array_reader(read: Callable[..., tuple]) -> Callable[..., Session]:
     """A :data:`LOADERS` reader from ``read(path, *, fs_hz, column) -> (samples, fs_hz,
     provenance)``: the samples become a session through the same checks (empty, dtype,
-    units, finiteness) for every array format."""
+    units, finiteness) for every array format.
+    """
 
     def reader(
         path: Path,

@@ -1,4 +1,4 @@
-"""Reader for TMSi Portilab "Poly5" (TMS32) ``.S00`` files, as used by SWELL-KW.
+r"""Reader for TMSi Portilab "Poly5" (TMS32) ``.S00`` files, as used by SWELL-KW.
 
 Layout (all little-endian; see ``reference/datasets.md``):
 
@@ -141,7 +141,8 @@ class Poly5Signal:
     @property
     def is_voltage(self) -> bool:
         """The unit is a voltage in any spelling :func:`ecgaffect.io.units.parse_unit` knows
-        (``µV``, ``uVolt``, ``mV``, ...)."""
+        (``µV``, ``uVolt``, ``mV``, ...).
+        """
         unit = parse_unit(self.unit)
         return unit is not None and unit.is_voltage
 

@@ -21,7 +21,8 @@ __all__ = ["KNOWN_SPELLINGS", "Unit", "parse_unit", "session_units"]
 @dataclass(frozen=True)
 class Unit:
     """A parsed unit: canonical ``symbol`` (``nV``, ``uV``, ``mV``, ``V`` or ``au``) and the
-    factor that turns a value in it into microvolts (1.0 for ``au``)."""
+    factor that turns a value in it into microvolts (1.0 for ``au``).
+    """
 
     symbol: str
     scale_to_uv: float
@@ -72,7 +73,8 @@ def parse_unit(text: str | None) -> Unit | None:
 
 def session_units(unit: Unit) -> tuple[str, float]:
     """``(session_units, factor)``: a :class:`Session` stores ``samples * factor`` in
-    ``session_units``. Nanovolts, which a Session does not hold, become microvolts."""
+    ``session_units``. Nanovolts, which a Session does not hold, become microvolts.
+    """
     if unit.symbol == "nV":
         return "uV", 1e-3
     return unit.symbol, 1.0

@@ -61,7 +61,8 @@ def import_wfdb():  # noqa: ANN201 - the wfdb module
 def quiet_wfdb() -> Iterator[None]:
     """Silence the pandas ``inplace`` deprecation warnings wfdb 4.3 raises on import and
     while parsing/writing headers (``DataFrame.set_index/drop(inplace=True)`` inside wfdb);
-    nothing we can fix here, and they are not about the user's data."""
+    nothing we can fix here, and they are not about the user's data.
+    """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"The inplace keyword")
         yield

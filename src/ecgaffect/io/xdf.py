@@ -158,7 +158,8 @@ def _first(d: Any, key: str, default: str = "") -> str:
 
 def _channel_count(path: Path, info: dict[str, Any], file_size: int) -> int:
     """The header's ``channel_count``, checked: an integer 1..MAX_CHANNEL_COUNT that the file
-    could hold (a stream cannot have more channels than the file has bytes)."""
+    could hold (a stream cannot have more channels than the file has bytes).
+    """
     raw = _first(info, "channel_count", "1").strip()
     name = _first(info, "name")
     if not re.fullmatch(r"\+?\d{1,12}(\.0*)?", raw):
@@ -257,7 +258,8 @@ def _inflate(path: Path, raw: bytes | mmap.mmap) -> bytes:
 @contextlib.contextmanager
 def _open_bytes(path: Path):
     """The file's bytes (memory-mapped; inflated if gzip-compressed) and whether it was
-    compressed. Checks the magic ``XDF:``."""
+    compressed. Checks the magic ``XDF:``.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"XDF file {path} does not exist")
     with open(path, "rb") as f:
@@ -288,7 +290,8 @@ def _scan(path: Path, buf: bytes | mmap.mmap) -> bool:
     """Check every size the chunks announce against the file; ``True`` if every chunk is
     whole and plausible (so pyxdf may read the file), ``False`` if only the tolerant chunk
     reader should. A stream header with an impossible channel count raises
-    :class:`FileSizeLimitError`."""
+    :class:`FileSizeLimitError`.
+    """
     pos, size = 4, len(buf)
     counts: dict[int, tuple[int, int]] = {}  # stream id -> (channels, min bytes per sample)
     while pos < size:
@@ -434,7 +437,8 @@ def _regular_chunk(
     content: bytes, pos: int, n: int, n_ch: int, dt: np.dtype, info: _Temp
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Vectorised read of a chunk whose first sample alone has a time stamp (regular
-    streams may omit the others); ``None`` if the chunk is not laid out like that."""
+    streams may omit the others); ``None`` if the chunk is not laid out like that.
+    """
     size = n_ch * dt.itemsize
     srate = info.stream.nominal_srate
     if n < 1 or not srate > 0 or content[pos] != 8:
@@ -559,13 +563,15 @@ _XML_FORBIDDEN = re.compile(
 def xml_text(value: object) -> str:
     """``str(value)`` safe inside an XML 1.0 element: forbidden characters dropped (a
     control character in a stream name would make every XML parser reject the header),
-    ``& < >`` escaped."""
+    ``& < >`` escaped.
+    """
     return escape(_XML_FORBIDDEN.sub("", str(value)))
 
 
 def xml_tag(name: str) -> str | None:
     """``name`` if it is a safe XML element name (ASCII letters, digits, ``_-.``, not
-    starting with a digit or ``xml``), else ``None``."""
+    starting with a digit or ``xml``), else ``None``.
+    """
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}", name) and not name.lower().startswith("xml"):
         return name
     return None
@@ -606,7 +612,8 @@ def numeric_samples_chunk(
 
 def regular_samples_chunk(stream_id: int, values: np.ndarray, first_timestamp_s: float) -> bytes:
     """A Samples chunk of a regular 1-channel stream: a time stamp on the first sample only
-    (XDF lets regular streams omit the others; readers deduce them from the nominal rate)."""
+    (XDF lets regular streams omit the others; readers deduce them from the nominal rate).
+    """
     dt = values.dtype.newbyteorder("<")
     n = values.size
     first = np.zeros(1, dtype=[("tsb", "u1"), ("ts", "<f8"), ("v", dt)])
@@ -621,7 +628,8 @@ def string_samples_chunk(
     stream_id: int, timestamps_s: Sequence[float], texts: Sequence[str]
 ) -> bytes:
     """A Samples chunk of a 1-channel string stream (text stored as UTF-8; characters that
-    cannot be encoded, such as lone surrogates, become ``?``)."""
+    cannot be encoded, such as lone surrogates, become ``?``).
+    """
     parts = [struct.pack("<I", stream_id), _varlen(len(texts))]
     for ts, text in zip(timestamps_s, texts, strict=True):
         raw = str(text).encode("utf-8", errors="replace")
@@ -633,7 +641,8 @@ def string_samples_chunk(
 class XdfStreamSpec:
     """What a stream header says. ``channels`` is one mapping per channel (``label``,
     ``unit``, ``type``: only the keys given are written); ``desc_xml`` is extra XML for
-    ``<desc>`` (build it with :func:`xml_text`/:func:`xml_tag` or :func:`desc_xml`)."""
+    ``<desc>`` (build it with :func:`xml_text`/:func:`xml_tag` or :func:`desc_xml`).
+    """
 
     name: str
     type: str
@@ -673,7 +682,8 @@ class XdfStreamSpec:
 
 def desc_xml(tag: str, values: Mapping[str, object]) -> str:
     """``<tag><key>value</key>...</tag>`` with keys that are not safe element names left
-    out and values passed through :func:`xml_text`; "" when nothing is left."""
+    out and values passed through :func:`xml_text`; "" when nothing is left.
+    """
     inner = "".join(f"<{k}>{xml_text(v)}</{k}>" for k, v in values.items() if xml_tag(k))
     return f"<{tag}>{inner}</{tag}>" if inner else ""
 
@@ -790,7 +800,8 @@ class XdfWriter:
         count: int | None = None,
     ) -> None:
         """Write the StreamFooter of ``stream_id``: first/last timestamp and sample count
-        of what was written with :meth:`write_samples` (or the values given)."""
+        of what was written with :meth:`write_samples` (or the values given).
+        """
         first, last, n = self._counts.get(stream_id, [math.nan, math.nan, 0])
         first = first if first_timestamp_s is None else first_timestamp_s
         last = last if last_timestamp_s is None else last_timestamp_s
@@ -982,7 +993,8 @@ def load_xdf_session(
 class _DropSegmentWarning(logging.Filter):
     """pyxdf warns "Segments and clock-segments differ" for every stream of a file without
     ClockOffset chunks when dejitter is off (its segment list is then built differently from
-    the clock-sync one); nothing is wrong with such a file, so the line only confuses users."""
+    the clock-sync one); nothing is wrong with such a file, so the line only confuses users.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "Segments and clock-segments differ" not in record.getMessage()

@@ -175,7 +175,8 @@ def relative_to_baseline(
     rows: np.ndarray, subject: np.ndarray, calibration: np.ndarray
 ) -> np.ndarray:
     """Every row minus its subject's :class:`PersonalBaseline` (fit on that subject's
-    calibration rows). A subject without calibration rows is an error."""
+    calibration rows). A subject without calibration rows is an error.
+    """
     rows = np.asarray(rows, dtype=np.float64)
     subject = np.asarray(subject)
     calibration = np.asarray(calibration, dtype=bool)

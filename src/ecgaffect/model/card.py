@@ -153,7 +153,8 @@ class ModelCard:
 
     def decide(self, task: str, probabilities: np.ndarray) -> np.ndarray:
         """Predicted class index per row: threshold on P(class 1) for a thresholded binary
-        task, argmax otherwise."""
+        task, argmax otherwise.
+        """
         p = np.asarray(probabilities)
         n = len(self.classes(task))
         if p.ndim != 2 or p.shape[1] != n:
@@ -331,7 +332,8 @@ class ModelCard:
 
     def training_summary(self) -> str:
         """One line on what the model was trained on (``training_data["summary"]`` when the
-        builder wrote one, else the top-level entries, abbreviated)."""
+        builder wrote one, else the top-level entries, abbreviated).
+        """
         data = self.training_data or {}
         if isinstance(data.get("summary"), str):
             return data["summary"]
@@ -345,7 +347,8 @@ class ModelCard:
 
     def metrics_summary(self, limit: int = 5) -> str:
         """The headline figures: every ``accuracy`` / ``recognition_acc`` value found in the
-        metrics (nested sections named by their path), with the protocol first."""
+        metrics (nested sections named by their path), with the protocol first.
+        """
         metrics = self.metrics or {}
         if not metrics:
             return "not evaluated"

@@ -41,7 +41,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -59,6 +59,9 @@ from ecgaffect.model.metrics import task_metrics
 from ecgaffect.model.networks import TRANSFORM_NAMES
 from ecgaffect.model.pretrain import PretrainConfig, evaluate_pretext, load_encoder, pretrain
 from ecgaffect.model.training import config_digest, select_device
+
+if TYPE_CHECKING:
+    from ecgaffect.datasets.windows import WindowSet
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +129,7 @@ def window_kfold(n_windows: int, n_folds: int = 10, seed: int = 1) -> list[Fold]
 
 
 def subject_kfold(subjects: Sequence[str] | np.ndarray, n_folds: int = 10, seed: int = 1):
-    """k folds grouped by subject (shuffled subjects, seeded): subject-independent."""
+    """K folds grouped by subject (shuffled subjects, seeded): subject-independent."""
     subjects = np.asarray(subjects)
     unique = np.unique(subjects)
     _check_k(n_folds, len(unique), "subjects")
@@ -279,7 +282,7 @@ class EvalConfig:
         }
 
 
-def describe_windowset(ws: Any) -> dict[str, Any]:
+def describe_windowset(ws: WindowSet) -> dict[str, Any]:
     """Data description for results/config: fingerprint, label scheme, sizes, class counts."""
     meta = dict(getattr(ws, "meta", {}) or {})
     counts = {
@@ -327,7 +330,7 @@ FoldFn = Callable[[Any, Any, Path, EvalConfig, Any], dict[str, Any]]
 
 def _run_folds(
     kind: str,
-    ws: Any,
+    ws: WindowSet,
     config: EvalConfig,
     out_dir: str | Path,
     fold_fn: FoldFn,
@@ -466,7 +469,7 @@ def _summaries(fold_results: list[dict], key: str = "models") -> dict[str, Any]:
 
 
 def ssl_vs_baseline(
-    ws: Any,
+    ws: WindowSet,
     config: EvalConfig = EvalConfig(),  # noqa: B008 (frozen)
     out_dir: str | Path = "runs/evaluate",
     *,
@@ -511,7 +514,7 @@ def ssl_vs_baseline(
 
 
 def label_fraction(
-    ws: Any,
+    ws: WindowSet,
     config: EvalConfig = EvalConfig(),  # noqa: B008 (frozen)
     out_dir: str | Path = "runs/evaluate",
     *,
@@ -566,7 +569,7 @@ def label_fraction(
 
 
 def pretext_accuracy(
-    ws: Any,
+    ws: WindowSet,
     config: EvalConfig = EvalConfig(),  # noqa: B008 (frozen)
     out_dir: str | Path = "runs/evaluate",
     *,

@@ -14,18 +14,22 @@ n_outputs]``: per-task class probabilities concatenated in the card's task order
 
 This module does not import :mod:`ecgaffect.model.networks` at run time, so the scorer can use
 :func:`read_card` / :func:`sniff_format` without the training classes.
+
+Cards are built from a fine-tune run directory (:func:`load_run_dir`) or from the ``export``
+options (:func:`build_card`, :func:`parse_tasks`, :func:`parse_thresholds`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import logging
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
@@ -36,12 +40,23 @@ if TYPE_CHECKING:
     from ecgaffect.model.networks import EmotionNet
 
 __all__ = [
+    "TORCHSCRIPT_SUFFIXES",
     "ArtifactFormat",
     "ScoringModule",
+    "build_card",
+    "default_preprocessing",
     "export_pt2",
     "export_torchscript",
+    "format_for_path",
+    "input_fields",
+    "load_checkpoint_net",
+    "load_run_dir",
+    "metrics_from_json",
+    "parse_tasks",
+    "parse_thresholds",
     "read_card",
     "read_card_and_format",
+    "read_json_arg",
     "sniff_format",
 ]
 
@@ -253,3 +268,238 @@ def read_card_and_format(path: str | Path) -> tuple[ModelCard, ArtifactFormat]:
         return ModelCard.from_json(text), fmt
     except ModelCardError as exc:
         raise ModelFormatError(f"model file {str(path)!r} has an invalid card: {exc}") from exc
+
+
+# -- cards from a run directory or from the export options ------------------------------------
+#: File suffixes written as TorchScript (``.pt2`` is ``torch.export``).
+TORCHSCRIPT_SUFFIXES = (".ts", ".pt", ".torchscript")
+
+
+def format_for_path(path: Path) -> ArtifactFormat:
+    """The artifact format a file name asks for: ``.pt2`` or a TorchScript suffix."""
+    if path.suffix == ".pt2":
+        return "pt2"
+    if path.suffix in TORCHSCRIPT_SUFFIXES:
+        return "torchscript"
+    raise ValueError(
+        f"--out {str(path)!r}: unknown model suffix {path.suffix!r}; use .pt2 (torch.export) "
+        f"or one of {list(TORCHSCRIPT_SUFFIXES)} (TorchScript)"
+    )
+
+
+def parse_tasks(specs: Sequence[str]) -> dict[str, list[str]]:
+    """``["arousal=low,high", "stress=N,I,T"]`` → ``{"arousal": ["low", "high"], ...}``."""
+    tasks: dict[str, list[str]] = {}
+    for spec in specs:
+        task, sep, classes = spec.partition("=")
+        names = [c.strip() for c in classes.split(",") if c.strip()]
+        if not sep or not task.strip() or len(names) < 2:
+            raise ValueError(
+                f"--tasks {spec!r}: expected TASK=CLASS,CLASS[,...] with at least 2 classes, "
+                "e.g. arousal=low,high"
+            )
+        if task.strip() in tasks:
+            raise ValueError(f"--tasks names task {task.strip()!r} twice")
+        tasks[task.strip()] = names
+    if not tasks:
+        raise ValueError("--tasks: name at least one task, e.g. --tasks arousal=low,high")
+    return tasks
+
+
+def parse_thresholds(
+    specs: Sequence[str], tasks: Mapping[str, list[str]]
+) -> dict[str, float | None]:
+    """``["arousal=0.4"]`` → ``{"arousal": 0.4, other tasks: None}``."""
+    thresholds: dict[str, float | None] = dict.fromkeys(tasks)
+    for spec in specs:
+        task, _, value = spec.partition("=")
+        if task not in tasks:
+            raise ValueError(f"--threshold {spec!r}: unknown task {task!r}; tasks: {list(tasks)}")
+        try:
+            thresholds[task] = float(value)
+        except ValueError:
+            raise ValueError(
+                f"--threshold {spec!r}: expected TASK=PROBABILITY, e.g. arousal=0.5"
+            ) from None
+    return thresholds
+
+
+def load_checkpoint_net(
+    path: str | Path, tasks: Mapping[str, list[str]], variant: str
+) -> EmotionNet:
+    """An :class:`EmotionNet` with the weights of a state-dict checkpoint.
+
+    Accepts a plain state dict or a dict holding one under ``"state_dict"``/``"model"``.
+    Loaded with ``weights_only=True`` (no pickled code runs).
+    """
+    from ecgaffect.model.networks import EmotionNet, Encoder
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise ValueError(
+            f"checkpoint {str(path)!r} is not a torch state dict ({type(exc).__name__}: {exc})"
+        ) from exc
+    if isinstance(state, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {str(path)!r} holds a {type(state).__name__}, not a dict")
+    net = EmotionNet(Encoder(), {t: len(c) for t, c in tasks.items()}, variant=variant)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"checkpoint {str(path)!r} does not fit an EmotionNet with tasks "
+            f"{ {t: len(c) for t, c in tasks.items()} } and variant {variant!r}: {exc}"
+        ) from exc
+    return net.eval()
+
+
+def read_json_arg(path: str | Path | None, option: str) -> dict[str, Any]:
+    """The JSON object in file ``path`` (``{}`` for None); errors name ``option``."""
+    if path is None:
+        return {}
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{option} {str(p)!r} does not exist")
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{option} {str(p)!r} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{option} {str(p)!r} must hold a JSON object")
+    return data
+
+
+def metrics_from_json(path: str | Path | None, option: str = "--metrics") -> dict[str, Any]:
+    """Card metrics from a JSON file; an evaluation ``results.json`` is summarised."""
+    data = read_json_arg(path, option)
+    if "summary" in data and "protocol" in data and "kind" in data:
+        from ecgaffect.model.evaluate import card_metrics
+
+        return card_metrics(data)
+    return data
+
+
+def default_preprocessing() -> dict[str, Any]:
+    """``ecgaffect.signal.PreprocessConfig().to_dict()``."""
+    from ecgaffect.signal import PreprocessConfig
+
+    return PreprocessConfig().to_dict()
+
+
+def input_fields(preprocessing: Mapping[str, Any]) -> dict[str, Any]:
+    """The card's ``normalization``, ``fs_hz``, ``window_s`` and ``window_n``.
+
+    They come from the preprocessing config (the card repeats them; :meth:`ModelCard.validate`
+    checks they agree).
+    """
+    fs_hz = float(preprocessing.get("fs_hz", 256.0))
+    window_s = float(preprocessing.get("window_s", 10.0))
+    return {
+        "normalization": str(preprocessing.get("normalization", "subject")),
+        "fs_hz": fs_hz,
+        "window_s": window_s,
+        "window_n": round(fs_hz * window_s),
+    }
+
+
+def build_card(
+    *,
+    name: str,
+    tasks: dict[str, list[str]],
+    preprocessing: Mapping[str, Any] | None = None,
+    label_scheme: str | None = "binary",
+    thresholds: Mapping[str, float | None] | None = None,
+    training_data: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    demo: bool = False,
+    notes: str = "",
+) -> ModelCard:
+    """A model card whose input fields derive from ``preprocessing`` (default: the default
+    :class:`~ecgaffect.signal.PreprocessConfig`).
+    """
+    preprocessing = dict(preprocessing or default_preprocessing())
+    extra: dict[str, Any] = {} if thresholds is None else {"thresholds": dict(thresholds)}
+    return ModelCard(
+        name=name,
+        tasks=tasks,
+        preprocessing=preprocessing,
+        **input_fields(preprocessing),
+        label_scheme=label_scheme,
+        training_data=dict(training_data or {}),
+        metrics=dict(metrics or {}),
+        demo=demo,
+        notes=notes,
+        **extra,
+    )
+
+
+def load_run_dir(run_dir: str | Path) -> tuple[EmotionNet, dict[str, list[str]], dict[str, Any]]:
+    """``(net, tasks, card fields)`` from a fine-tune run directory.
+
+    The directory holds ``emotion.pt`` (read with
+    :func:`~ecgaffect.model.finetune.load_emotion_net`) and ``config.json``; ``ecgaffect
+    train`` also writes ``training_data.json`` (WindowSet fingerprint, label scheme,
+    preprocessing). Card fields: ``label_scheme``, ``training_data``, ``preprocessing``
+    (the training :class:`~ecgaffect.signal.PreprocessConfig`; the live pipeline uses its
+    ``for_live()`` variant; :func:`input_fields` derives the card's input fields from it),
+    ``demo`` (synthetic data) and ``notes``.
+    """
+    import re
+
+    from ecgaffect.model.finetune import load_emotion_net
+
+    d = Path(run_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"--run-dir {str(d)!r} does not exist or is not a directory")
+    for name in ("emotion.pt", "config.json"):
+        if not (d / name).is_file():
+            raise FileNotFoundError(
+                f"--run-dir {str(d)!r} has no {name}; expected a finished fine-tune run "
+                "(ecgaffect finetune / ecgaffect train write emotion.pt and config.json)"
+            )
+    config = read_json_arg(str(d / "config.json"), "--run-dir config.json")
+    net, tasks, info = load_emotion_net(d)
+    data = (
+        read_json_arg(str(d / "training_data.json"), "--run-dir training_data.json")
+        if (d / "training_data.json").is_file()
+        else {}
+    )
+    description = str(config.get("data") or info.get("data") or "")
+    scheme = data.get("label_scheme")
+    if not scheme:
+        m = re.search(r"label scheme (\w+)", description)
+        scheme = m.group(1) if m else None
+    preprocessing = data.get("preprocessing") or default_preprocessing()
+    training_data = {
+        "description": description,
+        "mode": config.get("mode", ""),
+        "n_train": config.get("n_train"),
+        **{k: data[k] for k in ("fingerprint", "n_windows", "n_subjects", "datasets") if k in data},
+        "finetune_config": config.get("config", {}),
+    }
+    synthetic = "synthetic" in (data.get("datasets") or []) or description.startswith("synthetic")
+    notes = (
+        "trained on synthetic ECG: a pipeline check, not affect data"
+        if synthetic
+        else "inputs normalised per subject in training; live use calibrates on the first "
+        f"{preprocessing.get('calibration_s', 60)} s"
+    )
+    return (
+        net,
+        tasks,
+        {
+            "label_scheme": scheme,
+            "training_data": training_data,
+            "preprocessing": preprocessing,
+            "demo": synthetic,
+            "notes": notes,
+        },
+    )

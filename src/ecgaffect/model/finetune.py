@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "FinetuneConfig",
     "FinetuneResult",
+    "LabelledData",
     "LabelledWindows",
     "embed",
     "finetune",
@@ -77,6 +78,25 @@ class LabelledWindows:
     x: np.ndarray
     labels: Mapping[str, np.ndarray]
     classes: Mapping[str, Sequence[str]]
+
+
+class LabelledData(Protocol):
+    """What training reads of labelled windows: a :class:`LabelledWindows` or a WindowSet."""
+
+    @property
+    def x(self) -> np.ndarray:
+        """``[n, 2560]`` windows."""
+        ...
+
+    @property
+    def labels(self) -> Mapping[str, np.ndarray]:
+        """Task -> int ``[n]`` class index, ``-1`` = not labelled."""
+        ...
+
+    @property
+    def classes(self) -> Mapping[str, Sequence[str]]:
+        """Task -> class names."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -158,7 +178,7 @@ def _task_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _data_fingerprint(
-    train: LabelledWindows, val: LabelledWindows | None, task_classes: Mapping[str, Any]
+    train: LabelledData, val: LabelledData | None, task_classes: Mapping[str, Any]
 ) -> str:
     """Windows and the trained tasks' labels, of the training and validation data."""
     arrays: list[np.ndarray | None] = [train.x]
@@ -168,7 +188,7 @@ def _data_fingerprint(
     return array_fingerprint(*arrays)
 
 
-def _select_tasks(data: LabelledWindows, tasks: Sequence[str] | None) -> dict[str, list[str]]:
+def _select_tasks(data: LabelledData, tasks: Sequence[str] | None) -> dict[str, list[str]]:
     available = list(data.labels)
     chosen = list(tasks) if tasks else available
     for t in chosen:
@@ -182,13 +202,13 @@ def _select_tasks(data: LabelledWindows, tasks: Sequence[str] | None) -> dict[st
 
 
 def finetune(
-    train: LabelledWindows,
+    train: LabelledData,
     encoder: Encoder | None,
     config: FinetuneConfig = FinetuneConfig(),
     out_dir: str | Path | None = None,
     *,
     tasks: Sequence[str] | None = None,
-    val: LabelledWindows | None = None,
+    val: LabelledData | None = None,
     resume: bool = True,
     progress: bool = True,
     data_description: str = "",
@@ -396,7 +416,8 @@ def predict_embeddings(
     net: EmotionNet, embeddings: np.ndarray, *, device: str = "auto", batch_size: int = 256
 ) -> dict[str, np.ndarray]:
     """Class probabilities ``{task: [n, n_classes]}`` from encoder embeddings ``[n, 128]``
-    (the heads only: :meth:`EmotionNet.forward_features`)."""
+    (the heads only: :meth:`EmotionNet.forward_features`).
+    """
     if np.ndim(embeddings) != 2 or np.shape(embeddings)[1] != 128:
         raise ValueError(f"embeddings must be [n, 128], got shape {np.shape(embeddings)}")
     dev = select_device(device)
@@ -404,12 +425,12 @@ def predict_embeddings(
 
 
 def train_baseline(
-    train: LabelledWindows,
+    train: LabelledData,
     config: FinetuneConfig = FinetuneConfig(freeze_encoder=False),
     out_dir: str | Path | None = None,
     *,
     tasks: Sequence[str] | None = None,
-    val: LabelledWindows | None = None,
+    val: LabelledData | None = None,
     progress: bool = True,
     resume: bool = True,
     data_description: str = "",

@@ -69,7 +69,8 @@ def task_metrics(
     probs: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray], classes: Mapping
 ) -> dict[str, dict[str, Any]]:
     """Per-task metrics on the labelled windows (label ``-1`` = unlabelled; tasks without
-    labelled windows are left out). ``probs``: task → ``[n, n_classes]``."""
+    labelled windows are left out). ``probs``: task → ``[n, n_classes]``.
+    """
     out = {}
     for task, p in probs.items():
         y = np.asarray(labels[task], dtype=np.int64)

@@ -252,6 +252,7 @@ def pretrain(
         val_windows: held-out windows; by default ``config.val_fraction`` of ``windows``.
         resume: continue from ``out_dir/checkpoint.pt`` when it exists and was made with the
             same configuration.
+        progress: show progress bars.
         data_description: what the windows are, stored with the encoder.
         data_info: a JSON-able record of the training data (dataset, label scheme, loader
             options, window set fingerprint; see

@@ -40,7 +40,8 @@ def format_score(score: Score) -> str:
 class ConsoleSink(Sink):
     """Prints :func:`format_score` for every score and status changes, to ``stream``.
 
-    On a terminal the score line is rewritten in place (``\\r``); otherwise one line each.
+    On a terminal the score line is rewritten in place (a carriage return); otherwise one
+    line each.
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:

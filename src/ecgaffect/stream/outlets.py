@@ -38,7 +38,8 @@ def _pylsl(purpose: str) -> Any:
 
 def _append_desc(element: Any, key: str, value: Any) -> None:
     """Write ``value`` under ``element`` as XML: mappings nest, sequences become repeated
-    ``<item>`` children, scalars become text."""
+    ``<item>`` children, scalars become text.
+    """
     if isinstance(value, Mapping):
         child = element.append_child(key)
         for k, v in value.items():

@@ -39,6 +39,7 @@ import numpy as np
 from ecgaffect._optional import require
 from ecgaffect.stream.buffer import RingBuffer
 from ecgaffect.stream.quality import QualityConfig, assess_window, hrv_summary
+from ecgaffect.stream.scoring import WindowScorer
 from ecgaffect.stream.sinks import Score, Sink
 from ecgaffect.stream.sources.base import (
     EcgChunk,
@@ -195,7 +196,7 @@ class Pipeline:
     def __init__(
         self,
         source: Source,
-        scorer: Any,
+        scorer: WindowScorer,
         *,
         hop_s: float = 1.0,
         sinks: Iterable[Sink] = (),

@@ -13,7 +13,7 @@ reasons it is not. Flags:
 - ``"hr_implausible"``: the heart rate from R-peaks is outside ``[min_hr_bpm, max_hr_bpm]``;
 - ``"few_beats"``: fewer R-peaks than a ``min_hr_bpm`` heart would give over the window.
 
-R-peaks come from ``neurokit2.ecg_findpeaks`` (imported lazily; the ``quality`` extra).
+R-peaks come from ``neurokit2.ecg_findpeaks`` (a core dependency, imported lazily).
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def _check_fs(fs_hz: float) -> float:
 
 def find_r_peaks(ecg_uv: np.ndarray, fs_hz: float) -> np.ndarray:
     """Sample indices of R-peaks (``neurokit2.ecg_findpeaks``, the detector behind
-    ``ecg_peaks`` without its DataFrame); empty for a flat or short signal."""
+    ``ecg_peaks`` without its DataFrame); empty for a flat or short signal.
+    """
     fs_hz = _check_fs(fs_hz)
     x = np.asarray(ecg_uv, dtype=np.float64)
     if x.ndim != 1:

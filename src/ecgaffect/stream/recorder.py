@@ -83,14 +83,16 @@ class RecorderError(RuntimeError):
 
 def score_channel_labels(classes: Mapping[str, Sequence[str]]) -> list[str]:
     """Channel labels of an affect stream: ``task:class`` for each class, then
-    ``quality_ok`` and ``heart_rate_bpm``."""
+    ``quality_ok`` and ``heart_rate_bpm``.
+    """
     labels = [f"{task}:{cls}" for task, names in classes.items() for cls in names]
     return [*labels, "quality_ok", "heart_rate_bpm"]
 
 
 def score_row(score: Score, labels: Sequence[str]) -> np.ndarray:
     """One float32 sample for ``labels`` (from :func:`score_channel_labels`); probabilities
-    of tasks/classes the score lacks are NaN."""
+    of tasks/classes the score lacks are NaN.
+    """
     row = np.full(len(labels), np.nan, dtype=np.float32)
     for i, label in enumerate(labels):
         if label == "quality_ok":
@@ -456,7 +458,8 @@ class XdfRecorder(Sink):
 
     def samples_not_written(self) -> dict[str, int]:
         """Samples per stream name that did not reach the file (dropped while the disk was
-        full, or still unwritten when the recorder closed)."""
+        full, or still unwritten when the recorder closed).
+        """
         with self._lock:
             return {
                 s.spec.name: s.n_lost + (s.n_pending if self._closed else 0)

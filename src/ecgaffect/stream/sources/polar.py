@@ -44,7 +44,7 @@ from ecgaffect.stream.sources.base import (
     local_clock,
 )
 
-__all__ = ["PmdRequestError", "PolarH10Source", "Scanner"]
+__all__ = ["PmdRequestError", "PolarH10Source", "Scanner", "scan_polar_devices"]
 
 logger = logging.getLogger(__name__)
 
@@ -612,3 +612,31 @@ class PolarH10Source(Source):
     def samples_per_s(self) -> float:
         """Fitted ECG rate in host-clock Hz (nominal 130 Hz ±2 % on the H10)."""
         return self.fs_hz / self.clock.rate if self.clock.rate else float("nan")
+
+
+# -- discovery ------------------------------------------------------------------------------
+def scan_polar_devices(
+    timeout_s: float = 5.0, name_prefix: str = "Polar H10"
+) -> list[tuple[str, str]]:
+    """``(name, address)`` of BLE devices whose name starts with ``name_prefix``.
+
+    The name is the device's, else the advertised local name (as the Polar source matches).
+    Raises :class:`~ecgaffect.stream.sources.base.BluetoothUnavailableError` when the machine
+    cannot scan (no adapter, BlueZ or D-Bus), with the reason.
+    """
+    if not timeout_s > 0:
+        raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+    bleak = require("bleak", "Scanning for a Polar strap")
+    try:
+        found = asyncio.run(bleak.BleakScanner.discover(timeout=timeout_s, return_adv=True))
+    except Exception as exc:  # bleak raises FileNotFoundError, BleakError, OSError...
+        raise BluetoothUnavailableError(
+            f"Bluetooth unavailable ({type(exc).__name__}: {exc}); check that the machine has "
+            "a Bluetooth adapter, that it is switched on, and (Linux) that BlueZ and the "
+            "system D-Bus are running"
+        ) from exc
+    named = [
+        (d.name or getattr(adv, "local_name", None) or "", str(d.address))
+        for d, adv in found.values()
+    ]
+    return sorted((n, a) for n, a in named if n.startswith(name_prefix))

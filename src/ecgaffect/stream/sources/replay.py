@@ -232,7 +232,8 @@ class ReplaySource(Source):
     def timestamp_scale(self) -> float:
         """Seconds of recording per second of the replay's timestamps (``speed``; 1 at
         infinite speed, whose samples are stamped ``1 / fs_hz`` apart). A recorder of this
-        replay stretches timestamps by it so the file agrees with the nominal rate."""
+        replay stretches timestamps by it so the file agrees with the nominal rate.
+        """
         return 1.0 if math.isinf(self.speed) else self.speed
 
     @property

@@ -1,4 +1,5 @@
-"""``ecgaffect datasets info|check|download``: look at a dataset copy before a long run.
+"""``ecgaffect datasets info|check|build|clear-cache|download``: look at a dataset copy
+before a long run.
 
 * ``info NAME ROOT``: subjects, trials, hours of ECG, sampling rates, label balance (in
   windows) under a label scheme, and every problem the loader skipped or noted.
@@ -17,109 +18,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-from collections import Counter
+import time
+from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ecgaffect.datasets import registry
 from ecgaffect.datasets.base import DatasetError, LoadReport
-from ecgaffect.datasets.download import register_download
-from ecgaffect.datasets.session import SCHEMES, Session, get_scheme
-
-__all__ = ["label_balance", "parse_options", "register", "summarize"]
-
-log = logging.getLogger(__name__)
-
-WINDOW_S = 10.0
-
-
-def parse_options(items: list[str] | None) -> dict[str, Any]:
-    """``["lead=III", "subjects=[\"P01\"]"]`` -> ``{"lead": "III", "subjects": ["P01"]}``.
-
-    Values are read as JSON when they parse (numbers, true/false, lists), else as strings.
-    """
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"loader option {item!r} must look like KEY=VALUE (e.g. lead=III)")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
-
-
-def _window_labels(session: Session, hop_s: float, align: str = "segment") -> list[dict[str, Any]]:
-    """Labels of the windows on :func:`~ecgaffect.datasets.windows.make_windowset`'s grid
-    (:func:`~ecgaffect.datasets.windows.window_grid`, default preprocessing); ``{}`` for a
-    window inside no segment (on the session grid; training drops those of labelled sessions).
-    """
-    from ecgaffect.datasets.windows import resampled_n, window_grid
-    from ecgaffect.signal import PreprocessConfig
-
-    if align not in ("segment", "session"):
-        raise ValueError(f"align must be 'segment' or 'session', got {align!r}")
-    config = PreprocessConfig()
-    fs = config.fs_hz
-    hop_n = int(round(hop_s * fs))
-    if not (hop_n > 0 and abs(hop_n - hop_s * fs) < 1e-6 * max(1.0, hop_s * fs)):
-        raise ValueError(
-            f"hop_s must be a positive whole number of samples at {fs:g} Hz, got {hop_s!r}"
-        )
-    _, seg_idx = window_grid(session, resampled_n(session, fs), fs, config.window_n, hop_n, align)
-    return [dict(session.segments[i].labels) if i >= 0 else {} for i in seg_idx]
-
-
-def label_balance(
-    dataset: str,
-    sessions: list[Session],
-    tasks: list[str],
-    scheme: str,
-    hop_s: float,
-    align: str = "segment",
-) -> dict[str, dict[str, int]]:
-    """Windows per class for each task (``"unlabelled"`` counts windows without a class).
-
-    ``align`` is :func:`~ecgaffect.datasets.windows.make_windowset`'s: with ``"segment"``
-    (its default) the counts are the windows training gets.
-    """
-    label_scheme = get_scheme(scheme)
-    counts: dict[str, Counter[str]] = {t: Counter() for t in tasks}
-    for s in sessions:
-        for labels in _window_labels(s, hop_s, align):
-            for task in tasks:
-                classes = label_scheme.classes(task, dataset)
-                idx = label_scheme.encode(task, dataset, labels.get(task))
-                counts[task][classes[idx] if idx >= 0 else "unlabelled"] += 1
-    return {t: dict(sorted(c.items())) for t, c in counts.items()}
-
-
-def summarize(
-    dataset: str,
-    sessions: list[Session],
-    *,
-    scheme: str = "binary",
-    hop_s: float = WINDOW_S,
-    align: str = "segment",
-) -> dict[str, Any]:
-    """Counts, hours, rates and label balance of loaded sessions (what ``info`` prints)."""
-    tasks = list(registry.dataset_tasks(dataset))
-    hours = sum(s.duration_s for s in sessions) / 3600.0
-    return {
-        "dataset": dataset,
-        "subjects": len({s.subject for s in sessions}),
-        "sessions": len(sessions),
-        "labelled_sessions": sum(bool(s.segments) for s in sessions),
-        "hours": hours,
-        "fs_hz": sorted({float(s.fs_hz) for s in sessions}),
-        "tasks": tasks,
-        "scheme": scheme,
-        "align": align,
-        "balance": label_balance(dataset, sessions, tasks, scheme, hop_s, align),
-    }
+from ecgaffect.datasets.download import (
+    ACCESS_INSTRUCTIONS,
+    DANS_BASE_URL,
+    NEMAR_EEGMAT_BASE_URL,
+    PHYSIONET_BASE_URL,
+    PHYSIONET_PROJECTS,
+    download_eegmat,
+    download_physionet,
+    download_swell,
+)
+from ecgaffect.datasets.selection import parse_options
+from ecgaffect.datasets.session import SCHEMES, Session
+from ecgaffect.datasets.summary import WINDOW_S, session_problems, summarize
 
 
 def _print_summary(info: dict[str, Any], report: LoadReport) -> None:
@@ -135,6 +52,11 @@ def _print_summary(info: dict[str, Any], report: LoadReport) -> None:
     for task, counts in info["balance"].items():
         parts = ", ".join(f"{k}: {v}" for k, v in counts.items())
         print(f"  {task}: {parts}")
+    if info.get("tasks_not_in_scheme"):
+        print(
+            f"  (no classes under scheme {info['scheme']!r}: "
+            f"{', '.join(info['tasks_not_in_scheme'])})"
+        )
     print(report.summary())
 
 
@@ -151,7 +73,7 @@ def _load(args: argparse.Namespace, skip_bad: bool) -> tuple[list[Session], Load
     return sessions, report
 
 
-def _cmd_info(args: argparse.Namespace) -> int:
+def _run_info(args: argparse.Namespace) -> int:
     sessions, report = _load(args, skip_bad=True)
     info = summarize(args.name, sessions, scheme=args.scheme, hop_s=args.hop_s, align=args.align)
     if args.json:
@@ -162,18 +84,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _session_problems(s: Session) -> list[str]:
-    problems = []
-    if not np.isfinite(s.ecg).all():
-        problems.append("ECG has non-finite samples")
-    if s.duration_s < WINDOW_S:
-        problems.append(f"shorter than one {WINDOW_S:g} s window ({s.duration_s:.2f} s)")
-    elif np.ptp(s.ecg) == 0:
-        problems.append("ECG is flat")
-    return problems
-
-
-def _cmd_check(args: argparse.Namespace) -> int:
+def _run_check(args: argparse.Namespace) -> int:
     try:
         sessions, report = _load(args, skip_bad=args.skip_bad)
     except DatasetError as exc:
@@ -182,7 +93,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return 1
     bad = 0
     for s in sessions:
-        for message in _session_problems(s):
+        for message in session_problems(s):
             report.skip(s.key, message)
             bad += 1
     info = summarize(args.name, sessions, scheme=args.scheme, hop_s=args.hop_s, align=args.align)
@@ -197,9 +108,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_build(args: argparse.Namespace) -> int:
-    import time
-
+def _run_build(args: argparse.Namespace) -> int:
     from ecgaffect.datasets.cache import cached_windowset
 
     report = LoadReport(dataset=args.name, root=str(args.root))
@@ -226,12 +135,58 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_clear(args: argparse.Namespace) -> int:
+def _run_clear(args: argparse.Namespace) -> int:
     from ecgaffect.datasets.cache import clear_cache
 
     n = clear_cache(args.cache_dir, args.name)
     print(f"removed {n} cache entr{'y' if n == 1 else 'ies'}")
     return 0
+
+
+def _run_download(args: argparse.Namespace) -> int:
+    if args.dataset in ACCESS_INSTRUCTIONS:
+        print(ACCESS_INSTRUCTIONS[args.dataset])
+        print("Nothing was downloaded.")
+        return 1
+    if args.dest is None:
+        raise ValueError(f"--dest is required for 'download {args.dataset}' (the folder to fill)")
+    common = {"progress": not args.no_progress, "retries": args.retries}
+    if args.dataset == "swell":
+        paths = download_swell(
+            args.dest, subjects=args.subjects, base_url=args.base_url or DANS_BASE_URL, **common
+        )
+    elif args.dataset == "eegmat":
+        paths = download_eegmat(
+            args.dest,
+            subjects=args.subjects,
+            base_url=args.base_url or NEMAR_EEGMAT_BASE_URL,
+            **common,
+        )
+    else:
+        paths = download_physionet(
+            args.dataset,
+            args.dest,
+            records=args.subjects,
+            base_url=args.base_url or PHYSIONET_BASE_URL,
+            **common,
+        )
+    label = "SWELL-KW" if args.dataset == "swell" else args.dataset
+    print(f"{label}: {len(paths)} files in {args.dest}")
+    return 0
+
+
+_ACTIONS = {
+    "info": _run_info,
+    "check": _run_check,
+    "build": _run_build,
+    "clear-cache": _run_clear,
+    "download": _run_download,
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen action (``info``, ``check``, ``build``, ``clear-cache``, ``download``)."""
+    return _ACTIONS[args.datasets_command](args)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -255,51 +210,76 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def register_download(datasets_subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``download`` to the ``ecgaffect datasets`` command group."""
+    p = datasets_subparsers.add_parser(
+        "download",
+        help="download SWELL-KW, EEGMAT, QTDB, drivedb; explain how to request the others",
+        description=(
+            "Download SWELL-KW (DANS Data Station), EEGMAT with ECG (NEMAR nm000109) or the "
+            "PhysioNet QT / driver-stress databases: resumable, every file verified against "
+            "its published checksum. For AMIGOS, DREAMER and WESAD, print how to request access."
+        ),
+    )
+    p.add_argument(
+        "dataset",
+        choices=["swell", "eegmat", *sorted(PHYSIONET_PROJECTS), *sorted(ACCESS_INSTRUCTIONS)],
+    )
+    p.add_argument("--dest", type=Path, default=None, help="destination folder")
+    p.add_argument(
+        "--subjects",
+        nargs="+",
+        default=None,
+        metavar="ID",
+        help="only these participants (swell: 1 2 PP3; eegmat: 0 sub-03) or records "
+        "(qtdb/drivedb: sel100 drive05); default: all",
+    )
+    p.add_argument(
+        "--base-url",
+        default=None,
+        help=f"server or mirror (swell: {DANS_BASE_URL}; eegmat: {NEMAR_EEGMAT_BASE_URL}; "
+        f"qtdb/drivedb: {PHYSIONET_BASE_URL})",
+    )
+    p.add_argument("--retries", type=int, default=3, help="retries per file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_download)
+    return p
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``datasets`` command group."""
-    from ecgaffect.cli import HelpFormatter
-
     group = sub.add_parser(
         "datasets",
         help="inspect, check and obtain datasets",
         description=__doc__,
-        formatter_class=HelpFormatter,
     )
     dsub = group.add_subparsers(dest="datasets_command", metavar="ACTION")
     group.set_defaults(func=lambda _args: group.print_help() or 2)
 
-    info = dsub.add_parser(
-        "info", help="subjects, hours, label balance, problems", formatter_class=HelpFormatter
-    )
+    info = dsub.add_parser("info", help="subjects, hours, label balance, problems")
     _add_common(info)
     info.add_argument("--json", action="store_true", help="print JSON")
-    info.set_defaults(func=_cmd_info)
+    info.set_defaults(func=run)
 
-    check = dsub.add_parser(
-        "check", help="validate a copy (non-zero exit on problems)", formatter_class=HelpFormatter
-    )
+    check = dsub.add_parser("check", help="validate a copy (non-zero exit on problems)")
     _add_common(check)
     check.add_argument(
         "--skip-bad", action="store_true", help="skip bad files and report them instead"
     )
-    check.set_defaults(func=_cmd_check)
+    check.set_defaults(func=run)
 
     build = dsub.add_parser(
-        "build",
-        help="preprocess into the window cache (later runs load it in seconds)",
-        formatter_class=HelpFormatter,
+        "build", help="preprocess into the window cache (later runs load it in seconds)"
     )
     _add_common(build)
     build.add_argument("--cache-dir", default=None, help="cache folder (default: user cache)")
     build.add_argument("--rebuild", action="store_true", help="rebuild even if cached")
     build.add_argument("--skip-bad", action="store_true", help="skip bad files and sessions")
-    build.set_defaults(func=_cmd_build)
+    build.set_defaults(func=run)
 
-    clear = dsub.add_parser(
-        "clear-cache", help="delete cached windows", formatter_class=HelpFormatter
-    )
+    clear = dsub.add_parser("clear-cache", help="delete cached windows")
     clear.add_argument("name", nargs="?", choices=sorted(registry.DATASETS), help="only this one")
     clear.add_argument("--cache-dir", default=None, help="cache folder (default: user cache)")
-    clear.set_defaults(func=_cmd_clear)
+    clear.set_defaults(func=run)
 
     register_download(dsub)

@@ -9,26 +9,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "run"]
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``gui`` options (shared by :func:`register` and ``ecgaffect.gui.app.main``)."""
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--replay", metavar="FILE", type=Path, help="replay a recording (XDF)")
-    src.add_argument("--lsl", metavar="NAME", help="read the LSL ECG stream with this name")
-    src.add_argument("--polar", action="store_true", help="connect to a Polar H10 (last used)")
-    p.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time)")
-    p.add_argument("--model", type=Path, help="exported model (default: last used / packaged)")
-    p.add_argument("--hop", type=float, help="seconds between scores (default: last used)")
-    p.add_argument("--screenshot", metavar="PNG", type=Path, help="save a screenshot at quit")
-    p.add_argument("--quit-after", metavar="S", type=float, help="close the window after S seconds")
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``gui`` subcommand."""
-    from ecgaffect.cli import HelpFormatter
-
     p = sub.add_parser(
         "gui",
         help="desktop window: live ECG trace, affect timeline and circumplex",
@@ -38,9 +21,16 @@ def register(sub: argparse._SubParsersAction) -> None:
             "(Polar H10, LSL, replay), recording with markers and the model card.\n"
             "Settings persist in the user config folder (ECGAFFECT_CONFIG_DIR overrides it)."
         ),
-        formatter_class=HelpFormatter,
     )
-    add_arguments(p)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--replay", metavar="FILE", type=Path, help="replay a recording (XDF)")
+    src.add_argument("--lsl", metavar="NAME", help="read the LSL ECG stream with this name")
+    src.add_argument("--polar", action="store_true", help="connect to a Polar H10 (last used)")
+    p.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time)")
+    p.add_argument("--model", type=Path, help="exported model (default: last used / packaged)")
+    p.add_argument("--hop", type=float, help="seconds between scores (default: last used)")
+    p.add_argument("--screenshot", metavar="PNG", type=Path, help="save a screenshot at quit")
+    p.add_argument("--quit-after", metavar="S", type=float, help="close the window after S seconds")
     p.set_defaults(func=run)
 
 

@@ -1,0 +1,116 @@
+"""``ecgaffect live``: run the live pipeline headless (console line, LSL outlet, recorder)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from ecgaffect.stream import factories
+from ecgaffect.stream.headless import run_headless
+from ecgaffect.stream.sources.base import Source
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``live`` subcommand."""
+    p = sub.add_parser(
+        "live",
+        help="score a live ECG stream (Polar H10, LSL or a replayed recording)",
+        description=(
+            "Run the live pipeline headless: prints one line per score (heart rate, signal\n"
+            "quality, class probabilities, latency), publishes scores on an LSL outlet and\n"
+            "optionally records everything to XDF. Stop with Ctrl-C."
+        ),
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--polar", action="store_true", help="a Polar H10 over Bluetooth LE")
+    src.add_argument("--lsl", metavar="NAME", help="an LSL ECG stream with this name")
+    src.add_argument(
+        "--replay", metavar="FILE", type=Path, help="replay a recording (.xdf, .csv, .npy, ...)"
+    )
+    src.add_argument(
+        "--replay-dataset",
+        metavar="NAME",
+        help="replay one session of a dataset (swell, amigos, dreamer, wesad, ...); "
+        "needs --root and --session",
+    )
+    p.add_argument("--address", metavar="A", help="Polar: BLE address or name to connect to")
+    p.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time)")
+    p.add_argument("--root", metavar="PATH", type=Path, help="--replay-dataset: dataset folder")
+    p.add_argument(
+        "--session",
+        metavar="KEY",
+        help="--replay-dataset: session key 'dataset/subject/trial' (or 'subject/trial')",
+    )
+    p.add_argument(
+        "--ecg-channel",
+        metavar="CH",
+        help="ECG channel label or index (--lsl, and the column/channel of a --replay file)",
+    )
+    p.add_argument("--model", type=Path, help="exported model (default: the packaged model)")
+    p.add_argument("--hop", type=float, default=1.0, help="seconds between scores")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--record", metavar="FILE.xdf", type=Path, help="record to an XDF file")
+    p.add_argument("--no-outlet", dest="outlet", action="store_false", help="no LSL affect outlet")
+    p.add_argument(
+        "--outlet-name", default="ecgaffect-affect", help="name of the LSL affect stream"
+    )
+    p.add_argument(
+        "--publish-ecg",
+        nargs="?",
+        const="ecgaffect-ecg",
+        metavar="NAME",
+        help="re-broadcast the raw ECG as an LSL stream (with per-sample timestamps)",
+    )
+    p.add_argument(
+        "--markers",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help="receive text markers from an LSL marker stream (any, or the one named NAME) "
+        "into the recording and the console",
+    )
+    p.set_defaults(func=run)
+
+
+def make_source(args: argparse.Namespace) -> Source:
+    """The source the options ask for (not opened yet)."""
+    return factories.make_source(
+        polar_address=args.address,
+        lsl_name=args.lsl,
+        replay_file=args.replay,
+        replay_dataset=args.replay_dataset,
+        root=args.root,
+        session_key=args.session,
+        channel=factories.parse_channel(args.ecg_channel),
+        speed=args.speed,
+    )
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Run until the source ends, ``--duration`` passes, Ctrl-C or SIGTERM; 0 on success."""
+    out = out or sys.stdout
+    if args.hop <= 0:
+        raise ValueError(f"--hop must be > 0 seconds, got {args.hop}")
+    if args.duration is not None and args.duration <= 0:
+        raise ValueError(f"--duration must be > 0 seconds, got {args.duration}")
+    if args.record is not None and not args.record.parent.is_dir():
+        raise FileNotFoundError(
+            f"--record {str(args.record)!r}: folder {str(args.record.parent)!r} does not exist"
+        )
+    scorer: Any = factories.load_scorer(args.model)
+    source = make_source(args)
+    run_headless(
+        scorer,
+        source,
+        out,
+        hop_s=args.hop,
+        duration_s=args.duration,
+        record=args.record,
+        outlet=args.outlet,
+        outlet_name=args.outlet_name,
+        publish_ecg=args.publish_ecg,
+        markers=args.markers,
+    )
+    return 0
