@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -44,4 +45,4 @@ def test_pipeline_start_requires_only_core_or_declared_modules():
 def test_the_suite_runs_torch_on_one_thread():
     import torch
 
-    assert torch.get_num_threads() == 1  # tests/conftest.py sets it once
+    assert torch.get_num_threads() == min(2, os.cpu_count() or 1)  # conftest sets it once
