@@ -111,8 +111,9 @@ def write_report(res: dict, out: Path, command: str) -> None:
         "## Labelled-data experiment (personal baseline, LOSO)",
         "",
         "Balanced accuracy when only a random fraction of the training subjects keeps its "
-        "labelled windows (at least 2 subjects). The fully-supervised CNN is left out of this "
-        "curve for CPU budget (it would be trained 28 × 5 times).",
+        "labelled windows (at least 2 subjects). Linear probes (logistic regression) on each "
+        "feature set; the fully-supervised CNN and the dense heads are left out of this curve "
+        "for CPU budget (each would be trained 28 × 5 times).",
         "",
         "| model | " + " | ".join(f"{float(f):.0%}" for f in lf["fractions"]) + " |",
         "|---|" + "---|" * len(lf["fractions"]),

@@ -185,6 +185,8 @@ def relative_to_baseline(
         m = subject == s
         cal = m & calibration
         if not cal.any():
-            raise ValueError(f"subject {s!r} has no calibration windows for a personal baseline")
+            raise ValueError(
+                f"subject {str(s)!r} has no calibration windows for a personal baseline"
+            )
         out[m] = PersonalBaseline.fit(rows[cal]).apply(rows[m])
     return out

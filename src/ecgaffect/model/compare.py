@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ecgaffect.model.baselines import relative_to_baseline
-from ecgaffect.model.networks import HEAD_VARIANTS, EmotionHead
+from ecgaffect.model.networks import HEAD_VARIANTS, _init_glorot
 
 __all__ = [
     "CLASSIFIERS",
@@ -76,9 +76,25 @@ def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nd
     return (train - mu) / sd, (test - mu) / sd
 
 
+def _dense_head(d_in: int) -> nn.Sequential:
+    """The paper's SWELL/WESAD emotion head (Dense 512 → ReLU → Dense 512 → ReLU → 2) for
+    ``d_in`` inputs (128 for an embedding alone), Glorot-initialised like EmotionHead.
+    """
+    v = HEAD_VARIANTS["swell"]
+    layers: list[nn.Module] = []
+    d = d_in
+    for _ in range(v.n_layers):
+        layers += [nn.Linear(d, v.width), nn.ReLU()]
+        d = v.width
+    layers.append(nn.Linear(d, 2))
+    head = nn.Sequential(*layers)
+    _init_glorot(head)
+    return head
+
+
 def _dense(xtr, ytr, xte, seed: int, epochs: int) -> np.ndarray:
     torch.manual_seed(seed)
-    head = EmotionHead(2, HEAD_VARIANTS["swell"])
+    head = _dense_head(xtr.shape[1])
     opt = torch.optim.Adam(head.parameters(), lr=1e-3)
     xt = torch.as_tensor(xtr, dtype=torch.float32)
     yt = torch.as_tensor(ytr, dtype=torch.int64)

@@ -311,8 +311,13 @@ def run(
         "protocol": "personal",
         "folds": "leave-one-subject-out",
         "fractions": list(fractions),
+        "classifier": "logreg (linear probes; dense heads 28 x 5 times exceed the CPU budget)",
         "balanced_accuracy": label_fraction_curve(
-            rows[:3],
+            [
+                rows[0],
+                Row("SSL embedding + logistic regression", ssl, "logreg"),
+                Row("random frozen encoder + logistic regression", rand, "logreg"),
+            ],
             y,
             subject,
             cal,
