@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 import time
 from dataclasses import replace
@@ -91,8 +92,8 @@ def write_report(res: dict, out: Path, command: str) -> None:
             "",
             "Training the CNN end to end 28 times does not fit a 2-core CPU budget, so the "
             f"fully-supervised CNN is trained on {kf['n_folds']} subject-grouped folds, "
-            f"{fsd['epochs']} epochs (the paper: 200), every {fsd['train_stride']}. training "
-            "window, Adam 1e-3, batch 32, class-weighted BCE, bf16 autocast. Every other row is "
+            f"{fsd['epochs']} epochs (the paper: 200), on one in {fsd['train_stride']} training "
+            "windows, Adam 1e-3, batch 32, class-weighted BCE, bf16 autocast. Every other row is "
             "rerun on the same folds here for an apples-to-apples comparison.",
             "",
             "| model | population bal. acc | population AUROC | personal bal. acc | "
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     enc_desc = (
         f"{args.encoder.name}: pretrained on "
         f"{args.encoder_data or meta.get('data') or 'unknown data'}"
-        + (f", {epochs} epochs" if epochs else "")
+        + (f"; checkpoint after {epochs} epochs" if epochs else "")
         + (f", held-out pretext recognition {val:.3f}" if val is not None else "")
     )
     res = run(
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         fs_folds=args.fs_folds,
         dense_epochs=args.dense_epochs,
     )
-    command = "python scripts/evaluate_eegmat.py " + " ".join(
+    command = "python scripts/evaluate_eegmat.py " + shlex.join(
         sys.argv[1:] if argv is None else argv
     )
     write_report(res, args.out, command)
