@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fixtures_datasets import synthetic_ecg
+from ecg_fixtures import synthetic_ecg_uv
 
 _EEG_SITES = "Fp1 Fp2 F3 F4 F7 F8 T3 T4 C3 C4 T5 T6 P3 P4 O1 O2 Fz Cz Pz"
 EEG_LABELS = [*(f"EEG {c}" for c in _EEG_SITES.split()), "EEG A2-A1"]  # noqa: SIM905
@@ -67,7 +67,7 @@ def write_edf(
 
 def ecg_mv(duration_s: float, fs_hz: float, *, seed: int, hr_bpm: float) -> np.ndarray:
     """Synthetic ECG in mV (R about 1 mV)."""
-    return synthetic_ecg(duration_s, fs_hz, seed=seed, hr_bpm=hr_bpm) / 1000.0
+    return synthetic_ecg_uv(duration_s, fs_hz, seed=seed, hr_bpm=hr_bpm) / 1000.0
 
 
 def make_eegmat_tree(

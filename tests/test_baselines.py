@@ -187,3 +187,32 @@ def test_stress_eval_runs_every_row_on_a_small_window_set(tmp_path):
     curve = saved["label_fraction"]["balanced_accuracy"]["SSL embedding + logistic regression"]
     assert set(curve) == {"0.5", "1"}
     assert (tmp_path / "scores.npz").is_file()
+
+
+def test_evaluate_stress_command_end_to_end_on_generated_edf(tmp_path, capsys):
+    """``ecgaffect evaluate stress`` on EEGMAT-layout EDF+ files: loader → windows through
+    130 Hz → every row → report.
+    """
+    from ecgaffect.cli import main
+    from ecgaffect.model.networks import Encoder
+    from ecgaffect.model.pretrain import PretrainConfig, save_encoder
+    from fixtures_physionet import make_eegmat_tree
+
+    root = make_eegmat_tree(tmp_path / "eegmat", 3, rest_s=80, task_s=20)
+    enc = tmp_path / "encoder.pt"
+    save_encoder(Encoder(), enc, PretrainConfig(epochs=1), "untrained", [])
+    out = tmp_path / "report"
+    rc = main(
+        [
+            "evaluate", "stress", "--root", str(root), "--encoder", str(enc), "--out", str(out),
+            "--fs-epochs", "1", "--fs-folds", "2", "--dense-epochs", "2",
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    report = (out / "report.md").read_text()
+    assert "Leave-one-subject-out" in report
+    assert "HRV features + logistic regression" in report
+    res = json.loads((out / "results.json").read_text())
+    assert res["n_subjects"] == 3
+    assert "through 130 Hz" in res["data"]
+    assert "personal" in capsys.readouterr().out

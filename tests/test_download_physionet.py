@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ecgaffect.datasets import _nemar_eegmat, eegmat, qtdb
+from ecgaffect.commands.datasets import register_download
 from ecgaffect.datasets import download as dl
 from fixtures_physionet import ecg_mv, make_eegmat_tree, write_edf, write_wfdb
 
@@ -221,7 +222,7 @@ def test_nemar_listing_is_complete():
 def test_cli_download_qtdb(tmp_path, qt_files, capsys):
     _, served = qt_files
     parser = argparse.ArgumentParser(prog="ecgaffect datasets")
-    dl.register_download(parser.add_subparsers(dest="command"))
+    register_download(parser.add_subparsers(dest="command"))
     with StaticServer(served) as srv:
         args = parser.parse_args(
             ["download", "qtdb", "--dest", str(tmp_path), "--subjects", "sel100",

@@ -69,6 +69,48 @@ def register(sub: argparse._SubParsersAction) -> None:
             "--out", type=Path, default=None, help="run directory (default: runs/evaluate-...)"
         )
         p.set_defaults(func=run, comparison=name)
+    st = evsub.add_parser(
+        "stress",
+        help="EEGMAT stress: HRV vs SSL vs random vs fully-supervised, LOSO, "
+        "population and personal baseline",
+        description="Rest vs mental arithmetic on EEGMAT (leave-one-subject-out; ECG through "
+        "130 Hz; the first 60 s calibrate and are not scored): HRV features, the SSL CNN, a "
+        "random encoder, SSL+HRV, the fully-supervised CNN; report.md + results.json.",
+    )
+    st.add_argument("--dataset", choices=["eegmat"], default="eegmat", help="labelled dataset")
+    st.add_argument("--root", type=Path, required=True, help="EEGMAT folder")
+    st.add_argument(
+        "--encoder", type=Path, required=True, help="pretrained encoder.pt / checkpoint.pt"
+    )
+    st.add_argument("--encoder-data", default="", help="what the encoder was pretrained on")
+    st.add_argument("--fs-epochs", type=int, default=5, help="fully-supervised CNN epochs")
+    st.add_argument("--fs-folds", type=int, default=4, help="subject folds for the CNN")
+    st.add_argument("--dense-epochs", type=int, default=200, help="dense-head epochs")
+    st.add_argument("--out", type=Path, required=True, help="report directory")
+    st.set_defaults(func=run_stress, comparison="stress")
+
+
+def run_stress(args: argparse.Namespace) -> int:
+    """``ecgaffect evaluate stress``: the EEGMAT table (see docs/results/eegmat_stress)."""
+    from ecgaffect.model.stress_eval import evaluate_eegmat
+
+    res = evaluate_eegmat(
+        args.root,
+        args.encoder,
+        args.out,
+        encoder_data=args.encoder_data,
+        fs_epochs=args.fs_epochs,
+        fs_folds=args.fs_folds,
+        dense_epochs=args.dense_epochs,
+        command="ecgaffect evaluate stress --root ROOT --encoder ENCODER --out OUT",
+    )
+    for name, r in res["rows"].items():
+        print(
+            f"{name:<52} population {r['population']['balanced_accuracy']:.3f}  "
+            f"personal {r['personal']['balanced_accuracy']:.3f}"
+        )
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
