@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ecgaffect.datasets import _nemar_eegmat, eegmat, qtdb
 from ecgaffect.commands.datasets import register_download
+from ecgaffect.datasets import _nemar_eegmat, eegmat, qtdb
 from ecgaffect.datasets import download as dl
 from fixtures_physionet import ecg_mv, make_eegmat_tree, write_edf, write_wfdb
 

@@ -7,8 +7,8 @@ import pytest
 
 from ecgaffect.datasets import drivedb, registry
 from ecgaffect.datasets.base import LoadReport
-from ecgaffect.datasets.summary import label_balance
 from ecgaffect.datasets.session import get_scheme
+from ecgaffect.datasets.summary import label_balance
 from ecgaffect.io.wfdb import MissingSignalFileError
 from fixtures_physionet import ecg_mv, write_wfdb
 

@@ -8,8 +8,8 @@ import pytest
 from ecgaffect.cli import main
 from ecgaffect.datasets import eegmat, registry
 from ecgaffect.datasets.base import DatasetError, LoadReport
-from ecgaffect.datasets.summary import label_balance
 from ecgaffect.datasets.session import get_scheme
+from ecgaffect.datasets.summary import label_balance
 from ecgaffect.io.edf import NoEcgChannelError, TruncatedEdfError, read_edf
 from fixtures_physionet import ecg_mv, make_eegmat_tree, write_edf
 
