@@ -19,3 +19,16 @@ def pytest_configure(config):
     import torch
 
     torch.set_num_threads(TORCH_THREADS)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_stay_set():
+    """Commands under test call ``torch.set_num_threads(--threads)``: put the run's count back."""
+    yield
+    import torch
+
+    if torch.get_num_threads() != TORCH_THREADS:
+        torch.set_num_threads(TORCH_THREADS)

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         )
     scorer: Any = factories.load_scorer(args.model)
     source = make_source(args)
-    run_headless(
+    return run_headless(
         scorer,
         source,
         out,
@@ -113,4 +113,3 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         publish_ecg=args.publish_ecg,
         markers=args.markers,
     )
-    return 0
