@@ -32,8 +32,10 @@ def run_headless(
     outlet_name: str = "ecgaffect-affect",
     publish_ecg: str | None = None,
     markers: str | None = None,
-) -> None:
+) -> int:
     """Score ``source`` until it ends, ``duration_s`` passes, Ctrl-C or SIGTERM.
+
+    Returns the exit status: 0, or 1 when a recording could not write every sample.
 
     Opens ``source``, builds the sinks (:func:`~ecgaffect.stream.factories.make_sinks`) and
     the pipeline (:func:`~ecgaffect.stream.factories.make_pipeline`); ``markers`` (not None)
@@ -107,3 +109,4 @@ def run_headless(
         raise RuntimeError(f"live pipeline failed: {pipeline.error}")
     if any(rec.samples_lost for rec in recorders):
         return 1  # the recording misses data (full disk): say so in the exit status
+    return 0
