@@ -402,7 +402,7 @@ def load_model_file(
         WeightsDigestError: the weights are not those the card records.
         ModelFileError: any other damage or mismatch.
     """
-    import safetensors.torch
+    from safetensors.torch import load as decode_safetensors
 
     from ecgaffect.model.networks import build_scoring_module
 
@@ -442,7 +442,7 @@ def load_model_file(
             "(damaged or altered file); re-export or re-download the model",
         )
     try:
-        tensors = safetensors.torch.load(data)
+        tensors = decode_safetensors(data)
     except Exception as exc:  # the library's own error types; checked above, so unexpected
         raise ModelFileError(
             path, f"cannot decode the tensors: {type(exc).__name__}: {exc}"
