@@ -179,6 +179,21 @@ def test_bare_pickle_runs_no_code(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("length_mod", [(256, 0x80), (65536, 0x4B50)], ids=["0x80", "PK"])
+def test_a_header_length_that_looks_like_a_pickle_or_zip_still_loads(model, tmp_path, length_mod):
+    # the first bytes of a valid file are its header length: 0x80.. or "PK" are possible
+    mod, rest = length_mod
+    data = model.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    target = n + (rest - n) % mod
+    path = tmp_path / "lookalike.safetensors"
+    path.write_bytes(
+        struct.pack("<Q", target) + data[8 : 8 + n] + b" " * (target - n) + data[8 + n :]
+    )
+    assert path.read_bytes()[: 2 if rest > 255 else 1] in (b"PK", b"\x80")
+    assert Scorer.load(path).card.name == "test-model"
+
+
 def test_legacy_suffix_with_garbage_says_it_is_refused(tmp_path):
     path = tmp_path / "old.pt2"
     path.write_bytes(b"\x01" * 64)

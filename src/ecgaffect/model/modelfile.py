@@ -230,13 +230,6 @@ def _read_file(path: Path) -> bytes:
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ModelFileError(path, f"cannot be read: {exc}") from exc
-    if data[:2] == b"PK" or data[:1] == b"\x80":
-        kind = "zip archive (.pt2 / TorchScript)" if data[:2] == b"PK" else "Python pickle"
-        raise LegacyModelFileError(
-            path,
-            f"is a {kind}, a format that can run code when loaded, and ecgaffect no longer "
-            f"loads it; {CONVERT_HINT}",
-        )
     return data
 
 
@@ -262,6 +255,15 @@ def _parse_header(path: Path, data: bytes) -> tuple[dict[str, Any], ModelCard, i
     legacy = path.suffix.lower() in LEGACY_SUFFIXES
 
     def fail(message: str) -> ModelFileError:
+        # Only a file that is not a valid model file is named by its magic bytes: the first
+        # byte of a safetensors header length can be 0x80 (a pickle's) or its first two "PK".
+        if data[:2] == b"PK" or data[:1] == b"\x80":
+            kind = "zip archive (.pt2 / TorchScript)" if data[:2] == b"PK" else "Python pickle"
+            return LegacyModelFileError(
+                path,
+                f"is a {kind}, a format that can run code when loaded, and ecgaffect no "
+                f"longer loads it; {CONVERT_HINT}",
+            )
         if legacy:
             return LegacyModelFileError(
                 path,
