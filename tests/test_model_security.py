@@ -460,3 +460,14 @@ def test_byte_mutation_fuzz_gives_a_load_or_a_named_error(model, tmp_path):
         os.unlink(path)
     assert outcomes["refused"] >= 80, outcomes
     assert all(path in message for path, message in messages)
+
+
+def test_live_and_gui_loader_refuses_legacy_files(tmp_path):
+    # `ecgaffect live --model` and the GUI's model chooser load through factories.load_scorer
+    from ecgaffect.stream import factories
+
+    marker = tmp_path / "pwned"
+    path = _pt2_with_payload(tmp_path / "evil.pt2", marker)
+    with pytest.raises(LegacyModelFileError, match="evil.pt2"):
+        factories.load_scorer(path)
+    assert not marker.exists()
