@@ -38,7 +38,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
-# Rebuild src/ecgaffect/data/default_model.pt2 (demo model) from recordings/ + synthetic ECG,
+# Rebuild src/ecgaffect/data/default_model.safetensors (demo model) from recordings/ + synthetic ECG,
 # deterministically on one CPU thread (about 10 CPU-minutes; MODEL_ARGS passes options,
 # e.g. MODEL_ARGS=--torchscript). `make recordings` re-fetches the bundled ECG from PyPI.
 model: $(STAMP)

@@ -68,7 +68,7 @@ def main() -> None:
         return Pipeline(source, scorer, hop_s=hop_s, sinks=sinks, config=cfg)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_gui_"))
-    model = make_demo_model(tmp / "model.pt", weight_scale=20.0)
+    model = make_demo_model(tmp / "model.safetensors", weight_scale=20.0)
     total_s = args.warmup + args.duration + args.calibration + 60.0
     rec = make_demo_recording(tmp / "rec.xdf", duration_s=total_s, flat_at_s=None)
 

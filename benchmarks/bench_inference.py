@@ -1,7 +1,9 @@
 """Inference speed of the exported emotion model on this CPU.
 
 Prints, in one run: the float32 matrix-multiply rate of this machine (large sgemm, GFLOP/s),
-then for eager / TorchScript / .pt2: latency of 1 window and throughput for batches of 64 and
+then for eager / the model file ecgaffect loads (``.safetensors``, rebuilt eager network) /
+TorchScript / .pt2 (the last two for other runtimes, loaded here from files just written):
+latency of 1 window and throughput for batches of 64 and
 256, each also as a fraction of the sgemm rate (0.67 GFLOP per window), and the throughput of
 the ``ecgaffect score`` path (preprocessing when ``ecgaffect.signal`` is available, batching,
 table). Target: >= 120 windows/s batched.
@@ -23,7 +25,13 @@ import numpy as np
 import torch
 
 from ecgaffect.model.card import ModelCard
-from ecgaffect.model.export import ScoringModule, export_pt2, export_torchscript
+from ecgaffect.model.export import (
+    ScoringModule,
+    export_model,
+    export_pt2,
+    export_torchscript,
+    quiet_torchscript_deprecation,
+)
 from ecgaffect.model.networks import EmotionNet, Encoder
 from ecgaffect.model.offline import score_table
 from ecgaffect.model.scorer import Scorer
@@ -90,13 +98,14 @@ def main() -> None:
     print(f"sgemm 2048x2048 float32: {gemm:.1f} GFLOP/s (best of 10)\n")
 
     with tempfile.TemporaryDirectory() as d:
-        runners = {"eager": ScoringModule(net).eval()}
-        runners["torchscript"] = Scorer.load(export_torchscript(net, card, Path(d) / "m.ts"))
-        runners["pt2"] = Scorer.load(export_pt2(net, card, Path(d) / "m.pt2"))
+        scorer = Scorer.load(export_model(net, card, Path(d) / "m.safetensors"))
+        with quiet_torchscript_deprecation():  # our own file, just written: trusted
+            ts = torch.jit.load(str(export_torchscript(net, card, Path(d) / "m.ts")))
         fns = {
-            "eager": runners["eager"],
-            "torchscript": runners["torchscript"]._module,
-            "pt2": runners["pt2"]._module,
+            "eager": ScoringModule(net).eval(),
+            "safetensors": scorer._module,
+            "torchscript": ts,
+            "pt2": torch.export.load(str(export_pt2(net, card, Path(d) / "m.pt2"))).module(),
         }
         header = f"{'runner':<12}{'batch':>6}{'ms/call':>10}{'win/s':>9}{'GFLOP/s':>9}{'÷sgemm':>8}"
         print(header)
@@ -118,7 +127,6 @@ def main() -> None:
         fs_in = 130.0
         n_win = max(args.batches)
         ecg = np.random.default_rng(0).normal(size=int(fs_in * 10 * n_win))
-        scorer = runners["pt2"]
         scorer.batch_size = max(args.batches)
         try:
             from ecgaffect.model.offline import preprocess_windows
@@ -140,7 +148,8 @@ def main() -> None:
         t_score = time.perf_counter() - t1
         total = t_pre + t_score
         print(
-            f"\nscore path ({what}), pt2, batch {scorer.batch_size}: {len(windows)} windows in "
+            f"\nscore path ({what}), safetensors, batch {scorer.batch_size}: "
+            f"{len(windows)} windows in "
             f"{total:.2f} s = {len(windows) / total:.1f} windows/s "
             f"(preprocessing {t_pre:.2f} s)"
         )

@@ -98,7 +98,7 @@ def export_model(folder: str) -> str:
 
     from ecgaffect import signal as signal_mod
     from ecgaffect.model.card import ModelCard
-    from ecgaffect.model.export import export_torchscript
+    from ecgaffect.model.export import export_model
     from ecgaffect.model.networks import EmotionNet, Encoder
 
     tasks = {"arousal": ["low", "high"], "valence": ["low", "high"]}
@@ -114,7 +114,7 @@ def export_model(folder: str) -> str:
         demo=True,
         notes="random weights, for timing only",
     )
-    return str(export_torchscript(net, card, os.path.join(folder, "bench_model.pt")))
+    return str(export_model(net, card, os.path.join(folder, "bench_model.safetensors")))
 
 
 def write_xdf(path: str, duration_s: float) -> None:

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Rebuild the packaged default model ``src/ecgaffect/data/default_model.pt2`` from scratch.
+"""Rebuild the packaged default model ``src/ecgaffect/data/default_model.safetensors``.
 
     make model                                   # = python scripts/build_default_model.py
-    python scripts/build_default_model.py --torchscript   # also write default_model.pt
+    python scripts/build_default_model.py --torchscript   # also write default_model.ts
+                                                          # (for libtorch; not packaged)
 
 Deterministic on one CPU thread (``--threads 1``, the default): fixed seeds for the synthetic
 data, the window splits, the initial weights and every shuffle, and
@@ -19,15 +20,17 @@ and CPU instruction sets (the card records the torch version).
    of training subjects; accuracy measured on held-out synthetic subjects
    (subject-independent). The labels are synthetic, so this is a **demo model — not
    validated for affect**, and the card says so (``demo=True``).
-3. Export with :func:`ecgaffect.model.export.export_pt2` and the model card.
+3. Export with :func:`ecgaffect.model.export.export_model` (an ecgaffect model file: weights
+   and card as data, no pickle) and the card's JSON copy ``default_model_card.json``.
 
 CPU cost: pretraining dominates (about 0.15 CPU-seconds per window per epoch); the defaults
 (12 epochs on 498 windows, batch 16) took 861 CPU-seconds (14.5 minutes wall with one thread).
 Batch 16 gives 4x more optimiser steps than batch 64 for the same compute: with 6 epochs at
 batch 64 only 3 of the 7 pretext heads beat chance on held-out data, with 12 epochs at batch 16
 five do. Run it ``nice``-d in the background on a shared machine. Two builds with the same
-settings gave identical weights and metrics (the ``.pt2`` archives differ only in the card's
-timing/date fields and torch's random ``serialization_id``).
+settings gave identical weights and metrics (the files differ only in the card's timing/date
+fields). The packaged file was converted from the ``.pt2`` of that build (``ecgaffect export
+--convert``), with identical outputs.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 log = logging.getLogger("build_default_model")
 
-DEFAULT_OUT = ROOT / "src" / "ecgaffect" / "data" / "default_model.pt2"
+DEFAULT_OUT = ROOT / "src" / "ecgaffect" / "data" / "default_model.safetensors"
 RECORDINGS = ROOT / "recordings"
 HELDOUT_RECORDINGS = ("scipy_mitbih208", "pyhrv_bitalino")
 NOTES = (
@@ -196,7 +199,7 @@ def _pick(final: dict[str, Any], prefix: str) -> dict[str, float]:
 def build(args: argparse.Namespace) -> dict[str, Any]:
 
     from ecgaffect.model.card import ModelCard
-    from ecgaffect.model.export import export_pt2, export_torchscript
+    from ecgaffect.model.export import export_model, export_torchscript, read_card
     from ecgaffect.model.finetune import FinetuneConfig, finetune
     from ecgaffect.model.pretrain import PretrainConfig, pretrain
     from ecgaffect.signal import PreprocessConfig
@@ -278,11 +281,13 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     net = ft.model.cpu().eval()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    export_pt2(net, card, out)
+    export_model(net, card, out)
     written = [out]
     if args.torchscript:
-        written.append(export_torchscript(net, card, out.with_suffix(".pt")))
-    (out.parent / "default_model_card.json").write_text(card.to_json() + "\n", encoding="utf-8")
+        written.append(export_torchscript(net, card, out.with_suffix(".ts")))
+    # the card as written: with the architecture record and the weights' SHA-256
+    copy = read_card(out).to_json()
+    (out.parent / "default_model_card.json").write_text(copy + "\n", encoding="utf-8")
     for p in written:
         print(f"wrote {p} ({p.stat().st_size} bytes)")
     return {"metrics": metrics, "training_data": training_data}
@@ -296,8 +301,10 @@ def _now() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the .pt2 file to write")
-    p.add_argument("--torchscript", action="store_true", help="also write a TorchScript .pt")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the model file to write")
+    p.add_argument(
+        "--torchscript", action="store_true", help="also write a TorchScript .ts (libtorch)"
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: deterministic)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--pretrain-epochs", type=int, default=12)

@@ -15,7 +15,7 @@ import torch
 
 from _export_fixtures import make_card
 from ecgaffect.datasets.synthetic import make_synthetic_sessions
-from ecgaffect.model.export import export_torchscript
+from ecgaffect.model.export import export_model
 from ecgaffect.model.networks import EmotionNet, Encoder
 from ecgaffect.stream.recorder import XdfRecorder
 from ecgaffect.stream.sources.base import EcgChunk, Marker
@@ -29,7 +29,7 @@ PREPROCESSING = {"fs_hz": 256.0, "highpass_hz": 0.8, "window_s": 10.0}
 
 
 def make_demo_model(path: Path, seed: int = 0, weight_scale: float = 1.0) -> Path:
-    """Export a random-weight demo model (TorchScript) to ``path``."""
+    """Export a random-weight demo model (an ecgaffect model file) to ``path``."""
     torch.manual_seed(seed)
     net = EmotionNet(Encoder(), {t: len(c) for t, c in TASKS.items()}, variant="amigos").eval()
     with torch.no_grad():  # larger random weights so the demo output moves with the input
@@ -43,7 +43,7 @@ def make_demo_model(path: Path, seed: int = 0, weight_scale: float = 1.0) -> Pat
         training_data={"dataset": "none (random weights)", "subjects": 0},
         notes="random weights, for the GUI tests and screenshot",
     )
-    return export_torchscript(net, card, path)
+    return export_model(net, card, path)
 
 
 def make_demo_recording(

@@ -28,13 +28,13 @@ def train_run(tmp_path_factory):
 
 
 def test_train_end_to_end(train_run, capsys):
-    for rel in ("pretrain/encoder.pt", "finetune/emotion.pt", "model.pt2", "model.ts",
+    for rel in ("pretrain/encoder.pt", "finetune/emotion.pt", "model.safetensors",
                 "evaluation/report.html", "evaluation/results.json"):  # fmt: skip
         assert (train_run / rel).is_file(), rel
     results = json.loads((train_run / "evaluation/results.json").read_text())
     assert results["protocol"]["name"] == "loso"
     assert "shared encoder" in results["encoder"]["label"]
-    for path in ("model.pt2", "model.ts"):
+    for path in ("model.safetensors",):
         scorer = Scorer.load(train_run / path)
         card = scorer.card
         assert card.tasks == {"arousal": ["low", "high"], "valence": ["low", "high"]}
@@ -50,7 +50,7 @@ def test_train_end_to_end(train_run, capsys):
 
 
 def test_export_from_run_dir_loads_in_scorer(train_run, tmp_path):
-    out = tmp_path / "m.pt2"
+    out = tmp_path / "m.safetensors"
     rc = main([
         "-q", "export", "--run-dir", str(train_run / "finetune"), "--name", "re-export",
         "--metrics", str(train_run / "evaluation/results.json"), "-o", str(out),

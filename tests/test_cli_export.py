@@ -11,7 +11,14 @@ import torch
 
 from _export_fixtures import PREPROCESSING, TASKS, make_card, make_net, make_windows
 from ecgaffect.cli import main
-from ecgaffect.model.export import export_pt2, parse_tasks, parse_thresholds, read_card
+from ecgaffect.model.export import (
+    export_model,
+    export_pt2,
+    export_torchscript,
+    parse_tasks,
+    parse_thresholds,
+    read_card,
+)
 from ecgaffect.model.offline import preprocess_windows, read_recording, score_table, write_table
 from ecgaffect.model.scorer import Scorer
 
@@ -30,42 +37,65 @@ def checkpoint(tmp_path_factory):
 def scorer(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli_scorer")
     card = make_card(thresholds={"arousal": 0.4, "affect": None})
-    return Scorer.load(export_pt2(make_net(), card, d / "m.pt2"), batch_size=3)
+    return Scorer.load(export_model(make_net(), card, d / "m.safetensors"), batch_size=3)
 
 
-def test_export_writes_both_formats_and_model_info_reads_them(checkpoint, capsys):
+def test_export_writes_the_model_file_and_model_info_reads_it(checkpoint, capsys):
     d = checkpoint
     rc = main(
         ["export", "--checkpoint", str(d / "net.pt"), "--tasks", *TASK_ARGS,
          "--variant", "amigos", "--name", "cli-model", "--preprocessing", str(d / "prep.json"),
-         "--threshold", "arousal=0.4", "--demo", "-o", str(d / "m.pt2"), str(d / "m.ts")]
+         "--threshold", "arousal=0.4", "--demo", "-o", str(d / "m.safetensors"), str(d / "m.ts")]
     )  # fmt: skip
     assert rc == 0
     out = capsys.readouterr().out
-    assert "wrote pt2 model 'cli-model'" in out
+    assert f"wrote safetensors model 'cli-model' to {d / 'm.safetensors'}\n" in out
     assert "wrote torchscript model 'cli-model'" in out
-    card = read_card(d / "m.ts")
+    assert "for other runtimes; ecgaffect does not load it" in out
+    card = read_card(d / "m.safetensors")
     assert card.tasks == TASKS
     assert card.thresholds == {"arousal": 0.4, "affect": None}
     assert card.preprocessing == PREPROCESSING
     assert card.demo is True
     # the exported weights are the checkpoint's
     x = make_windows(2)
-    a = Scorer.load(d / "m.pt2").score_outputs(x, fs_hz=256.0)
-    b = Scorer.load(d / "m.ts").score_outputs(x, fs_hz=256.0)
+    a = Scorer.load(d / "m.safetensors").score_outputs(x, fs_hz=256.0)
     ref = make_net()
     with torch.no_grad():
         logits = ref(x)["affect"]
     np.testing.assert_allclose(a[:, 2:], torch.softmax(logits, 1).numpy(), atol=1e-5)
-    np.testing.assert_allclose(a, b, atol=1e-5)
 
-    assert main(["model-info", str(d / "m.pt2")]) == 0
+    assert main(["model-info", str(d / "m.safetensors")]) == 0
     info = capsys.readouterr().out
     assert "cli-model" in info
     assert "demo model — not validated for affect" in info
     assert "P(high) >= 0.4" in info
-    assert main(["model-info", "--json", str(d / "m.ts")]) == 0
+    assert "weights sha256:" in info
+    assert main(["model-info", "--json", str(d / "m.safetensors")]) == 0
     assert json.loads(capsys.readouterr().out)["name"] == "cli-model"
+    assert main(["model-info", str(d / "m.ts")]) == 1  # legacy archives are refused
+    assert "can run code when loaded" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["pt2", "torchscript"])
+def test_convert_a_legacy_model_only_with_trust_source(tmp_path, capsys, fmt):
+    net, card = make_net(), make_card(thresholds={"arousal": 0.4, "affect": None})
+    old = (export_pt2 if fmt == "pt2" else export_torchscript)(net, card, tmp_path / f"old.{fmt}")
+    new = tmp_path / "new.safetensors"
+    assert main(["export", "--convert", str(old), "-o", str(new)]) == 1
+    assert "--trust-source" in capsys.readouterr().err
+    assert not new.exists()
+    assert main(["export", "--convert", str(old), "--trust-source", "-o", str(new)]) == 0
+    assert "largest output difference 0" in capsys.readouterr().out
+    scorer = Scorer.load(new)
+    assert scorer.card.thresholds == card.thresholds
+    assert scorer.card.architecture["head_layers"] == 3
+    x = make_windows(2)
+    with torch.no_grad():
+        expected = torch.softmax(net(x)["affect"], 1).numpy()
+    np.testing.assert_allclose(scorer.score_outputs(x, fs_hz=256.0)[:, 2:], expected, atol=1e-6)
+    assert main(["export", "--convert", str(old), "--trust-source", "-o", str(tmp_path / "x.ts")])
+    assert "writes one .safetensors file" in capsys.readouterr().err
 
 
 def test_export_errors_are_one_line(checkpoint, capsys, tmp_path):
@@ -73,15 +103,15 @@ def test_export_errors_are_one_line(checkpoint, capsys, tmp_path):
     base = ["export", "--checkpoint", str(d / "net.pt"), "--name", "x",
             "--preprocessing", str(d / "prep.json")]  # fmt: skip
     cases = [
-        (["--tasks", "arousal", "-o", str(tmp_path / "m.pt2")], "expected TASK=CLASS,CLASS"),
-        (["--tasks", "arousal=low,high", "-o", str(tmp_path / "m.pt2")], "does not fit an"),
+        (["--tasks", "arousal", "-o", str(tmp_path / "m.safetensors")], "expected TASK=CLASS"),
+        (["--tasks", "arousal=low,high", "-o", str(tmp_path / "m.safetensors")], "does not fit"),
         (["--tasks", *TASK_ARGS, "-o", str(tmp_path / "m.onnx")], "unknown model suffix '.onnx'"),
     ]
     for extra, match in cases:
         assert main([*base, *extra]) == 1
         assert match in capsys.readouterr().err
     assert main(["model-info", str(d / "prep.json")]) == 1
-    assert "not a zip archive" in capsys.readouterr().err
+    assert "not a safetensors file" in capsys.readouterr().err
 
 
 def test_parse_tasks_and_thresholds():

@@ -30,10 +30,12 @@ def scorer():
     return Scorer.load(path)
 
 
-def test_default_model_is_the_packaged_pt2(scorer):
-    assert scorer.path.name == "default_model.pt2"
+def test_default_model_is_the_packaged_model_file(scorer):
+    assert scorer.path.name == "default_model.safetensors"
     assert scorer.path.parent.name == "data"
-    assert scorer.format == "pt2"
+    assert scorer.format == "safetensors"
+    assert scorer.card.weights_sha256
+    assert scorer.card.architecture["head_layers"] == 2
     assert factories.default_model_path() == scorer.path
     # A few MB: the repository stays light.
     assert scorer.path.stat().st_size < 8 * 1024 * 1024
@@ -176,3 +178,25 @@ def test_build_script_held_out_split_sizes(heldout):
     assert len(desc["train_subjects"]) == 3 - heldout
     assert len(train) > 0
     assert (len(val) > 0) == (heldout > 0)
+
+
+#: Outputs of the legacy ``default_model.pt2`` (torch.export, before its conversion to
+#: ``.safetensors``) on the first six 10 s windows of ``scipy_mitbih208.xdf``; the
+#: converted model gave the same numbers (max abs difference 0.0).
+LEGACY_PT2_OUTPUTS = [
+    [1.0, 0.0, 0.577307, 0.422693],
+    [1.0, 0.0, 0.0, 1.0],
+    [1.0, 0.0, 0.99956, 0.00044],
+    [1.0, 0.0, 0.83221, 0.16779],
+    [1.0, 0.0, 0.0, 1.0],
+    [1.0, 0.0, 1.6e-05, 0.999984],
+]
+
+
+def test_converted_model_scores_as_the_legacy_pt2_did(scorer):
+    session = load_session(ROOT / "recordings" / "scipy_mitbih208.xdf")
+    windows, _ = preprocess_windows(
+        session.ecg_uv(), session.fs_hz, scorer.card, hop_s=scorer.card.window_s
+    )
+    out = scorer.score_outputs(windows[:6], fs_hz=scorer.card.fs_hz)
+    np.testing.assert_allclose(out, LEGACY_PT2_OUTPUTS, atol=2e-6)

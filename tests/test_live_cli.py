@@ -205,10 +205,10 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
 
-    from ecgaffect.model.export import export_torchscript
+    from ecgaffect.model.export import export_model
 
     card = make_card(preprocessing={**PREPROCESSING, "calibration_s": CAL_S})
-    return export_torchscript(make_net(), card, tmp_path_factory.mktemp("model") / "m.pt")
+    return export_model(make_net(), card, tmp_path_factory.mktemp("model") / "m.safetensors")
 
 
 def write_recording(path, duration_s, *, fs_hz=FS_H10, seed=5):

@@ -77,11 +77,11 @@ def test_live_windows_and_scores_equal_offline(recording, chunk_n):
 @pytest.fixture(scope="module")
 def real_scorer(tmp_path_factory):
     pytest.importorskip("torch")
-    from ecgaffect.model.export import export_torchscript
+    from ecgaffect.model.export import export_model
     from ecgaffect.model.scorer import Scorer
 
     card = make_card(preprocessing={**PREPROCESSING, "calibration_s": 20.0})
-    path = export_torchscript(make_net(), card, tmp_path_factory.mktemp("parity") / "m.pt")
+    path = export_model(make_net(), card, tmp_path_factory.mktemp("parity") / "m.safetensors")
     return Scorer.load(path)
 
 

@@ -1,9 +1,6 @@
-"""Scorer: loading either format, input checks against the card, batching, bad files."""
+"""Scorer: loading the model file, input checks against the card, batching, bad files."""
 
 from __future__ import annotations
-
-import json
-import zipfile
 
 import numpy as np
 import pytest
@@ -11,26 +8,21 @@ import torch
 
 from _export_fixtures import TASKS, make_card, make_net, make_windows
 from ecgaffect.model.card import ModelFormatError
-from ecgaffect.model.export import export_pt2, export_torchscript, read_card
+from ecgaffect.model.export import export_model, export_pt2, export_torchscript
+from ecgaffect.model.modelfile import LegacyModelFileError, ModelFileError, ModelOutputError
 from ecgaffect.model.scorer import Scorer
-
-FORMATS = ("torchscript", "pt2")
 
 
 @pytest.fixture(scope="module")
-def paths(tmp_path_factory):
+def model_path(tmp_path_factory):
     d = tmp_path_factory.mktemp("scorer")
-    net = make_net()
     card = make_card(thresholds={"arousal": 0.4, "affect": None})
-    return {
-        "torchscript": export_torchscript(net, card, d / "m.ts"),
-        "pt2": export_pt2(net, card, d / "m.pt2"),
-    }
+    return export_model(make_net(), card, d / "m.safetensors")
 
 
-@pytest.fixture(scope="module", params=FORMATS)
-def scorer(request, paths):
-    return Scorer.load(paths[request.param])
+@pytest.fixture(scope="module")
+def scorer(model_path):
+    return Scorer.load(model_path)
 
 
 def test_scorer_exposes_card_tasks_and_classes(scorer):
@@ -68,11 +60,25 @@ def test_two_and_three_dimensional_windows_agree(scorer):
     np.testing.assert_array_equal(a, b)
 
 
-def test_both_formats_give_the_same_numbers(paths):
+def test_scores_match_the_eager_network(scorer):
     x = make_windows(3)
-    ts = Scorer.load(paths["torchscript"]).score_outputs(x, fs_hz=256.0)
-    pt2 = Scorer.load(paths["pt2"]).score_outputs(x, fs_hz=256.0)
-    np.testing.assert_allclose(ts, pt2, atol=1e-5)
+    with torch.no_grad():
+        logits = make_net()(x)
+    expected = torch.softmax(logits["affect"], 1)
+    out = scorer.score_outputs(x, fs_hz=256.0)
+    np.testing.assert_allclose(out[:, 2:], expected.numpy(), atol=1e-6)
+    assert scorer.format == "safetensors"
+
+
+def test_non_finite_outputs_raise_model_output_error(model_path, tmp_path):
+    # finite but huge weights overflow to inf/NaN: an error, never a row of NaN scores
+    net = make_net()
+    with torch.no_grad():
+        for param in net.parameters():
+            param.mul_(1e8)
+    path = export_model(net, make_card(), tmp_path / "huge.safetensors")
+    with pytest.raises(ModelOutputError, match=r"NaN or infinite outputs for windows \[0, 1\]"):
+        Scorer.load(path).score(make_windows(2).numpy(), fs_hz=256.0)
 
 
 def test_empty_batch_gives_empty_arrays(scorer):
@@ -109,25 +115,14 @@ def test_non_finite_windows_are_rejected_naming_them(scorer):
         scorer.score(x, fs_hz=256.0)
 
 
-def test_bad_batch_size_and_device(paths):
+def test_bad_batch_size_and_device(model_path):
     with pytest.raises(ValueError, match=r"batch_size=0: must be a positive integer"):
-        Scorer.load(paths["pt2"], batch_size=0)
+        Scorer.load(model_path, batch_size=0)
     with pytest.raises(ValueError, match=r"device='tpu9' is not a torch device"):
-        Scorer.load(paths["pt2"], device="tpu9")
+        Scorer.load(model_path, device="tpu9")
 
 
-# -- bad files ------------------------------------------------------------------------------
-def _foreign_zip(path):
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("hello/readme.txt", "not a model")
-    return path
-
-
-def _state_dict(path):
-    torch.save(make_net().state_dict(), path)
-    return path
-
-
+# -- bad files (tests/test_model_security.py has the hostile ones) --------------------------
 def _text(path):
     path.write_text("this is a text file\n")
     return path
@@ -138,81 +133,51 @@ def _empty(path):
     return path
 
 
+def _state_dict(path):
+    torch.save(make_net().state_dict(), path)
+    return path
+
+
 @pytest.mark.parametrize(
     ("make", "match"),
     [
         (_empty, "is empty"),
-        (_text, "not a zip archive"),
-        (_foreign_zip, "zip archive but not an ecgaffect model"),
-        (_state_dict, "zip archive but not an ecgaffect model"),
+        (_text, "header length .* does not fit"),
+        (_state_dict, "is a zip archive"),
     ],
 )
-def test_foreign_files_raise_model_format_error_naming_the_file(tmp_path, make, match):
-    path = make(tmp_path / "bad.pt")
-    with pytest.raises(ModelFormatError, match=match) as info:
+def test_foreign_files_raise_model_file_error_naming_the_file(tmp_path, make, match):
+    path = make(tmp_path / "bad.safetensors")
+    with pytest.raises(ModelFileError, match=match) as info:
         Scorer.load(path)
     assert str(path) in str(info.value)
+    assert isinstance(info.value, ModelFormatError)  # the ValueError callers already catch
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_truncated_artifact_raises_model_format_error(paths, tmp_path, fmt):
-    data = paths[fmt].read_bytes()
-    for cut in (len(data) // 2, len(data) - 100):
-        bad = tmp_path / f"cut{cut}"
+def test_truncated_model_file_raises_model_file_error(model_path, tmp_path):
+    data = model_path.read_bytes()
+    for cut in (4, 100, len(data) // 2, len(data) - 100):
+        bad = tmp_path / f"cut{cut}.safetensors"
         bad.write_bytes(data[:cut])
-        with pytest.raises(ModelFormatError, match=str(bad)):
+        with pytest.raises(ModelFileError, match=str(bad)):
             Scorer.load(bad)
 
 
-def _rewrite_zip(src, dst, edit):
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for item in zin.infolist():
-            out = edit(item.filename, zin.read(item.filename))
-            if out is not None:
-                zout.writestr(item, out)
-    return dst
-
-
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_artifact_without_card_or_with_bad_card_is_rejected(paths, tmp_path, fmt):
-    no_card = _rewrite_zip(
-        paths[fmt],
-        tmp_path / "nocard",
-        lambda name, data: None if name.endswith("ecgaffect_card.json") else data,
-    )
-    with pytest.raises(ModelFormatError, match=f"{fmt} archive without an ecgaffect model card"):
-        Scorer.load(no_card)
-
-    def bad_rate(name, data):
-        if name.endswith("ecgaffect_card.json"):
-            card = json.loads(data)
-            card["fs_hz"] = "fast"
-            return json.dumps(card)
-        return data
-
-    bad = _rewrite_zip(paths[fmt], tmp_path / "badcard", bad_rate)
-    with pytest.raises(ModelFormatError, match=r"invalid card: .*'fs_hz' = 'fast'"):
-        read_card(bad)
-
-
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_corrupt_model_payload_is_a_model_format_error(paths, tmp_path, fmt):
-    # valid zip and card, but the program/code member is garbage
-    def garble(name, data):
-        if name.endswith(("models/model.json", "code/__torch__/ecgaffect/model/export.py")) or (
-            fmt == "torchscript" and name.endswith("data.pkl")
-        ):
-            return b"\x00garbage" + data[: len(data) // 3]
-        return data
-
-    bad = _rewrite_zip(paths[fmt], tmp_path / "garbled", garble)
-    with pytest.raises(ModelFormatError, match=r"cannot be loaded \(corrupt or truncated\?\)"):
-        Scorer.load(bad)
+@pytest.mark.parametrize("fmt", ["pt2", "torchscript"])
+def test_legacy_archives_are_refused_with_how_to_convert(tmp_path, fmt):
+    writer = export_pt2 if fmt == "pt2" else export_torchscript
+    path = writer(make_net(), make_card(), tmp_path / ("m.pt2" if fmt == "pt2" else "m.ts"))
+    with pytest.raises(LegacyModelFileError, match=r"can run code") as info:
+        Scorer.load(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "ecgaffect export --run-dir" in message
+    assert "--convert OLD --trust-source" in message
 
 
 def test_missing_file_is_file_not_found(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nothere.pt2"):
-        Scorer.load(tmp_path / "nothere.pt2")
+    with pytest.raises(FileNotFoundError, match="nothere.safetensors"):
+        Scorer.load(tmp_path / "nothere.safetensors")
 
 
 def test_torch_load_is_always_weights_only():
@@ -235,4 +200,4 @@ def test_torch_load_is_always_weights_only():
 
 
 def test_scorer_repr_names_model_and_format(scorer):
-    assert repr(scorer).startswith(f"Scorer('test-model', format={scorer.format!r}")
+    assert repr(scorer).startswith("Scorer('test-model', format='safetensors'")

@@ -8,7 +8,7 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``model-info`` subcommand."""
     p = sub.add_parser("model-info", help="print an exported model's card")
-    p.add_argument("file", help=".pt2 or TorchScript model")
+    p.add_argument("file", help="ecgaffect model file (.safetensors)")
     p.add_argument("--json", action="store_true", help="print the raw card JSON")
     p.set_defaults(func=run)
 

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``score`` subcommand."""
     p = sub.add_parser("score", help="score a whole recording offline → CSV/Parquet time series")
     p.add_argument("recording", help="ECG recording (any format ecgaffect.io.load_session reads)")
-    p.add_argument("--model", required=True, help=".pt2 or TorchScript model")
+    p.add_argument("--model", required=True, help="ecgaffect model file (.safetensors)")
     p.add_argument("-o", "--out", nargs="+", required=True, help="OUT.csv and/or OUT.parquet")
     p.add_argument("--fs-hz", type=float, help="sampling rate of a .npy/.csv recording")
     p.add_argument("--column", help="ECG column (name or index) of a multi-column recording")

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "  ecgaffect train --dataset swell --root ~/data/SWELL-KW --out runs/swell\n"
             "Stages (each resumable): pretrain/ on all windows; finetune/ heads on all labelled\n"
             "windows; evaluation/ subject-independent CV (per-fold pretraining, or\n"
-            "--shared-encoder); model.pt2 + model.ts with the evaluation in the card; report."
+            "--shared-encoder); model.safetensors with the evaluation in the card; report."
         ),
     )
     add_source_arguments(t, labelled=True)

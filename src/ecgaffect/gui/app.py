@@ -325,7 +325,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _choose_model(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Choose an exported model", "", "ecgaffect models (*.pt2 *.pt)"
+            self, "Choose an exported model", "", "ecgaffect models (*.safetensors)"
         )
         if path:
             self.load_model(path)

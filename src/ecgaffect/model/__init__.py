@@ -12,7 +12,7 @@ from pathlib import Path
 __all__ = ["DEFAULT_MODEL_NAMES", "default_model_card_path", "default_model_path"]
 
 #: File names the packaged default model may have (under ``ecgaffect/data``), preferred first.
-DEFAULT_MODEL_NAMES = ("default_model.pt2", "default_model.pt")
+DEFAULT_MODEL_NAMES = ("default_model.safetensors",)
 #: The default model's card as plain JSON next to it (readable without torch).
 DEFAULT_MODEL_CARD = "default_model_card.json"
 
@@ -22,7 +22,7 @@ def _data_dir() -> Path:
 
 
 def default_model_path() -> Path | None:
-    """The packaged default model (``ecgaffect/data/default_model.pt2`` or ``.pt``), or
+    """The packaged default model (``ecgaffect/data/default_model.safetensors``), or
     ``None`` when this installation has none.
 
     It is a **demo model — not validated for affect** (see its card and

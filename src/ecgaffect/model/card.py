@@ -39,6 +39,7 @@ CARD_VERSION = 1
 CARD_FILENAME = "ecgaffect_card.json"
 #: What every consumer shows for a card with ``demo=True``.
 DEMO_WARNING = "demo model — not validated for affect"
+_HEX = "0123456789abcdef"
 
 
 class ModelCardError(ValueError):
@@ -97,6 +98,10 @@ class ModelCard:
         metrics: free-form evaluation results; must name the ``protocol`` when not empty.
         demo: True for a model that is not validated for affect (synthetic data, random init).
         notes: limits and caveats, free text.
+        architecture: what network to build for the weights (see
+            :func:`ecgaffect.model.networks.architecture_of`); required in a model file.
+        weights_sha256: SHA-256 of the weights (:func:`ecgaffect.model.modelfile.weights_digest`),
+            verified when the model file is loaded; required in a model file.
         created_utc: ISO-8601 UTC creation time.
         package_version / torch_version: versions that wrote the artifact.
         card_version: schema version (:data:`CARD_VERSION`).
@@ -116,6 +121,8 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     demo: bool = False
     notes: str = ""
+    architecture: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str = ""
     created_utc: str = field(default_factory=_utc_now)
     package_version: str = field(default_factory=_package_version)
     torch_version: str = field(default_factory=_torch_version)
@@ -270,6 +277,13 @@ class ModelCard:
             raise bad("training_data", self.training_data, "must be a JSON object")
         if not isinstance(self.metrics, dict):
             raise bad("metrics", self.metrics, "must be a JSON object")
+        if not isinstance(self.architecture, dict):
+            raise bad("architecture", self.architecture, "must be a JSON object")
+        if not isinstance(self.weights_sha256, str) or not (
+            self.weights_sha256 == ""
+            or (len(self.weights_sha256) == 64 and set(self.weights_sha256) <= set(_HEX))
+        ):
+            raise bad("weights_sha256", self.weights_sha256, "must be 64 lowercase hex digits")
         if self.metrics and not self.metrics.get("protocol"):
             raise bad(
                 "metrics",
@@ -400,6 +414,14 @@ class ModelCard:
             f"versions:       ecgaffect {self.package_version}, torch {self.torch_version}, "
             f"card {self.card_version}",
         ]
+        if self.architecture:
+            arch = self.architecture
+            lines.append(
+                f"network:        {arch.get('network')}, heads {arch.get('head_layers')} x "
+                f"{arch.get('head_width')}"
+            )
+        if self.weights_sha256:
+            lines.append(f"weights sha256: {self.weights_sha256}")
         if self.notes:
             lines.append(f"notes:          {self.notes}")
         return "\n".join(lines)

@@ -1,19 +1,17 @@
-"""Export a trained emotion network as a self-contained artifact with its model card.
+"""Export a trained emotion network with its model card.
 
-Two formats, both loadable without our Python classes:
-
-- ``.pt2`` (:func:`export_pt2`): ``torch.export`` program with a dynamic batch dimension; the
-  forward path for Python (``torch.export.load``) and AOTInductor.
-- TorchScript ``.ts``/``.pt`` (:func:`export_torchscript`): for C++ ``torch::jit::load``
-  (libtorch). TorchScript is deprecated in torch 2.13; its warnings are silenced locally
-  around our own calls, never globally.
-
-Both save one fixed signature, ``forward(x: Tensor[batch, 1, window_n]) -> Tensor[batch,
-n_outputs]``: per-task class probabilities concatenated in the card's task order (see
-:class:`ScoringModule`), and the card as the extra file :data:`~ecgaffect.model.card.CARD_FILENAME`.
-
-This module does not import :mod:`ecgaffect.model.networks` at run time, so the scorer can use
-:func:`read_card` / :func:`sniff_format` without the training classes.
+- ``.safetensors`` (:func:`export_model`): the ecgaffect model file, weights and card as data
+  (no pickle, no code; see :mod:`ecgaffect.model.modelfile`). The only format ecgaffect
+  loads (:class:`~ecgaffect.model.scorer.Scorer`).
+- For other runtimes only (ecgaffect never loads them, their archives hold pickles):
+  ``.pt2`` (:func:`export_pt2`), a ``torch.export`` program with a dynamic batch dimension
+  for AOTInductor, and TorchScript ``.ts``/``.pt`` (:func:`export_torchscript`) for C++
+  ``torch::jit::load`` (libtorch). TorchScript is deprecated in torch 2.13; its warnings are
+  silenced locally around our own calls, never globally. Both save one fixed signature,
+  ``forward(x: Tensor[batch, 1, window_n]) -> Tensor[batch, n_outputs]`` (per-task class
+  probabilities concatenated in the card's task order, see
+  :class:`~ecgaffect.model.networks.ScoringModule`), and the card as the extra file
+  :data:`~ecgaffect.model.card.CARD_FILENAME`.
 
 Cards are built from a fine-tune run directory (:func:`load_run_dir`) or from the ``export``
 options (:func:`build_card`, :func:`parse_tasks`, :func:`parse_thresholds`).
@@ -22,19 +20,18 @@ options (:func:`build_card`, :func:`parse_tasks`, :func:`parse_thresholds`).
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
 import warnings
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from torch import nn
 
-from ecgaffect.model.card import CARD_FILENAME, ModelCard, ModelCardError, ModelFormatError
+from ecgaffect.model.card import CARD_FILENAME, ModelCard
+from ecgaffect.model.modelfile import MODEL_SUFFIX, read_model_card, save_model_file
+from ecgaffect.model.networks import ScoringModule
 
 if TYPE_CHECKING:
     from ecgaffect.model.networks import EmotionNet
@@ -45,6 +42,7 @@ __all__ = [
     "ScoringModule",
     "build_card",
     "default_preprocessing",
+    "export_model",
     "export_pt2",
     "export_torchscript",
     "format_for_path",
@@ -62,7 +60,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ArtifactFormat = Literal["torchscript", "pt2"]
+ArtifactFormat = Literal["safetensors", "torchscript", "pt2"]
 
 #: Largest batch the .pt2 program accepts (the dynamic dimension needs an upper bound).
 MAX_BATCH = 65536
@@ -82,42 +80,6 @@ def quiet_torchscript_deprecation() -> Iterator[None]:
                 "ignore", message=r"`torch\.jit\.\w+` is deprecated", category=category
             )
         yield
-
-
-class ScoringModule(nn.Module):
-    """Plain inference module around an :class:`~ecgaffect.model.networks.EmotionNet`.
-
-    ``forward(x: [batch, 1, window_n]) -> [batch, n_outputs]``: per task (in ``task_order``)
-    the class probabilities, concatenated. Binary heads (two sigmoid units, as in the paper)
-    are normalised to sum to 1; heads with three or more classes use softmax. Same numbers as
-    ``networks.class_probabilities`` on the eager logits. Scriptable and exportable.
-    """
-
-    def __init__(self, net: EmotionNet, task_order: list[str] | None = None) -> None:
-        super().__init__()
-        tasks: dict[str, int] = dict(net.tasks)
-        order = list(tasks) if task_order is None else list(task_order)
-        if sorted(order) != sorted(tasks):
-            raise ValueError(
-                f"task_order {order} must list exactly the network's tasks {list(tasks)}"
-            )
-        net = copy.deepcopy(net).eval().requires_grad_(False)
-        self.encoder = net.encoder
-        self.heads = nn.ModuleList([net.heads[t] for t in order])
-        self.task_order = order
-        self.n_outputs = sum(tasks[t] for t in order)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.encoder(x)
-        outs: list[torch.Tensor] = []
-        for head in self.heads:
-            logits = head(z)
-            if logits.shape[-1] == 2:
-                p = torch.sigmoid(logits)
-                outs.append(p / p.sum(dim=-1, keepdim=True).clamp_min(1e-12))
-            else:
-                outs.append(torch.softmax(logits, dim=-1))
-        return torch.cat(outs, dim=1)
 
 
 def _check_card(net: EmotionNet, card: ModelCard) -> list[str]:
@@ -144,11 +106,32 @@ def _prepare_path(path: str | Path) -> Path:
     return path
 
 
+def export_model(net: EmotionNet, card: ModelCard, path: str | Path) -> Path:
+    """Write ``net`` and ``card`` as an ecgaffect model file (``.safetensors``, no pickle).
+
+    The card gains the network's architecture record and the weights' SHA-256 (see
+    :mod:`ecgaffect.model.modelfile`). This is the file :class:`~ecgaffect.model.scorer.Scorer`
+    loads.
+
+    Args:
+        net: the trained emotion network.
+        card: its card (tasks must match the network's heads).
+        path: the file to write.
+
+    Returns:
+        The path.
+    """
+    order = _check_card(net, card)
+    path = _prepare_path(path)
+    save_model_file(net, card, path, order)
+    return path
+
+
 def export_torchscript(net: EmotionNet, card: ModelCard, path: str | Path) -> Path:
     """Script :class:`ScoringModule` of ``net`` and save it with ``card`` to ``path``.
 
-    Loadable with ``torch.jit.load`` (Python) or ``torch::jit::load`` (C++), no ecgaffect
-    classes needed. Returns the path.
+    For C++ ``torch::jit::load`` (libtorch) and other runtimes; ecgaffect itself does not load
+    it (TorchScript archives hold pickles). Returns the path.
     """
     order = _check_card(net, card)
     path = _prepare_path(path)
@@ -166,7 +149,8 @@ def export_pt2(
     """``torch.export`` :class:`ScoringModule` of ``net`` with a dynamic batch dimension.
 
     ``example_batch`` must be at least 2 (a batch of 1 would be specialised into the program).
-    Saved with ``torch.export.save`` and the card as an extra file. Returns the path.
+    Saved with ``torch.export.save`` and the card as an extra file, for AOTInductor and other
+    runtimes; ecgaffect itself does not load it (its archive holds pickles). Returns the path.
     """
     if example_batch < 2:
         raise ValueError(
@@ -185,89 +169,26 @@ def export_pt2(
     return path
 
 
-def _open_zip(path: Path) -> zipfile.ZipFile:
-    if not path.exists():
-        raise FileNotFoundError(f"model file {str(path)!r} does not exist")
-    if not path.is_file():
-        raise ModelFormatError(f"model file {str(path)!r} is not a regular file")
-    if path.stat().st_size == 0:
-        raise ModelFormatError(f"model file {str(path)!r} is empty")
-    try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelFormatError(
-            f"model file {str(path)!r} is not an ecgaffect model (not a zip archive: {exc}); "
-            "expected a .pt2 or TorchScript file written by `ecgaffect export`"
-        ) from exc
-
-
-def _card_member(names: list[str]) -> str | None:
-    for name in names:
-        parts = name.split("/")
-        if len(parts) == 3 and parts[1] == "extra" and parts[2] == CARD_FILENAME:
-            return name
-    return None
-
-
 def sniff_format(path: str | Path) -> ArtifactFormat:
-    """``"torchscript"`` or ``"pt2"`` from the archive layout, without loading the model.
+    """``"safetensors"`` for an ecgaffect model file (its header and card are checked).
 
-    Raises :class:`ModelFormatError` naming the file for anything else (empty, truncated,
-    a plain state dict, someone else's zip, text).
+    Raises:
+        FileNotFoundError: no such file.
+        ModelFileError: anything else, naming the file; legacy ``.pt2``/TorchScript files
+            raise :class:`~ecgaffect.model.modelfile.LegacyModelFileError`.
     """
-    path = Path(path)
-    with _open_zip(path) as zf:
-        return _format_of(path, zf)
-
-
-def _format_of(path: Path, zf: zipfile.ZipFile) -> ArtifactFormat:
-    names = zf.namelist()
-    tops = {n.split("/")[0] for n in names}
-    if len(tops) == 1:
-        top = next(iter(tops))
-        rest = {n[len(top) + 1 :] for n in names}
-        if "archive_format" in rest and "models/model.json" in rest:
-            fmt: ArtifactFormat = "pt2"
-        elif "constants.pkl" in rest and any(r.startswith("code/") for r in rest):
-            fmt = "torchscript"
-        else:
-            fmt = None  # type: ignore[assignment]
-        if fmt is not None:
-            if _card_member(names) is None:
-                raise ModelFormatError(
-                    f"model file {str(path)!r} is a {fmt} archive without an ecgaffect model "
-                    f"card ({CARD_FILENAME}); export it with `ecgaffect export`"
-                )
-            return fmt
-    raise ModelFormatError(
-        f"model file {str(path)!r} is a zip archive but not an ecgaffect model (a state dict "
-        "or someone else's format?); expected a .pt2 or TorchScript file written by "
-        "`ecgaffect export`"
-    )
+    read_model_card(path)
+    return "safetensors"
 
 
 def read_card(path: str | Path) -> ModelCard:
-    """Read the model card of a ``.pt2`` or TorchScript artifact without loading the model."""
-    return read_card_and_format(path)[0]
+    """The model card of an ecgaffect model file, without building the network."""
+    return read_model_card(path)
 
 
 def read_card_and_format(path: str | Path) -> tuple[ModelCard, ArtifactFormat]:
-    """The model card and the format (``"pt2"``/``"torchscript"``), reading the zip once."""
-    path = Path(path)
-    with _open_zip(path) as zf:
-        fmt = _format_of(path, zf)
-        member = _card_member(zf.namelist())
-        assert member is not None  # _format_of checked it
-        try:
-            text = zf.read(member)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise ModelFormatError(
-                f"model file {str(path)!r} is corrupt (cannot read its card: {exc})"
-            ) from exc
-    try:
-        return ModelCard.from_json(text), fmt
-    except ModelCardError as exc:
-        raise ModelFormatError(f"model file {str(path)!r} has an invalid card: {exc}") from exc
+    """The model card and the format (always ``"safetensors"``: the only one loaded)."""
+    return read_model_card(path), "safetensors"
 
 
 # -- cards from a run directory or from the export options ------------------------------------
@@ -276,14 +197,19 @@ TORCHSCRIPT_SUFFIXES = (".ts", ".pt", ".torchscript")
 
 
 def format_for_path(path: Path) -> ArtifactFormat:
-    """The artifact format a file name asks for: ``.pt2`` or a TorchScript suffix."""
+    """The format a file name asks for: ``.safetensors`` (the model file ecgaffect loads),
+    or, for other runtimes only, ``.pt2`` or a TorchScript suffix.
+    """
+    if path.suffix == MODEL_SUFFIX:
+        return "safetensors"
     if path.suffix == ".pt2":
         return "pt2"
     if path.suffix in TORCHSCRIPT_SUFFIXES:
         return "torchscript"
     raise ValueError(
-        f"--out {str(path)!r}: unknown model suffix {path.suffix!r}; use .pt2 (torch.export) "
-        f"or one of {list(TORCHSCRIPT_SUFFIXES)} (TorchScript)"
+        f"--out {str(path)!r}: unknown model suffix {path.suffix!r}; use {MODEL_SUFFIX} (the "
+        "model file ecgaffect loads), or .pt2 (torch.export) / one of "
+        f"{list(TORCHSCRIPT_SUFFIXES)} (TorchScript) for other runtimes"
     )
 
 

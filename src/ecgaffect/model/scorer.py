@@ -1,10 +1,13 @@
 """Load an exported model and score 10 s ECG windows with it.
 
-:class:`Scorer` loads a ``.pt2`` (``torch.export.load``) or TorchScript
-(``torch.jit.load``) artifact written by :mod:`ecgaffect.model.export`, together with its
-model card, without importing the training classes (:mod:`ecgaffect.model.networks`).
-It checks every batch against the card (sampling rate, window length, finite values) and
-returns per-task class probabilities.
+:class:`Scorer` loads an ecgaffect model file (``.safetensors``, written by ``ecgaffect
+export``; see :mod:`ecgaffect.model.modelfile`): the network is rebuilt from our own classes
+(:mod:`ecgaffect.model.networks`) and given the file's weights after checking them against
+the card's architecture and SHA-256. Nothing in the file is ever run: legacy ``.pt2`` and
+TorchScript archives (pickles) are refused. It checks every batch against the card
+(sampling rate, window length, finite values), checks the outputs are finite
+(:class:`~ecgaffect.model.modelfile.ModelOutputError`) and returns per-task class
+probabilities.
 """
 
 from __future__ import annotations
@@ -17,12 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecgaffect.model.card import ModelCard, ModelFormatError
-from ecgaffect.model.export import (
-    ArtifactFormat,
-    quiet_torchscript_deprecation,
-    read_card_and_format,
-)
+from ecgaffect.model.card import ModelCard
+from ecgaffect.model.modelfile import ModelOutputError, load_model_file
 
 __all__ = ["DEFAULT_BATCH_SIZE", "Scorer"]
 
@@ -47,7 +46,7 @@ class Scorer:
     Attributes:
         path: the artifact file.
         card: its :class:`~ecgaffect.model.card.ModelCard`.
-        format: ``"pt2"`` or ``"torchscript"``.
+        format: ``"safetensors"`` (the only format loaded).
         device: torch device the model runs on.
         batch_size: windows per forward call in :meth:`score`.
     """
@@ -58,7 +57,7 @@ class Scorer:
         card: ModelCard,
         *,
         path: Path,
-        fmt: ArtifactFormat,
+        fmt: str = "safetensors",
         device: torch.device,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
@@ -83,28 +82,28 @@ class Scorer:
         device: str | torch.device = "cpu",
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Scorer:
-        """Load a ``.pt2`` or TorchScript model written by ``ecgaffect export``.
+        """Load an ecgaffect model file written by ``ecgaffect export``.
 
-        Raises FileNotFoundError for a missing file and
-        :class:`~ecgaffect.model.card.ModelFormatError` (a ValueError) naming the file for a
-        corrupt, truncated, empty or foreign one.
+        Args:
+            path: the ``.safetensors`` model file.
+            device: torch device to run on.
+            batch_size: windows per forward call in :meth:`score`.
+
+        Returns:
+            The scorer.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ModelFileError: (a ``ValueError``) naming the file, for a corrupt, truncated,
+                altered (weights digest), hostile or foreign file; a legacy ``.pt2`` or
+                TorchScript file raises its subclass ``LegacyModelFileError`` saying how to
+                convert it, without torch ever opening it.
         """
         path = Path(path)
         dev = _device(device)
-        card, fmt = read_card_and_format(path)  # format and card checked before the model
-        try:
-            if fmt == "pt2":
-                program = torch.export.load(str(path))
-                module: Any = program.module().to(dev)
-            else:
-                with quiet_torchscript_deprecation():
-                    module = torch.jit.load(str(path), map_location=dev)
-                module.eval()
-        except Exception as exc:  # torch raises many types for a damaged archive
-            raise ModelFormatError(
-                f"model file {str(path)!r} looks like a {fmt} model but cannot be loaded "
-                f"(corrupt or truncated?): {type(exc).__name__}: {exc}"
-            ) from exc
+        batch_size = cls._check_batch_size(batch_size)
+        module, card = load_model_file(path, device=dev)
+        fmt = "safetensors"
         log.info("loaded %s model %r from %s on %s", fmt, card.name, path, dev)
         if card.demo:
             log.warning("model %r is a demo model — not validated for affect", card.name)
@@ -155,7 +154,12 @@ class Scorer:
     def score_outputs(
         self, windows: np.ndarray | torch.Tensor, *, fs_hz: float, batch_size: int | None = None
     ) -> np.ndarray:
-        """Raw model outputs ``[batch, n_outputs]`` (float32 numpy), batched."""
+        """Raw model outputs ``[batch, n_outputs]`` (float32 numpy), batched.
+
+        Raises:
+            ValueError: windows that do not fit the card, or are not finite.
+            ModelOutputError: the model returned NaN or infinite values (damaged weights).
+        """
         x = self._check_windows(windows, fs_hz)
         bs = self.batch_size if batch_size is None else self._check_batch_size(batch_size)
         out = np.empty((x.shape[0], self.card.n_outputs), dtype=np.float32)
@@ -164,6 +168,13 @@ class Scorer:
                 chunk = x[start : start + bs].to(self.device)
                 y = self._module(chunk)
                 out[start : start + chunk.shape[0]] = y.detach().cpu().numpy()
+        if not np.isfinite(out).all():
+            rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
+            raise ModelOutputError(
+                f"model {self.card.name!r} ({self.path}) returned NaN or infinite outputs for "
+                f"windows {rows[:10].tolist()}{' ...' if len(rows) > 10 else ''} of finite "
+                "input; its weights are damaged or unusable: re-export the model"
+            )
         return out
 
     def score(

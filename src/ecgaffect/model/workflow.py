@@ -2,7 +2,7 @@
 
 :func:`run_train` is the one workflow for users with real data: pretrain on all windows →
 fine-tune the heads on all labelled windows → evaluate subject-independently → export
-``model.pt2`` and ``model.ts`` whose card carries the evaluation metrics → report. Every
+``model.safetensors`` whose card carries the evaluation metrics → report. Every
 stage resumes: rerun the same call after an interruption.
 """
 
@@ -109,11 +109,11 @@ def run_train(
         on_stage: called with a line as each of the five stages starts.
 
     Returns:
-        The written paths (``pt2``, ``torchscript``, ``report``, ``results``, ``run``) and
+        The written paths (``model``, ``report``, ``results``, ``run``) and
         the evaluation results.
     """
     from ecgaffect.model.evaluate import card_metrics, describe_windowset, ssl_vs_baseline
-    from ecgaffect.model.export import build_card, export_pt2, export_torchscript, load_run_dir
+    from ecgaffect.model.export import build_card, export_model, load_run_dir
     from ecgaffect.model.finetune import finetune
     from ecgaffect.model.pretrain import pretrain
     from ecgaffect.model.report import write_report
@@ -169,9 +169,8 @@ def run_train(
         demo=fields["demo"],
         notes=fields["notes"],
     )
-    paths = {"pt2": out / "model.pt2", "torchscript": out / "model.ts"}
-    export_pt2(net, card, paths["pt2"])
-    export_torchscript(net, card, paths["torchscript"])
+    paths = {"model": out / "model.safetensors"}
+    export_model(net, card, paths["model"])
 
     on_stage("[5/5] report")
     written = write_report(

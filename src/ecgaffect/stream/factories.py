@@ -57,7 +57,7 @@ def load_scorer(path: Path | None) -> Scorer:
             raise FileNotFoundError(
                 "no --model given and this installation has no packaged default model "
                 f"(looked for {', '.join(DEFAULT_MODEL_NAMES)} in ecgaffect/data); "
-                "pass --model PATH to an exported .pt or .pt2 model"
+                "pass --model PATH to an exported .safetensors model"
             )
     elif not path.is_file():
         raise FileNotFoundError(f"--model {str(path)!r}: no such file")
