@@ -338,15 +338,17 @@ def test_full_disk_that_stays_full_counts_what_was_lost(tmp_path, caplog):
 def test_live_exit_status_and_summary_say_when_the_recording_lost_samples(
     monkeypatch, tmp_path, capsys
 ):
+    from ecg_fixtures import synthetic_ecg_uv
     from ecgaffect.cli import main
+    from ecgaffect.commands import live as live_cmd
     from ecgaffect.datasets.session import Session
-    from ecgaffect.stream import cli as live_cli
+    from ecgaffect.stream import factories
     from ecgaffect.stream.sources import replay
-    from stream_fakes import FakeScorer, synthetic_ecg_uv
+    from stream_fakes import FakeScorer
 
     session = Session("synthetic", "S1", "t1", synthetic_ecg_uv(20.0, 130.0, seed=3), 130.0)
-    monkeypatch.setattr(live_cli, "load_scorer", lambda p: FakeScorer())
-    monkeypatch.setattr(live_cli, "make_source", lambda a: replay.ReplaySource(session, speed=1e6))
+    monkeypatch.setattr(factories, "load_scorer", lambda p: FakeScorer())
+    monkeypatch.setattr(live_cmd, "make_source", lambda a: replay.ReplaySource(session, speed=1e6))
     real_init = XdfRecorder.__init__
 
     def init(self, *args, **kwargs):
@@ -361,6 +363,8 @@ def test_live_exit_status_and_summary_say_when_the_recording_lost_samples(
     out = capsys.readouterr().out
     assert rc == 1
     assert f"NOT WRITTEN: {session.ecg.size} ECG" in out
+    live_line = next(line for line in out.splitlines() if line.startswith("live:"))
+    assert "samples NOT WRITTEN to the recording" in live_line  # not a bare "0 samples lost"
 
 
 HOSTILE = "evil\x00\x07\x1b[31m\x0b\ufffe\ud800 <&> model"
