@@ -220,10 +220,10 @@ def load_pickle(path: str | Path) -> Any:
     Raises:
         FileSizeLimitError: a length or array shape in the pickle needs more bytes than the
             file holds.
-        DatasetError: the pickle asks for anything but numeric arrays and containers, or is
-            damaged.
+        FileFormatError: the pickle asks for anything but numeric arrays and containers, or
+            is damaged.
     """
-    from ecgaffect.io.errors import FileSizeLimitError
+    from ecgaffect.io.errors import FileFormatError, FileSizeLimitError
 
     path = Path(path)
     try:
@@ -231,7 +231,7 @@ def load_pickle(path: str | Path) -> Any:
             size = os.fstat(f.fileno()).st_size
             return SafeUnpickler(_BoundedFile(f, size), size=size, encoding="latin1").load()
     except RefusedGlobalError as exc:
-        raise DatasetError(path, f"not loaded: {exc}") from exc
+        raise FileFormatError(path, f"not loaded: {exc}") from exc
     except PickleSizeError as exc:
         raise FileSizeLimitError(
             path, f"cannot read as a WESAD pickle: {exc} (truncated or damaged)"
@@ -249,7 +249,7 @@ def load_pickle(path: str | Path) -> Any:
         OverflowError,
         RecursionError,
     ) as exc:
-        raise DatasetError(
+        raise FileFormatError(
             path, f"cannot read as a WESAD pickle ({type(exc).__name__}: {exc})"
         ) from exc
 
