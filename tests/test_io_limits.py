@@ -128,3 +128,30 @@ def test_npz_damage_is_a_named_error(tmp_path):
     np.savez(pickled, ecg=np.array([{"a": 1}], dtype=object))
     with pytest.raises(FileFormatError, match=r"obj\.npz: entry 'ecg' holds Python objects"):
         load_session(pickled, fs_hz=100.0)
+
+
+def test_npz_member_with_an_unknown_compression_method(tmp_path):
+    """A member zipfile cannot decompress (NotImplementedError on read) is a named error."""
+    buf = io.BytesIO()
+    np.savez(buf, ecg=np.arange(100.0), fs_hz=100.0)
+    data = bytearray(buf.getvalue())
+    i = data.index(b"PK\x03\x04")
+    data[i + 8 : i + 10] = struct.pack("<H", 99)
+    j = data.index(b"PK\x01\x02")
+    data[j + 10 : j + 12] = struct.pack("<H", 99)
+    path = tmp_path / "method.npz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(FileFormatError, match=r"method\.npz: entry 'ecg' is unreadable"):
+        load_session(path)
+
+
+@pytest.mark.parametrize("version", [b"\x01\x00", b"\x03\x00"])
+def test_npy_header_raising_tokenize_errors(tmp_path, version):
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': \"\"\"(3,) }"
+    size_bytes = 2 if version[0] == 1 else 4
+    header += " " * (63 - (8 + size_bytes + len(header)) % 64) + "\n"
+    size = struct.pack("<H" if size_bytes == 2 else "<I", len(header))
+    path = tmp_path / "tok.npy"
+    path.write_bytes(b"\x93NUMPY" + version + size + header.encode() + b"\0" * 24)
+    with pytest.raises(FileFormatError, match=r"tok\.npy: .*bad header \(TokenError"):
+        load_session(path, fs_hz=100.0)
