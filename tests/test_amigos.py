@@ -196,3 +196,23 @@ def test_datasets_check_skip_bad_names_the_crashing_file(tmp_path, monkeypatch, 
     assert "Data_Preprocessed_P02.mat" in out
     assert "killed by SIGSEGV" in out
     assert "1 subjects, 16 sessions" in out  # P01 was read
+
+
+def hang_forever(path, **kwargs):
+    """A MATLAB reader that never returns (a parser looping on a corrupt file)."""
+    import time
+
+    time.sleep(3600)
+
+
+def test_a_reader_that_hangs_is_killed_and_named(tmp_path, monkeypatch):
+    from ecgaffect.datasets import _util
+    from ecgaffect.io.errors import FileFormatError
+
+    files = write_amigos(tmp_path, subjects=(1,), short_s=12.0, long_s=12.0)
+    monkeypatch.setattr(_util, "MAT_READER", f"{__name__}:hang_forever")
+    monkeypatch.setattr(_util, "MAT_TIMEOUT_S", 1.0)
+    with pytest.raises(FileFormatError, match=r"P01\.mat: the MATLAB reader crashed .*no answer"):
+        _util.load_mat(files["P01"])
+    monkeypatch.setattr(_util, "MAT_READER", "scipy.io:loadmat")
+    assert "joined_data" in _util.load_mat(files["P01"])  # a fresh worker reads the next file

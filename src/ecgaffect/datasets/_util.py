@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,9 @@ def check_root(root: str | Path, dataset: str, hint: str) -> Path:
 
 #: ``"module:function"`` the MAT worker calls to parse a file (tests point it at a crash).
 MAT_READER = "scipy.io:loadmat"
+
+#: Longest a single ``.mat`` file may take to parse before the worker is killed.
+MAT_TIMEOUT_S = 900.0
 
 _MAT_KWARGS = {"simplify_cells": True, "verify_compressed_data_integrity": False}
 
@@ -68,6 +73,7 @@ class _MatProcess:
         self._lock = threading.Lock()
         self._proc: Any = None
         self._conn: Any = None
+        self._pid = os.getpid()
 
     def _start(self) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -75,7 +81,7 @@ class _MatProcess:
         proc = ctx.Process(target=_mat_worker, args=(child,), name="ecgaffect-mat", daemon=True)
         proc.start()
         child.close()
-        self._proc, self._conn = proc, parent
+        self._proc, self._conn, self._pid = proc, parent, os.getpid()
 
     def stop(self) -> None:
         """End the child process (it is started again by the next :meth:`load`)."""
@@ -83,6 +89,9 @@ class _MatProcess:
             self._stop_locked()
 
     def _stop_locked(self) -> None:
+        if self._pid != os.getpid():  # a forked copy: the worker belongs to the parent
+            self._proc = self._conn = None
+            return
         if self._conn is not None:
             with contextlib.suppress(OSError):
                 self._conn.send(None)
@@ -97,11 +106,20 @@ class _MatProcess:
     def load(self, path: Path) -> tuple[str, Any, str]:
         """``("ok", dict, "")``, ``("error", type name, message)`` or ``("crash", None, why)``."""
         with self._lock:
-            if self._proc is None or not self._proc.is_alive():
+            if self._pid != os.getpid() or self._proc is None or not self._proc.is_alive():
                 self._stop_locked()
                 self._start()
             try:
                 self._conn.send((str(path), MAT_READER))
+                deadline = time.monotonic() + MAT_TIMEOUT_S
+                while not self._conn.poll(0.5):
+                    if not self._proc.is_alive():
+                        raise EOFError
+                    if time.monotonic() > deadline:
+                        self._proc.kill()
+                        self._proc.join()
+                        self._stop_locked()
+                        return "crash", None, f"no answer after {MAT_TIMEOUT_S:g} s"
                 reply = self._conn.recv()
             except (EOFError, OSError):
                 self._proc.join(10.0)
