@@ -152,3 +152,67 @@ def test_bad_options(amigos_root):
         amigos.load_sessions(amigos_root, subjects=["P09"])
     with pytest.raises(ValueError, match=r"baseline_s must be a finite number >= 0, got -1"):
         amigos.load_sessions(amigos_root, baseline_s=-1)
+
+
+def crash_on_p02(path, **kwargs):
+    """A MATLAB reader that segfaults on P02's file, as scipy does on some corrupt files."""
+    import os
+    import signal
+
+    import scipy.io
+
+    if "P02" in str(path):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return scipy.io.loadmat(path, **kwargs)
+
+
+def test_a_reader_crash_is_a_named_error_and_skip_bad_goes_on(tmp_path, monkeypatch):
+    from ecgaffect.datasets import _util
+    from ecgaffect.io.errors import FileFormatError
+
+    write_amigos(tmp_path, subjects=(1, 2, 3), short_s=12.0, long_s=12.0)
+    monkeypatch.setattr(_util, "MAT_READER", f"{__name__}:crash_on_p02")
+    with pytest.raises(
+        FileFormatError,
+        match=r"Data_Preprocessed_P02\.mat: the MATLAB reader crashed on this file "
+        r"\(killed by SIGSEGV\)",
+    ):
+        amigos.load_sessions(tmp_path)
+    report = LoadReport()
+    sessions = amigos.load_sessions(tmp_path, skip_bad=True, report=report)
+    assert {s.subject for s in sessions} == {"P01", "P03"}  # the reader restarted after P02
+    assert [("P02" in s.path, "SIGSEGV" in s.message) for s in report.skipped] == [(True, True)]
+
+
+def test_datasets_check_skip_bad_names_the_crashing_file(tmp_path, monkeypatch, capsys):
+    from ecgaffect.cli import main
+    from ecgaffect.datasets import _util
+
+    write_amigos(tmp_path, subjects=(1, 2), short_s=12.0, long_s=12.0)
+    monkeypatch.setattr(_util, "MAT_READER", f"{__name__}:crash_on_p02")
+    code = main(["datasets", "check", "amigos", str(tmp_path), "--skip-bad", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code in (0, 1)  # an exit status, not death by SIGSEGV (139)
+    assert "Data_Preprocessed_P02.mat" in out
+    assert "killed by SIGSEGV" in out
+    assert "1 subjects, 16 sessions" in out  # P01 was read
+
+
+def hang_forever(path, **kwargs):
+    """A MATLAB reader that never returns (a parser looping on a corrupt file)."""
+    import time
+
+    time.sleep(3600)
+
+
+def test_a_reader_that_hangs_is_killed_and_named(tmp_path, monkeypatch):
+    from ecgaffect.datasets import _util
+    from ecgaffect.io.errors import FileFormatError
+
+    files = write_amigos(tmp_path, subjects=(1,), short_s=12.0, long_s=12.0)
+    monkeypatch.setattr(_util, "MAT_READER", f"{__name__}:hang_forever")
+    monkeypatch.setattr(_util, "MAT_TIMEOUT_S", 1.0)
+    with pytest.raises(FileFormatError, match=r"P01\.mat: the MATLAB reader crashed .*no answer"):
+        _util.load_mat(files["P01"])
+    monkeypatch.setattr(_util, "MAT_READER", "scipy.io:loadmat")
+    assert "joined_data" in _util.load_mat(files["P01"])  # a fresh worker reads the next file

@@ -8,6 +8,7 @@ else (no ``struct.error``, ``BadZipFile``, ``MemoryError``, ``UnicodeDecodeError
 from __future__ import annotations
 
 import gzip
+import pickle
 import warnings
 from collections.abc import Callable
 from datetime import datetime
@@ -45,10 +46,18 @@ def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
     return bytes(b)
 
 
-def _fuzz(valid: bytes, path: Path, load: Callable[[Path], object], seed: int) -> dict[str, int]:
+def _fuzz(
+    valid: bytes,
+    path: Path,
+    load: Callable[[Path], object],
+    seed: int,
+    *,
+    n: int = N_MUTANTS,
+    must_fail: bool = True,
+) -> dict[str, int]:
     rng = np.random.default_rng(seed)
     outcomes = {"loaded": 0, "named error": 0}
-    for _ in range(N_MUTANTS):
+    for _ in range(n):
         path.write_bytes(_mutate(valid, rng))
         try:
             with warnings.catch_warnings():
@@ -62,7 +71,8 @@ def _fuzz(valid: bytes, path: Path, load: Callable[[Path], object], seed: int) -
         else:
             outcomes["loaded"] += 1
     assert outcomes.get("error not naming the file", 0) == 0, outcomes
-    assert outcomes["named error"] > 0  # the mutations did damage something
+    if must_fail:
+        assert outcomes["named error"] > 0  # the mutations did damage something
     return outcomes
 
 
@@ -126,3 +136,69 @@ def test_fuzz_npz(tmp_path, compressed):
     save(tmp_path / "valid.npz", ecg=np.sin(np.arange(500) / 5.0), fs_hz=100.0)
     valid = (tmp_path / "valid.npz").read_bytes()
     _fuzz(valid, tmp_path / "m.npz", load_session, seed=6 + compressed)
+
+
+def test_fuzz_wesad_pickle(tmp_path):
+    from ecgaffect.datasets.wesad import load_pickle
+    from fixtures_datasets import write_wesad
+
+    files = write_wesad(tmp_path / "valid", subjects=(2,))
+    raw = files["S2"].read_bytes()
+    # the fixture is ~1 MB: mutate a short pickle of the same layout, so each try is quick
+    data = pickle.loads(raw, encoding="latin1")
+    small = {
+        "signal": {"chest": {"ECG": data["signal"]["chest"]["ECG"][:500]}},
+        "label": data["label"][:500],
+        "subject": "S2",
+    }
+    valid = pickle.dumps(small, protocol=2).replace(b"numpy._core", b"numpy.core")
+    _fuzz(valid, tmp_path / "m.pkl", load_pickle, seed=8)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_fuzz_mat(tmp_path, compressed):
+    """Mutated MATLAB files through the isolated reader: a crash of scipy is a named error."""
+    import scipy.io
+
+    from ecgaffect.datasets._util import load_mat
+
+    path = tmp_path / "valid.mat"
+    trials = np.empty((1, 3), dtype=object)
+    for k in range(3):
+        trials[0, k] = np.sin(np.arange(200.0) / (k + 3)).reshape(-1, 1)
+    scipy.io.savemat(
+        path, {"joined_data": trials, "labels_selfassessment": trials}, do_compression=compressed
+    )
+    _fuzz(path.read_bytes(), tmp_path / "m.mat", load_mat, seed=9 + compressed, n=100)
+
+
+def test_fuzz_edf(tmp_path):
+    from ecgaffect.io.edf import read_edf
+    from fixtures_physionet import ecg_mv, write_edf
+
+    path = write_edf(
+        tmp_path / "valid.edf",
+        {"ECG ECG": ecg_mv(4, 100.0, seed=1, hr_bpm=70), "EEG Fz": np.zeros(400)},
+        100.0,
+        units={"EEG Fz": "uV"},
+    )
+    _fuzz(path.read_bytes(), tmp_path / "m.edf", lambda p: read_edf(p, channel="ECG ECG"), 11)
+
+
+def test_fuzz_wfdb(tmp_path):
+    from ecgaffect.io.wfdb import read_wfdb
+    from fixtures_physionet import ecg_mv, write_wfdb
+
+    write_wfdb(tmp_path, "valid", {"ECG": ecg_mv(4, 100.0, seed=2, hr_bpm=70)}, 100.0)
+    for suffix in (".hea", ".dat"):
+        for other in (".hea", ".dat"):
+            if other != suffix:
+                (tmp_path / f"m{other}").write_bytes((tmp_path / f"valid{other}").read_bytes())
+        _fuzz(
+            (tmp_path / f"valid{suffix}").read_bytes(),
+            tmp_path / f"m{suffix}",
+            lambda p: read_wfdb(p.with_suffix("")),
+            seed=12 + (suffix == ".dat"),
+            n=100,
+            must_fail=suffix == ".hea",
+        )

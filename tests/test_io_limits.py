@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import struct
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -55,12 +55,55 @@ def test_samples_chunk_announcing_more_samples_than_it_holds(tmp_path):
     assert streams[0].time_series.shape == (20, 1)
 
 
+def _gzip(data: bytes, zeros: int = 0, *, repeat: bytes = b"", times: int = 0) -> bytes:
+    """``data``, ``repeat`` ``times`` times, then ``zeros`` zero bytes, gzip-compressed in
+    pieces (no GB in memory).
+    """
+    c = zlib.compressobj(6, zlib.DEFLATED, 31)
+    out = [c.compress(data)]
+    out += [c.compress(repeat) for _ in range(times)]
+    block = b"\0" * (1 << 20)
+    out += [c.compress(block) for _ in range(zeros >> 20)]
+    return b"".join([*out, c.flush()])
+
+
 def test_gzip_bomb_is_refused_while_inflating(tmp_path, monkeypatch):
+    """Chunk after chunk of zeros, each plausible, past the limit: refused while inflating."""
     monkeypatch.setattr(xdf_mod, "MIN_INFLATE_LIMIT_BYTES", 1 << 20)
     path = tmp_path / "bomb.xdfz"
-    path.write_bytes(gzip.compress(_xdf_bytes() + b"\0" * (8 << 20)))
+    one = b"\x04" + struct.pack("<I", 1 << 16) + struct.pack("<H", TAG_SAMPLES)
+    one += b"\0" * ((1 << 16) - 2)
+    path.write_bytes(_gzip(_xdf_bytes(), repeat=one, times=128))
     assert path.stat().st_size < 50_000
-    with pytest.raises(FileSizeLimitError, match=r"bomb\.xdfz: gzip data inflates to more than"):
+    with pytest.raises(
+        FileSizeLimitError, match=r"bomb\.xdfz: .*(inflates to more than|may inflate to 1048576)"
+    ):
+        read_xdf(path)
+
+
+def test_gzip_bomb_stops_where_the_chunks_stop(tmp_path):
+    """Hundreds of MB of zeros after the last chunk (a zero is no chunk header): inflating stops at
+    the first bytes that are no chunk, with the default limits, and the streams load.
+    """
+    path = tmp_path / "zeros.xdfz"
+    path.write_bytes(_gzip(_xdf_bytes(), 300 << 20))  # > MIN_INFLATE_LIMIT_BYTES
+    assert path.stat().st_size < 500_000
+    streams, _ = read_xdf(path)
+    assert streams[0].time_series.shape == (50, 1)
+
+
+def test_gzip_chunk_declaring_terabytes_is_refused_at_once(tmp_path):
+    path = tmp_path / "tb.xdfz"
+    huge = b"\x08" + struct.pack("<Q", 1 << 40) + struct.pack("<H", TAG_SAMPLES)
+    path.write_bytes(_gzip(_xdf_bytes() + huge, 1 << 20))
+    with pytest.raises(FileSizeLimitError, match=r"tb\.xdfz: a chunk at byte \d+ .* declares"):
+        read_xdf(path)
+
+
+def test_gzip_of_something_else_is_refused_after_its_first_bytes(tmp_path):
+    path = tmp_path / "other.xdfz"
+    path.write_bytes(_gzip(b"PK\x03\x04", 300 << 20))
+    with pytest.raises(FileFormatError, match=r"other\.xdfz: not an XDF file \(gzip-compressed"):
         read_xdf(path)
 
 
@@ -128,3 +171,30 @@ def test_npz_damage_is_a_named_error(tmp_path):
     np.savez(pickled, ecg=np.array([{"a": 1}], dtype=object))
     with pytest.raises(FileFormatError, match=r"obj\.npz: entry 'ecg' holds Python objects"):
         load_session(pickled, fs_hz=100.0)
+
+
+def test_npz_member_with_an_unknown_compression_method(tmp_path):
+    """A member zipfile cannot decompress (NotImplementedError on read) is a named error."""
+    buf = io.BytesIO()
+    np.savez(buf, ecg=np.arange(100.0), fs_hz=100.0)
+    data = bytearray(buf.getvalue())
+    i = data.index(b"PK\x03\x04")
+    data[i + 8 : i + 10] = struct.pack("<H", 99)
+    j = data.index(b"PK\x01\x02")
+    data[j + 10 : j + 12] = struct.pack("<H", 99)
+    path = tmp_path / "method.npz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(FileFormatError, match=r"method\.npz: entry 'ecg' is unreadable"):
+        load_session(path)
+
+
+@pytest.mark.parametrize("version", [b"\x01\x00", b"\x03\x00"])
+def test_npy_header_raising_tokenize_errors(tmp_path, version):
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': \"\"\"(3,) }"
+    size_bytes = 2 if version[0] == 1 else 4
+    header += " " * (63 - (8 + size_bytes + len(header)) % 64) + "\n"
+    size = struct.pack("<H" if size_bytes == 2 else "<I", len(header))
+    path = tmp_path / "tok.npy"
+    path.write_bytes(b"\x93NUMPY" + version + size + header.encode() + b"\0" * 24)
+    with pytest.raises(FileFormatError, match=r"tok\.npy: .*bad header \(TokenError"):
+        load_session(path, fs_hz=100.0)

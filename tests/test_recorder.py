@@ -340,7 +340,7 @@ def test_live_exit_status_and_summary_say_when_the_recording_lost_samples(
 ):
     from ecg_fixtures import synthetic_ecg_uv
     from ecgaffect.cli import main
-    from ecgaffect.commands import live as live_cli
+    from ecgaffect.commands import live as live_cmd
     from ecgaffect.datasets.session import Session
     from ecgaffect.stream import factories
     from ecgaffect.stream.sources import replay
@@ -348,7 +348,7 @@ def test_live_exit_status_and_summary_say_when_the_recording_lost_samples(
 
     session = Session("synthetic", "S1", "t1", synthetic_ecg_uv(20.0, 130.0, seed=3), 130.0)
     monkeypatch.setattr(factories, "load_scorer", lambda p: FakeScorer())
-    monkeypatch.setattr(live_cli, "make_source", lambda a: replay.ReplaySource(session, speed=1e6))
+    monkeypatch.setattr(live_cmd, "make_source", lambda a: replay.ReplaySource(session, speed=1e6))
     real_init = XdfRecorder.__init__
 
     def init(self, *args, **kwargs):
@@ -363,6 +363,8 @@ def test_live_exit_status_and_summary_say_when_the_recording_lost_samples(
     out = capsys.readouterr().out
     assert rc == 1
     assert f"NOT WRITTEN: {session.ecg.size} ECG" in out
+    live_line = next(line for line in out.splitlines() if line.startswith("live:"))
+    assert "samples NOT WRITTEN to the recording" in live_line  # not a bare "0 samples lost"
 
 
 HOSTILE = "evil\x00\x07\x1b[31m\x0b\ufffe\ud800 <&> model"
@@ -428,3 +430,25 @@ def test_recording_a_fast_replay_keeps_the_recordings_timeline(tmp_path):
     np.testing.assert_allclose(np.diff(ts), 1.0 / fs_hz, rtol=1e-6)
     assert ecg["info"]["desc"][0]["ecgaffect"][0]["timestamp_scale"] == ["3.0"]
     assert load_xdf_session(path).fs_hz == fs_hz
+
+
+def test_live_replay_at_speed_n_records_timestamps_at_the_nominal_rate(monkeypatch, tmp_path):
+    """End to end: ``live --replay F --speed 20 --record R`` writes R on F's own timeline."""
+    from ecgaffect.cli import main
+    from ecgaffect.stream import factories
+    from stream_fakes import FakeScorer
+
+    fs_hz = 360.0
+    src = tmp_path / "in.npz"
+    np.savez(src, ecg=np.sin(np.arange(int(8 * fs_hz)) / 9.0) * 500, fs_hz=fs_hz)
+    monkeypatch.setattr(factories, "load_scorer", lambda p: FakeScorer())
+    out_file = tmp_path / "out.xdf"
+    argv = ["live", "--replay", str(src), "--speed", "20", "--no-outlet", "--record"]
+    assert main([*argv, str(out_file)]) == 0
+    ecg = _by_name(out_file)["ECG"]
+    ts = ecg["time_stamps"]
+    assert ts.size == int(8 * fs_hz)
+    assert float(ecg["info"]["nominal_srate"][0]) == fs_hz
+    # effective rate = nominal rate (before: 20x too fast), within scheduling jitter
+    assert (ts[-1] - ts[0]) * fs_hz / (ts.size - 1) == pytest.approx(1.0, rel=0.05)
+    assert out_file.stat().st_mode & 0o777 == 0o600

@@ -403,3 +403,27 @@ def test_nan_samples_in_a_block_are_a_named_error(tmp_path):
     report = LoadReport()
     assert swell.load_sessions(root, skip_bad=True, report=report, progress=False) == []
     assert "not finite" in report.skipped[0].message
+
+
+def test_datasets_check_reports_nan_samples_like_the_loader(tmp_path, capsys):
+    """``datasets check`` and the loader (training, replay) agree: NaN samples are a skip."""
+    from ecgaffect.cli import main
+    from ecgaffect.io.poly5 import BLOCK_HEADER_SIZE, SIGNAL_DESCRIPTION_SIZE
+
+    root = make_swell_tree(tmp_path, blocks=default_blocks()[:2])
+    path = root / RAW_DIR / default_blocks()[0].filename
+    with read_poly5(path) as f:
+        ch = swell.select_ecg_channel(f)[0].index
+        at = f.header_size + f.n_signals * SIGNAL_DESCRIPTION_SIZE + BLOCK_HEADER_SIZE + 4 * ch
+    raw = bytearray(path.read_bytes())
+    raw[at : at + 4] = np.float32(np.inf).tobytes()
+    path.write_bytes(bytes(raw))
+    assert main(["datasets", "check", "swell", str(root), "--no-progress"]) != 0
+    out = capsys.readouterr().out
+    assert path.name in out
+    assert "not finite" in out
+    report = LoadReport()
+    sessions = swell.load_sessions(root, skip_bad=True, report=report, progress=False)
+    assert len(sessions) == 1  # the other block
+    assert all(np.isfinite(s.ecg).all() for s in sessions)
+    assert [path.name in p.path for p in report.skipped] == [True]

@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
+import struct
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +13,7 @@ import pytest
 from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect.datasets import wesad
 from ecgaffect.datasets.base import DatasetError, LoadReport
+from ecgaffect.io.errors import FileSizeLimitError
 from fixtures_datasets import WESAD_RUNS, truncate, wesad_labels, write_wesad
 
 
@@ -96,3 +101,106 @@ def test_wrong_directory_and_options(tmp_path):
     with pytest.raises(ValueError, match=r"subjects \['S9'\] not under"):
         wesad.load_sessions(tmp_path, subjects=["S9"])
     assert len(wesad.load_sessions(tmp_path, subjects=[2])) == 1
+
+
+class _Payload:
+    def __init__(self, func, args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return (self.func, self.args)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: (os.system, (f"touch {m}",)),
+        lambda m: (eval, (f"open({str(m)!r}, 'w')",)),
+        lambda m: (subprocess.call, (["touch", str(m)],)),
+        lambda m: (Path.touch, (Path(m),)),
+    ],
+    ids=["os.system", "eval", "subprocess", "Path.touch"],
+)
+def test_reduce_payloads_never_create_the_marker_file(tmp_path, make):
+    marker = tmp_path / "marker"
+    sub = tmp_path / "WESAD" / "S6"
+    sub.mkdir(parents=True)
+    data = {"signal": {"chest": {"ECG": np.zeros((10, 1))}}, "label": _Payload(*make(marker))}
+    for protocol in (2, 4):
+        (sub / "S6.pkl").write_bytes(pickle.dumps(data, protocol=protocol))
+        with pytest.raises(DatasetError, match=r"S6\.pkl: not loaded: refusing"):
+            wesad.load_pickle(sub / "S6.pkl")
+        assert not marker.exists()
+
+
+class _ObjectArray:
+    def __reduce__(self):
+        from numpy._core.multiarray import _reconstruct
+
+        return (_reconstruct, (np.ndarray, (0,), b"b"), (1, (10**9,), np.dtype("O"), False, []))
+
+
+class _HugeArray:
+    def __reduce__(self):
+        from numpy._core.multiarray import _reconstruct
+
+        return (
+            _reconstruct,
+            (np.ndarray, (0,), b"b"),
+            (1, (10**12,), np.dtype("f8"), False, b"\0" * 8),
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "error", "match"),
+    [
+        (
+            "binbytes8",
+            b"\x80\x04\x8e" + struct.pack("<Q", 1 << 40) + b"abc.",
+            FileSizeLimitError,
+            "announces 1099511627776 bytes where the file has 4 bytes left",
+        ),
+        (
+            "binunicode8",
+            b"\x80\x04\x8d" + struct.pack("<Q", 1 << 40) + b"abc.",
+            FileSizeLimitError,
+            "announces 1099511627776 bytes",
+        ),
+        (
+            "frame",
+            b"\x80\x04\x95" + struct.pack("<Q", 1 << 40) + b"abc.",
+            FileSizeLimitError,
+            "announces 1099511627776 bytes",
+        ),
+        (
+            "binstring",
+            b"\x80\x02T" + struct.pack("<i", 2**31 - 1) + b"abc.",
+            FileSizeLimitError,
+            "announces 2147483647 bytes",
+        ),
+        (
+            "bytearray8",
+            b"\x80\x05\x96" + struct.pack("<Q", 1 << 40) + b"abc.",
+            DatasetError,
+            "refusing protocol-5 buffers",
+        ),
+        (
+            "object array",
+            pickle.dumps(_ObjectArray(), protocol=2),
+            DatasetError,
+            "refusing an object dtype",
+        ),
+        (
+            "huge shape",
+            pickle.dumps(_HugeArray(), protocol=2),
+            FileSizeLimitError,
+            r"shape \(1000000000000,\) \(float64\) needs 8000000000000 bytes",
+        ),
+    ],
+)
+def test_lengths_in_the_pickle_are_bounded_by_the_file(tmp_path, name, data, error, match):
+    """Lengths that ask for TBs (MemoryError before) are refused before any allocation."""
+    path = tmp_path / f"{name}.pkl"
+    path.write_bytes(data)
+    with pytest.raises(error, match=rf"{re.escape(str(path))}: .*{match}"):
+        wesad.load_pickle(path)

@@ -173,3 +173,77 @@ def test_no_spurious_pyxdf_segment_warning(caplog):
         session = load_session(path)
     assert session.fs_hz == 360.0
     assert not [r for r in caplog.records if "clock-segments" in r.getMessage()]
+
+
+HOSTILE_NAMES = [
+    "".join(map(chr, range(0x20))) + "ctl",
+    "bad \ufffe\uffff nonchar",
+    "lone \ud800 surrogate \udfff",
+    "cdata ]]> end",
+    "tag <info><name>x</name> & amp;",
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_NAMES)
+def test_writer_sanitises_every_header_field(tmp_path, hostile):
+    """A hostile name anywhere in a header (stream name/type, channel label/unit, source id,
+    host name, desc) leaves a file pyxdf and our reader both open.
+    """
+    import pyxdf
+
+    from ecgaffect.io.xdf import desc_xml
+
+    path = tmp_path / "hostile.xdf"
+    spec = XdfStreamSpec(
+        name="ECG" + hostile,
+        type="ECG",
+        channels=[{"label": "ECG" + hostile, "unit": "microvolts", "type": hostile}],
+        nominal_srate=100.0,
+        source_id=hostile,
+        uid=hostile,
+        hostname=hostile,
+        desc_xml=desc_xml("ecgaffect", {"model": hostile, "subject": "P" + hostile}),
+    )
+    marker = XdfStreamSpec(hostile, "Markers", [{"label": hostile}], 0.0, "string")
+    with open(path, "wb", buffering=0) as f:
+        w = XdfWriter(f)
+        w.add_stream(1, spec)
+        w.add_stream(2, marker)
+        w.write_samples(1, 10.0 + np.arange(300) / 100.0, np.ones((300, 1)))
+        w.write_samples(2, np.array([11.0]), [hostile], "string")
+        w.write_footer(1)
+    streams, _ = pyxdf.load_xdf(str(path))
+    assert len(streams) == 2
+    ours, reader = read_xdf(path)
+    assert reader == "pyxdf"  # pyxdf parsed it: no fallback to our chunk reader
+    assert len(ours) == 2
+    session = load_xdf_session(path)
+    assert session.ecg.size == 300
+    for text in (streams[0]["info"]["name"][0], session.subject):
+        bad = [
+            c for c in text if c not in "\t\n\r" and (ord(c) < 0x20 or 0xD800 <= ord(c) <= 0xDFFF)
+        ]
+        assert not bad  # only what XML 1.0 allows is left
+
+
+def test_recorder_with_hostile_model_classes_and_source_name(tmp_path):
+    import pyxdf
+
+    from ecgaffect.stream.sinks import Score
+
+    path = tmp_path / "rec.xdf"
+    hostile = "".join(HOSTILE_NAMES)
+    classes = {"arousal" + hostile: ("low\x00", "high ]]> <x>")}
+    with XdfRecorder(
+        path, score_classes=classes, subject=hostile, metadata={"source": hostile}
+    ) as rec:
+        rec.on_chunk(EcgChunk(np.zeros(130), 5.0 + np.arange(130) / 130.0, 0))
+        rec.on_score(
+            Score(6.0, 0.0, 0, {"arousal" + hostile: np.array([0.4, 0.6])}, classes, True, 70.0)
+        )
+    streams, _ = pyxdf.load_xdf(str(path))
+    affect = next(s for s in streams if s["info"]["name"][0] == "Affect")
+    labels = [c["label"][0] for c in affect["info"]["desc"][0]["channels"][0]["channel"]]
+    assert labels[1].endswith("high ]]> <x>")
+    assert read_xdf(path)[1] == "pyxdf"
+    assert load_xdf_session(path).ecg.size == 130

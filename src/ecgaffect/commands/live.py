@@ -89,7 +89,9 @@ def make_source(args: argparse.Namespace) -> Source:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Run until the source ends, ``--duration`` passes, Ctrl-C or SIGTERM; 0 on success."""
+    """Run until the source ends, ``--duration`` passes, Ctrl-C or SIGTERM; 0 on success, 1
+    when the recording misses samples (full disk).
+    """
     out = out or sys.stdout
     if args.hop <= 0:
         raise ValueError(f"--hop must be > 0 seconds, got {args.hop}")
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         )
     scorer: Any = factories.load_scorer(args.model)
     source = make_source(args)
-    return run_headless(
+    return run_headless(  # 1: the recording misses samples (full disk)
         scorer,
         source,
         out,

@@ -13,7 +13,10 @@ loaded, so a malicious ``.pkl`` can do anything your user account can. This load
 * only opens ``S<n>/S<n>.pkl`` files inside the ``root`` you point it at, and refuses symlinks
   (file or folder) that lead outside ``root``;
 * unpickles with a restricted unpickler that only rebuilds numpy arrays, dtypes and plain
-  containers, and refuses anything else with a :class:`DatasetError`.
+  containers, and refuses anything else with a :class:`DatasetError`;
+* bounds every length and array shape in the pickle by the bytes the file holds (a crafted
+  length opcode is a :class:`~ecgaffect.io.errors.FileSizeLimitError`, not a huge
+  allocation), and refuses object arrays.
 
 Only point it at a WESAD copy you obtained from the authors. ``SX_quest.csv`` (self-reports)
 is not parsed; its path is kept in the session provenance when present.
@@ -22,8 +25,10 @@ is not parsed; its path is kept in the session provenance when present.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -54,22 +59,97 @@ _ALLOWED_GLOBALS = {
     ("_codecs", "encode"),
     ("collections", "OrderedDict"),
 }
+#: Encodings ``_codecs.encode`` may be asked for (a Python-2 ``str`` holding array bytes).
+_ALLOWED_ENCODINGS = {"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1"}
 
 
 class RefusedGlobalError(pickle.UnpicklingError):
-    """A pickle asked for a global outside the allow-list."""
+    """A pickle asked for a global outside the allow-list (or for an object array)."""
 
 
-class SafeUnpickler(pickle.Unpickler):
-    """Unpickler that rebuilds only numpy arrays and plain containers.
+class PickleSizeError(pickle.UnpicklingError):
+    """A length read from the pickle is larger than what is left of the file."""
+
+
+class _BoundedFile:
+    """A binary file whose ``read(n)`` refuses ``n`` beyond the bytes the file has left, so
+    a length field in the pickle never becomes an allocation larger than the file.
+    """
+
+    def __init__(self, f: Any, size: int) -> None:
+        self._f = f
+        self._left = size
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self._left
+        if n > self._left:
+            raise PickleSizeError(
+                f"the pickle announces {n} bytes where the file has {self._left} bytes left"
+            )
+        data = self._f.read(n)
+        self._left -= len(data)
+        return data  # type: ignore[no-any-return]
+
+    def readline(self) -> bytes:
+        line = self._f.readline(self._left)
+        self._left -= len(line)
+        return line  # type: ignore[no-any-return]
+
+    def readinto(self, buf: Any) -> int:
+        n = memoryview(buf).nbytes
+        if n > self._left:
+            raise PickleSizeError(
+                f"the pickle announces {n} bytes where the file has {self._left} bytes left"
+            )
+        got = self._f.readinto(buf)
+        self._left -= got
+        return got  # type: ignore[no-any-return]
+
+
+def _latin1_encode(obj: Any, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    """``_codecs.encode`` restricted to the latin-1 text -> bytes of a Python-2 ``str``."""
+    import codecs
+
+    if str(encoding).lower() not in _ALLOWED_ENCODINGS:
+        raise RefusedGlobalError(f"refusing _codecs.encode with encoding {encoding!r}")
+    return codecs.encode(obj, encoding, errors)
+
+
+def _plain_dtype(*args: Any) -> np.dtype[Any]:
+    """``numpy.dtype`` that refuses object dtypes (an object array is built from a list the
+    pickle sizes itself, and can hold anything).
+    """
+    dt = np.dtype(*args)
+    if dt.hasobject:
+        raise RefusedGlobalError("refusing an object dtype: a WESAD pickle holds numbers only")
+    return dt
+
+
+class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
+    """Unpickler that rebuilds only numeric numpy arrays and plain containers.
 
     Any other global (``os.system``, ``subprocess.Popen``, ...) raises
-    :class:`pickle.UnpicklingError` instead of being imported and called.
+    :class:`pickle.UnpicklingError` instead of being imported and called. It is the
+    pure-Python unpickler (the C one allocates what a length field says before reading), so
+    with :class:`_BoundedFile` no length in the file allocates more than the file holds;
+    arrays with an object dtype, or whose shape needs more bytes than the file holds, are
+    refused before numpy allocates them.
     """
+
+    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+
+    def __init__(self, file: Any, *, size: int | None = None, **kwargs: Any) -> None:
+        super().__init__(file, **kwargs)
+        self._size = size
 
     def find_class(self, module: str, name: str) -> Any:
         if module.startswith("numpy.core"):  # pickles written by numpy < 2
             module = "numpy._core" + module.removeprefix("numpy.core")
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode
+        if (module, name) == ("numpy", "dtype"):
+            return _plain_dtype
         if (module, name) in _ALLOWED_GLOBALS:
             return super().find_class(module, name)
         raise RefusedGlobalError(
@@ -77,15 +157,85 @@ class SafeUnpickler(pickle.Unpickler):
             "arrays, and anything else could run code"
         )
 
+    def load_build(self) -> None:
+        """BUILD: check an array's state (dtype, size) before numpy sees it."""
+        state = self.stack[-1]
+        inst = self.stack[-2]
+        if isinstance(inst, np.ndarray | np.dtype):
+            _check_array_state(inst, state, self._size)
+        elif not isinstance(inst, dict):
+            raise RefusedGlobalError(f"refusing to set the state of a {type(inst).__name__}")
+        super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
+
+    def load_refused(self) -> None:
+        """Protocol-5 buffers (``bytearray8``, out-of-band buffers): not in WESAD pickles;
+        the pure-Python ``bytearray8`` allocates its length before reading.
+        """
+        raise RefusedGlobalError("refusing protocol-5 buffers: not in a WESAD pickle")
+
+    for _op in (pickle.BYTEARRAY8, pickle.NEXT_BUFFER, pickle.READONLY_BUFFER):
+        dispatch[_op[0]] = load_refused
+    del _op
+
+
+def _check_array_state(inst: Any, state: Any, size: int | None) -> None:
+    if isinstance(inst, np.dtype):
+        # (version, byteorder, subarray, names, fields, elsize, alignment, flags)
+        if not isinstance(state, tuple) or len(state) < 5:
+            raise pickle.UnpicklingError(f"bad dtype state {type(state).__name__}")
+        if state[3] is not None or state[4] is not None or state[2] is not None:
+            raise RefusedGlobalError("refusing a structured dtype: WESAD arrays are numeric")
+        return
+    if not isinstance(state, tuple) or len(state) not in (4, 5):
+        raise pickle.UnpicklingError("bad array state")
+    shape, dtype = state[-4], state[-3]
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise RefusedGlobalError("refusing an array that is not numeric")
+    try:
+        dims = [int(d) for d in shape]
+    except (TypeError, ValueError) as exc:
+        raise pickle.UnpicklingError(f"bad array shape {shape!r}") from exc
+    n = dtype.itemsize
+    for d in dims:
+        if d < 0:
+            raise pickle.UnpicklingError(f"bad array shape {tuple(dims)}")
+        n *= d
+    if size is not None and n > size:
+        raise PickleSizeError(
+            f"an array of shape {tuple(dims)} ({dtype}) needs {n} bytes; the file has {size}"
+        )
+
 
 def load_pickle(path: str | Path) -> Any:
-    """Load a Python-2 WESAD pickle (latin1 strings) with :class:`SafeUnpickler`."""
+    """Load a Python-2 WESAD pickle (latin1 strings) with :class:`SafeUnpickler`.
+
+    Args:
+        path: the ``SX.pkl`` file.
+
+    Returns:
+        The unpickled dict.
+
+    Raises:
+        FileSizeLimitError: a length or array shape in the pickle needs more bytes than the
+            file holds.
+        FileFormatError: the pickle asks for anything but numeric arrays and containers, or
+            is damaged.
+    """
+    from ecgaffect.io.errors import FileFormatError, FileSizeLimitError
+
     path = Path(path)
     try:
         with path.open("rb") as f:
-            return SafeUnpickler(f, encoding="latin1").load()
+            size = os.fstat(f.fileno()).st_size
+            return SafeUnpickler(_BoundedFile(f, size), size=size, encoding="latin1").load()
     except RefusedGlobalError as exc:
-        raise DatasetError(path, f"not loaded: {exc}") from exc
+        raise FileFormatError(path, f"not loaded: {exc}") from exc
+    except PickleSizeError as exc:
+        raise FileSizeLimitError(
+            path, f"cannot read as a WESAD pickle: {exc} (truncated or damaged)"
+        ) from exc
     except (
         pickle.UnpicklingError,
         EOFError,
@@ -94,8 +244,12 @@ def load_pickle(path: str | Path) -> Any:
         AttributeError,
         IndexError,
         KeyError,
+        struct.error,
+        MemoryError,
+        OverflowError,
+        RecursionError,
     ) as exc:
-        raise DatasetError(
+        raise FileFormatError(
             path, f"cannot read as a WESAD pickle ({type(exc).__name__}: {exc})"
         ) from exc
 

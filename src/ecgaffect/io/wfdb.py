@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -205,6 +206,18 @@ def read_wfdb(path: str | Path) -> WfdbRecord:
     header = record_path(path)
     if not header.is_file():
         raise FileNotFoundError(f"WFDB header {str(header)!r} does not exist")
+    try:
+        return _read_record(wfdb, header)
+    except FileFormatError:
+        raise
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError, OverflowError) as exc:
+        # a header wfdb parses into fields of the wrong kind (None where a list belongs...)
+        raise WfdbError(header, f"unusable header fields ({type(exc).__name__}: {exc})") from exc
+    except MemoryError as exc:
+        raise WfdbError(header, "the header announces more samples than fit in memory") from exc
+
+
+def _read_record(wfdb: Any, header: Path) -> WfdbRecord:
     base = str(header.with_suffix(""))
     try:
         with quiet_wfdb():

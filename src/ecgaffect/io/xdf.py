@@ -224,20 +224,42 @@ def inflate_limit_bytes(compressed_bytes: int) -> int:
     return max(MIN_INFLATE_LIMIT_BYTES, MAX_INFLATE_RATIO * compressed_bytes)
 
 
+def _next_chunk_end(out: bytearray, pos: int) -> int | None:
+    """End of the chunk starting at ``pos`` of the inflated data; ``None`` while its header
+    is incomplete, ``-1`` when ``pos`` does not start a chunk (NumLengthBytes not 1/4/8 or a
+    length below 2).
+    """
+    if pos >= len(out):
+        return None
+    n_len = out[pos]
+    if n_len not in (1, 4, 8):
+        return -1
+    if pos + 1 + n_len > len(out):
+        return None
+    length = int.from_bytes(out[pos + 1 : pos + 1 + n_len], "little")
+    if length < 2:
+        return -1
+    return pos + 1 + n_len + length
+
+
 def _inflate(path: Path, raw: bytes | mmap.mmap) -> bytes:
     """Gunzip ``raw`` in pieces, refusing to produce more than :func:`inflate_limit_bytes`.
 
-    A gzip stream cut off mid-way gives what was decompressed up to the cut.
+    What the chunks declare bounds it too: inflating stops as soon as the data do not start
+    with ``XDF:`` (a :class:`FileFormatError` after 4 bytes, not after gigabytes) or stop
+    forming chunks (the rest is garbage, as the chunk reader would skip it in an uncompressed
+    file; logged). A gzip stream cut off mid-way gives what was decompressed up to the cut.
     """
     limit = inflate_limit_bytes(len(raw))
     d = zlib.decompressobj(wbits=31)
     out = bytearray()
     step = 1 << 20
+    pos = 4  # next chunk boundary in `out` (after the magic)
     try:
         for start in range(0, len(raw), step):
             data = bytes(raw[start : start + step])
             while data:
-                out += d.decompress(data, limit + 1 - len(out))
+                out += d.decompress(data, min(step, limit + 1 - len(out)))
                 if len(out) > limit:
                     raise FileSizeLimitError(
                         path,
@@ -245,6 +267,28 @@ def _inflate(path: Path, raw: bytes | mmap.mmap) -> bytes:
                         f"the file's {len(raw)} bytes, or {MIN_INFLATE_LIMIT_BYTES} bytes); "
                         "not a plausible recording",
                     )
+                if len(out) >= 4 and bytes(out[:4]) != b"XDF:":
+                    raise FileFormatError(
+                        path,
+                        f"not an XDF file (gzip-compressed data starts with {bytes(out[:4])!r}, "
+                        "expected b'XDF:')",
+                    )
+                while (end := _next_chunk_end(out, pos)) is not None and 0 <= end <= len(out):
+                    pos = end
+                if end is not None and end > limit:
+                    raise FileSizeLimitError(
+                        path,
+                        f"a chunk at byte {pos} of the inflated data declares {end - pos} bytes; "
+                        f"the file may inflate to {limit} bytes at most",
+                    )
+                if end == -1:
+                    log.warning(
+                        "%s: the inflated data stop forming XDF chunks at byte %d; reading the "
+                        "chunks before it",
+                        path,
+                        pos,
+                    )
+                    return bytes(out[:pos])
                 data = d.unconsumed_tail
             if d.eof:
                 break

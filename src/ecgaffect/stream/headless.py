@@ -41,8 +41,14 @@ def run_headless(
     the pipeline (:func:`~ecgaffect.stream.factories.make_pipeline`); ``markers`` (not None)
     receives LSL text markers from the stream of that name (``""``: any). Everything opened
     here (source, recorder, outlets, marker inlet) is closed on the way out, whatever ends
-    the run, so a recording always gets its footers. Prints a summary line to ``out``;
-    raises :class:`RuntimeError` when the pipeline failed.
+    the run, so a recording always gets its footers. Prints a summary line to ``out``
+    (and the recorder's, which says what did not reach the file).
+
+    Returns:
+        0, or 1 when the recording misses samples (a full disk).
+
+    Raises:
+        RuntimeError: the pipeline failed.
     """
     source.open()  # the source's rate (LSL: from the stream) is needed by the sinks
     try:
@@ -91,22 +97,24 @@ def run_headless(
         pipeline.stop()
         if restore is not None:
             signal_module.signal(signal_module.SIGTERM, restore)
+    from ecgaffect.stream.recorder import XdfRecorder
+
+    recorders = [s for s in sinks if isinstance(s, XdfRecorder)]
+    not_written = sum(rec.samples_lost for rec in recorders)
     c = pipeline.counters
     print(
         f"live: {'interrupted' if interrupted else pipeline.state.value}; "
         f"{c.samples_in} samples, {c.windows_scored} windows scored, "
         f"{c.windows_skipped_calibrating} skipped while calibrating, "
-        f"{c.windows_dropped} dropped, {c.gaps} gaps, {c.samples_lost} samples lost",
+        f"{c.windows_dropped} dropped, {c.gaps} gaps, {c.samples_lost} samples lost"
+        + (f"; {not_written} samples NOT WRITTEN to the recording" if not_written else ""),
         file=out,
         flush=True,
     )
-    from ecgaffect.stream.recorder import XdfRecorder
-
-    recorders = [s for s in sinks if isinstance(s, XdfRecorder)]
     for rec in recorders:
         print(rec.summary(), file=out, flush=True)
     if pipeline.state is PipelineState.FAILED:
         raise RuntimeError(f"live pipeline failed: {pipeline.error}")
-    if any(rec.samples_lost for rec in recorders):
+    if not_written:
         return 1  # the recording misses data (full disk): say so in the exit status
     return 0
