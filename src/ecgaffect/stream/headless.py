@@ -98,6 +98,8 @@ def run_headless(
         file=out,
         flush=True,
     )
+    for note in pipeline.notes():
+        print(f"live: {note}", file=out, flush=True)
     from ecgaffect.stream.recorder import XdfRecorder
 
     recorders = [s for s in sinks if isinstance(s, XdfRecorder)]
