@@ -196,3 +196,24 @@ def test_dropped_windows_are_explained(ecg):
     note = next(n for n in pipe.notes() if "dropped" in n)
     assert "could not keep up" in note
     assert "--speed" in note
+
+
+def test_a_1e30_burst_in_calibration_does_not_poison_later_scores():
+    x = synthetic_ecg_uv(100.0, FS, seed=11)
+    lo = int(30 * FS)
+    x[lo : lo + int(0.2 * FS)] = 1e30
+
+    def factory(fs, cfg):
+        return S.StreamingPreprocessor(fs, config=S.PreprocessConfig(normalization="calibrated"))
+
+    scorer = FakeScorer()
+    pipe, sink = _run(FakeSource(x, FS), scorer, hop_s=1.0, preprocessor_factory=factory)
+    assert pipe.state is PipelineState.FINISHED, pipe.error
+    assert len(sink.scores) >= 30
+    ok = [s for s in sink.scores if s.quality_ok]
+    assert len(ok) >= 20
+    later = np.stack([s.probabilities["arousal"] for s in ok])
+    assert np.ptp(later[:, 0]) > 1e-3  # not one identical score repeated
+    inputs = np.concatenate(scorer.inputs)
+    assert np.isfinite(inputs).all()
+    assert 0.3 < float(np.median(inputs.std(axis=1))) < 5.0

@@ -555,9 +555,9 @@ class Pipeline:
             "%s: %d NaN/Inf samples; held at the last finite value, windows flagged",
             n_bad,
         )
-        n = samples.shape[0]
-        idx = np.maximum.accumulate(np.where(bad, -1, np.arange(n)))
-        clean = np.where(idx >= 0, samples[np.maximum(idx, 0)], self._last_finite)
+        from ecgaffect.signal import hold_non_physical
+
+        clean, _ = hold_non_physical(samples, self._last_finite, limit=math.inf)
         where = np.flatnonzero(bad)
         self._mark(first_raw + int(where[0]), first_raw + int(where[-1]) + 1, "non_finite")
         self._last_finite = float(clean[-1])
