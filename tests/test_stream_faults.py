@@ -217,3 +217,22 @@ def test_a_1e30_burst_in_calibration_does_not_poison_later_scores():
     inputs = np.concatenate(scorer.inputs)
     assert np.isfinite(inputs).all()
     assert 0.3 < float(np.median(inputs.std(axis=1))) < 5.0
+
+
+def test_a_source_that_is_lost_at_the_end_is_named_in_the_notes(ecg):
+    from ecgaffect.stream.sources.base import SourceState
+
+    class LostSource(FakeSource):
+        def _read(self, timeout_s):
+            items = super()._read(timeout_s)
+            if self.finished:
+                self._set_status(SourceState.RECONNECTING, "stream lost")
+                self._stop_after = True
+            return items
+
+        @property
+        def finished(self):
+            return getattr(self, "_stop_after", False) or super().finished
+
+    pipe, _ = _run(LostSource(ecg[: int(12 * FS)], FS), hop_s=1.0)
+    assert any("ended reconnecting (stream lost)" in n for n in pipe.notes()), pipe.notes()

@@ -101,6 +101,9 @@ class PipelineCounters:
 #: rate of a live source (over at least ``RATE_SPAN_S`` of arrival time) is a rate mismatch.
 RATE_TOLERANCE = 2.0
 RATE_SPAN_S = 5.0
+#: A timestamp step of more than this many seconds against the sample order is a jump
+#: (chunk-timestamp jitter of a loaded machine stays well below it).
+JUMP_S = 0.25
 
 
 class _Preprocessor(Protocol):
@@ -282,6 +285,8 @@ class Pipeline:
         self._closed = False
         self._last_finite = 0.0
         self._prev_bad = False
+        self._last_chunk_arrival = 0.0
+        self._final_source_status: SourceStatus | None = None
         self._last_timestamp: float | None = None
         self._logged_once: set[str] = set()
         # raw sample index -> flag, for stream faults (timestamp jump, rate mismatch) that
@@ -339,6 +344,7 @@ class Pipeline:
             self._io_thread.join()
         if self._worker is not None:
             self._worker.join()
+        self._final_source_status = getattr(self.source, "status", None)
         try:
             self.source.close()
         except Exception:
@@ -381,6 +387,17 @@ class Pipeline:
                 f"timestamps jumped {c.timestamp_jumps_back} times backwards and "
                 f"{c.timestamp_jumps_forward} times forwards; windows spanning a jump are "
                 "flagged timestamp_jump"
+            )
+        live_status = self._final_source_status or getattr(self.source, "status", None)
+        if live_status is not None and live_status.state in (
+            SourceState.RECONNECTING,
+            SourceState.FAILED,
+        ):
+            quiet = local_clock() - self._last_chunk_arrival if self._last_chunk_arrival else 0
+            why = live_status.message or "no message"
+            out.append(
+                f"the source ended {live_status.state.value} ({why}); no samples for the "
+                f"last {quiet:.0f} s"
             )
         if c.rate_mismatches:
             out.append(
@@ -498,6 +515,7 @@ class Pipeline:
                 log.warning("%s: %d duplicated samples dropped", self.source.name, overlap)
         self._next_source_index = max(expected or 0, chunk.first_index + len(chunk))
         self.counters.chunks_in += 1
+        self._last_chunk_arrival = arrival_s
         if samples.shape[0] == 0:
             return
         dropped = len(chunk) - samples.shape[0]
@@ -569,8 +587,9 @@ class Pipeline:
     ) -> list[tuple[int, int, bool]]:
         """Split a chunk at timestamp jumps: ``(lo, hi, gap_before)`` pieces.
 
-        A step backwards by more than two sample periods (and 20 ms), or forwards by more
-        than the quality check's gap threshold without a booked gap, is a timestamp jump:
+        A step backwards by more than two sample periods (and :data:`JUMP_S`), or forwards
+        by more than :data:`JUMP_S` without a booked gap, is a timestamp jump (smaller
+        forward steps are still flagged ``gap`` by the quality check):
         counted, logged once, booked as a gap and flagged ``timestamp_jump`` on the windows
         spanning it.
         """
@@ -585,8 +604,8 @@ class Pipeline:
             steps = np.diff(np.concatenate([[prev], timestamps]))
             offset = 0
         fs = self.fs_in_hz
-        back_s = max(2.0 / fs, 0.02)
-        fwd_s = max(self.quality_config.max_step_factor / fs, self.quality_config.min_gap_s)
+        back_s = max(2.0 / fs, JUMP_S)
+        fwd_s = max(self.quality_config.max_step_factor / fs, JUMP_S)
         back = steps < -back_s
         fwd = steps > fwd_s
         if gap and offset == 0 and fwd.shape[0]:

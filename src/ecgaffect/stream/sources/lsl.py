@@ -111,7 +111,9 @@ class LslSource(Source):
             channel metadata, microvolts when the stream says nothing.
         resolve_timeout_s: how long :meth:`open` waits for the stream.
         clock_sync: map timestamps to this machine's clock (pylsl ``proc_clocksync``).
-        dejitter: smooth timestamps (pylsl ``proc_dejitter``).
+        dejitter: smooth timestamps (pylsl ``proc_dejitter``). Off by default: liblsl's
+            smoothing spreads a timestamp jump (a clock step, an outlet restarted with another
+            time base) over many seconds, so the pipeline could not detect and flag it.
         max_buflen_s: how much data the inlet buffers if the reader falls behind.
     """
 
@@ -125,7 +127,7 @@ class LslSource(Source):
         units: str | None = None,
         resolve_timeout_s: float = 5.0,
         clock_sync: bool = True,
-        dejitter: bool = True,
+        dejitter: bool = False,
         max_buflen_s: int = 360,
     ) -> None:
         super().__init__()
@@ -287,6 +289,7 @@ class LslSource(Source):
         self._retry_at = time.monotonic() + self._retry_s
         if error != self._last_reconnect_error:
             self._last_reconnect_error = error
+            self._set_status(SourceState.RECONNECTING, f"reconnect failed: {error}")
             log.warning(
                 "%s: reconnect failed: %s (retrying every %g s at most)",
                 self.name,
