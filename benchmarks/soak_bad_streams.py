@@ -1,3 +1,4 @@
+# ruff: noqa: E501 (the measured output below is quoted verbatim)
 """Soak test: bad LSL streams against ``ecgaffect live`` (issue 15 items 2, 4, 10, 11).
 
 For each case a real pylsl outlet on this machine (``ResolveScope = machine``, a unique stream
@@ -9,7 +10,36 @@ Usage::
 
     PYTHONPATH=src python benchmarks/soak_bad_streams.py [--jobs 5] [--only nan,inf]
 
-measured on …: (filled in below after a run)
+``distinct_scores`` counts the different first probabilities on the console's score lines
+(2 decimals); the packaged demo model gives the same value on this periodic synthetic ECG in
+every case, so the column does not tell a frozen input apart here: ``flags`` does.
+
+measured on 2026-12-02 07:01-07:05 UTC, a 2-core VM shared with other jobs, ``--jobs 4``,
+packaged demo model, liblsl 1.18 (``log:`` lines left out)::
+
+    nan_burst                    exit=0 wall=101s scored_ok=10 flagged=10 distinct_scores=1 flags=['non_finite']
+        summary: live: stopped; 10400 samples, 20 windows scored, 50 skipped while calibrating, 0 dropped, 0 gaps, 0 samples lost / live: 5 NaN/Inf samples in 1 spans were held at the last finite value; windows touching them are flagged non_finite
+    inf                          exit=0 wall=100s scored_ok=10 flagged=10 distinct_scores=1 flags=['non_finite']
+        summary: live: stopped; 10387 samples, 20 windows scored, 50 skipped while calibrating, 0 dropped, 0 gaps, 0 samples lost / live: 5 NaN/Inf samples in 1 spans were held at the last finite value; windows touching them are flagged non_finite
+    text_stream                  exit=1 wall=23s scored_ok=0 flagged=0 distinct_scores=0 flags=[]
+        summary: -
+        log: ecgaffect live: error: LSL stream (name='soak-text_stream-1ef4e5'): stream 'soak-text_stream-1ef4e5' (type 'ECG', 1 ch, irregular, source_id 'soak-c2da9e5e', on vm) carries text (channel format string), not ECG samples; expected a numeric stream (float32, double64 or int) with a nominal rate, one channel per lead
+    comes_back_as_text           exit=0 wall=40s scored_ok=0 flagged=0 distinct_scores=0 flags=[] reconnect-failure lines=3
+        summary: live: stopped; 767 samples, 0 windows scored, 0 skipped while calibrating, 0 dropped, 0 gaps, 0 samples lost / live: the source ended reconnecting (reconnect failed: LSL stream 'soak-comes_back_as_text-f6771f': stream 'soak-comes_back_as_text-f6771f' (type 'ECG', 1 ch, irregular, source_id 'soak-de31354d', on vm) carries text (channel format string), not ECG samples; expected a numeric stream (float32, double64 or int) with a nominal rate, one channel per lead); no samples for the last 14 s
+    stream_stops                 exit=0 wall=92s scored_ok=10 flagged=0 distinct_scores=1 flags=[]
+        summary: live: stopped; 9087 samples, 10 windows scored, 50 skipped while calibrating, 0 dropped, 0 gaps, 0 samples lost / live: the source ended reconnecting (stream lost); no samples for the last 10 s
+    timestamp_jump_back          exit=0 wall=97s scored_ok=16 flagged=10 distinct_scores=1 flags=['timestamp_jump']
+        summary: live: stopped; 11063 samples, 26 windows scored, 50 skipped while calibrating, 0 dropped, 0 gaps, 0 samples lost / live: timestamps jumped 1 times backwards and 0 times forwards; windows spanning a jump are flagged timestamp_jump
+    timestamp_jump_forward       exit=0 wall=101s scored_ok=15 flagged=10 distinct_scores=1 flags=['gap', 'timestamp_jump']
+        summary: live: stopped; 11050 samples, 25 windows scored, 50 skipped while calibrating, 0 dropped, 0 gaps, 0 samples lost / live: timestamps jumped 0 times backwards and 1 times forwards; windows spanning a jump are flagged timestamp_jump
+    rate_10x                     exit=0 wall=39s scored_ok=12 flagged=20 distinct_scores=1 flags=['rate_mismatch']
+        summary: live: stopped; 26091 samples, 32 windows scored, 50 skipped while calibrating, 109 dropped, 0 gaps, 0 samples lost / live: 109 windows dropped: scoring could not keep up with the source (a window every 1 s of signal); the newest windows were scored, the oldest pending ones skipped. Use a larger --hop, or for a replay a lower --speed. / live: the source's sample rate left 0.5-2 x its nominal 130 Hz 1 times; windows meanwhile are flagged rate_mismatch
+    constant_signal              exit=0 wall=98s scored_ok=0 flagged=15 distinct_scores=1 flags=['flat']
+        summary: live: stopped; 9750 samples, 15 windows scored, 50 skipped while calibrating, 0 dropped, 0 gaps, 0 samples lost
+    1e30_burst_in_calibration    exit=0 wall=95s scored_ok=25 flagged=0 distinct_scores=1 flags=[]
+        summary: live: stopped; 11037 samples, 25 windows scored, 50 skipped while calibrating, 0 dropped, 0 gaps, 0 samples lost
+    invalid_utf8_marker          exit=0 wall=86s scored_ok=15 flagged=0 distinct_scores=1 flags=[] markers received=['good 0', 'bad �� marker', 'good 2', 'good 3', 'good 4', 'good 5', 'good 6', 'good 7']
+        summary: live: stopped; 9750 samples, 15 windows scored, 50 skipped while calibrating, 0 dropped, 0 gaps, 0 samples lost
 """
 
 from __future__ import annotations
@@ -207,6 +237,8 @@ def run_case(case: Case) -> str:
     ok = len(re.findall(r"quality ok", out))
     bad = re.findall(r"quality BAD \(([^)]*)\)", out)
     flags = sorted({f for b in bad for f in b.split(",") if f})
+    # first probability on each score line: how many different scores (1 = a frozen model input)
+    distinct = len(set(re.findall(r"\| \w+ \w+ ([0-9.]+)", out)))
     summary = [ln.strip() for ln in out.splitlines() if ln.startswith("live:")]
     errors = [
         ln.strip()
@@ -221,7 +253,8 @@ def run_case(case: Case) -> str:
         extra = f" reconnect-failure lines={text.count('reconnect failed')}"
     return (
         f"{case.name:28s} exit={rc} wall={wall:.0f}s scored_ok={ok} flagged={len(bad)} "
-        f"flags={flags}{extra}\n    summary: {' / '.join(summary) or '-'}"
+        f"distinct_scores={distinct} flags={flags}{extra}"
+        f"\n    summary: {' / '.join(summary) or '-'}"
         + (f"\n    log: {' / '.join(dict.fromkeys(errors))[:600]}" if errors else "")
     )
 
