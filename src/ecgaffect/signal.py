@@ -479,8 +479,9 @@ def calibration_stats(
     The one calibration rule of the project: :class:`StreamingNormalizer` (live) and
     :func:`normalize_calibrated` (offline scoring, :mod:`ecgaffect.model.offline`) both use
     it. ``x`` is cut into :data:`CALIBRATION_BLOCK_S` blocks; a block whose peak deviation from
-    its own median is more than :data:`ARTEFACT_FACTOR` times the lower quartile of the blocks'
-    is rejected (a quartile, so that an artefact and its filter ringing may fill half of it),
+    its own median is more than :data:`ARTEFACT_FACTOR` times the lower quartile of the
+    blocks' spreads is rejected (a quartile, so that an artefact and its filter ringing
+    may fill half of it),
     and :func:`robust_stats` is taken over the clean blocks only. Without a rejected block the
     result is exactly ``robust_stats(x)``. ``n_samples`` is the number of clean samples used.
     """
