@@ -168,3 +168,36 @@ def test_list_streams_shows_local_outlets():
     assert name in str(d)
     with pytest.raises(ValueError, match="timeout_s must be > 0, got 0"):
         list_streams(0)
+
+
+def test_a_stream_that_comes_back_as_text_is_retried_with_back_off(caplog):
+    name = unique_name("strap")
+    sid = unique_name("sid")
+    outlet = _outlet(name, source_id=sid, fs=130.0)
+    src = LslSource(name=name, resolve_timeout_s=2.0)
+    with src:
+        _wait_consumer(outlet)
+        del outlet
+        _read_items(
+            src,
+            lambda it: any(
+                isinstance(x, SourceStatus) and x.state is SourceState.RECONNECTING for x in it
+            ),
+        )
+        text = _outlet(name, source_id=sid, fs=0.0, fmt=pylsl.cf_string)
+        resolves = []
+        real = src._resolve
+        src._resolve = lambda q, t: resolves.append(q) or real(q, t)
+        with caplog.at_level("WARNING", logger="ecgaffect.stream.sources.lsl"):
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline:
+                src.read(timeout_s=0.1)
+        del text
+    # back-off 0.5, 1, 2 s: a handful of attempts in 3 s, not ~75 per second
+    assert 1 <= src.n_reconnect_failures <= 4, src.n_reconnect_failures
+    assert len(resolves) <= 5
+    msgs = [r.getMessage() for r in caplog.records if "reconnect failed" in r.getMessage()]
+    assert len(msgs) == 1
+    assert name in msgs[0]
+    assert "carries text" in msgs[0]
+    assert "expected a numeric stream" in msgs[0]

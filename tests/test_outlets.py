@@ -55,8 +55,8 @@ def test_affect_outlet_layout_metadata_and_samples():
         ]
         model = full.desc().child("model")
         assert model.child_value("name") == "cpc-ecg-v1"
-        assert model.child("preprocessing").child_value("window_s") == "10.0"
-        assert model.child("training_data").first_child().child_value() == "amigos"
+        assert model.child("preprocessing").empty()  # only the public keys go out
+        assert model.child("training_data").empty()  # never published (issue 15 item 11)
         assert model.child("classes").child("stress").child("item").child_value() == "no-stress"
         inlet.open_stream(timeout=RESOLVE_S)
         assert wait_until(outlet.have_consumers)
@@ -133,3 +133,45 @@ def test_marker_inlet_rejects_bad_timeout():
 def test_marker_inlet_rejects_a_name_lsl_cannot_match():
     with pytest.raises(ValueError, match=r"cannot contain a single quote, got \"it's\""):
         MarkerInlet(print, name="it's", resolve_timeout_s=0.1)
+
+
+def test_affect_outlet_publishes_no_training_data_paths_or_host():
+    name = unique_name("affect")
+    meta = {
+        "name": "my-model",
+        "version": "3",
+        "training_data": {"amigos": "/home/alice/data/amigos"},
+        "hostname": "alice-laptop",
+        "validation": {"loso_balanced_accuracy": 0.61},
+        "notes": "/home/alice/secret",
+    }
+    with AffectOutlet(CLASSES, name=name, model_info=meta):
+        info = resolve_one(name)
+        full = pylsl.StreamInlet(info).info(timeout=RESOLVE_S)
+        xml = full.as_xml()
+    model = full.desc().child("model")
+    assert model.child_value("name") == "my-model"
+    assert model.child_value("version") == "3"
+    assert model.child("validation").child_value("loso_balanced_accuracy") == "0.61"
+    desc_xml = xml[xml.index("<desc>") :]
+    assert "alice" not in desc_xml
+    assert "training_data" not in desc_xml
+
+
+def test_marker_inlet_survives_invalid_utf8():
+    name = unique_name("markers")
+    info = pylsl.StreamInfo(name, "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, name)
+    outlet = pylsl.StreamOutlet(info)
+    got = []
+    with MarkerInlet(got.append, name=name, resolve_timeout_s=0.5) as inlet:
+        assert inlet.connected.wait(RESOLVE_S + 1)
+        assert wait_until(outlet.have_consumers)
+        t = pylsl.local_clock()
+        outlet.push_sample(["before"], t)
+        outlet.push_sample([b"bad \xff\xfe marker"], t + 0.1)
+        outlet.push_sample(["after"], t + 0.2)
+        assert wait_until(lambda: len(got) >= 3)
+        assert inlet._thread.is_alive()
+    assert [m.text for m in got] == ["before", "bad \ufffd\ufffd marker", "after"]
+    assert inlet.n_undecodable == 1
+    del outlet

@@ -299,7 +299,48 @@ def test_streaming_constructor_errors(make: Callable, match: str) -> None:
 
 def test_streaming_push_rejects_bad_samples() -> None:
     pre = S.StreamingPreprocessor(130.0, normalize=False)
-    with pytest.raises(ValueError, match=r"samples has 1 non-finite value\(s\).*index 2"):
-        pre.push(np.array([1.0, 2.0, np.nan]))
     with pytest.raises(ValueError, match="samples must be 1-D"):
         pre.push(np.ones((3, 2)))
+
+
+def test_streaming_push_holds_non_finite_and_non_physical_samples() -> None:
+    """NaN/Inf/1e30 no longer raise in the I/O thread (issue 15 items 2 and 4): held."""
+    x = np.r_[np.linspace(1.0, 2.0, 100), np.nan, np.inf, 1e30, np.linspace(2.0, 1.0, 97)]
+    held = np.r_[np.linspace(1.0, 2.0, 100), np.full(3, 2.0), np.linspace(2.0, 1.0, 97)]
+    pre = S.StreamingPreprocessor(256.0, normalize=False)
+    y = np.concatenate([pre.push(x[:101]), pre.push(x[101:]), pre.flush()])
+    ref = S.StreamingPreprocessor(256.0, normalize=False)
+    np.testing.assert_array_equal(y, np.concatenate([ref.push(held), ref.flush()]))
+    assert S.hold_non_physical(np.array([np.nan, 3.0]), last=7.0)[0].tolist() == [7.0, 3.0]
+
+
+def _ecg_highpassed(seconds: float, seed: int = 3) -> np.ndarray:
+    from ecg_fixtures import synthetic_ecg_uv
+
+    x = synthetic_ecg_uv(seconds, 256.0, seed=seed)
+    return S.highpass_ecg(x, 256.0)
+
+
+def test_calibration_stats_ignore_a_short_huge_burst() -> None:
+    clean = _ecg_highpassed(60.0)
+    ref = S.robust_stats(clean)
+    assert S.calibration_stats(clean, 256.0) == ref  # clean: exactly the old rule
+    poisoned = clean.copy()
+    poisoned[30 * 256 : 30 * 256 + 51] = 1e30  # 0.2 s
+    bad = S.robust_stats(poisoned)
+    assert abs(bad.mean) > 1e25  # the old rule: the mean is poisoned
+    got = S.calibration_stats(poisoned, 256.0)
+    assert abs(got.mean - ref.mean) < 0.05 * ref.std
+    assert got.std == pytest.approx(ref.std, rel=0.05)
+    assert got.n_samples < clean.size
+
+
+def test_streaming_and_offline_calibration_share_the_artefact_rule() -> None:
+    x = _ecg_highpassed(80.0)
+    x[20 * 256 : 20 * 256 + 51] = 1e30
+    norm = S.StreamingNormalizer(256.0, calibration_s=60.0)
+    y = np.concatenate([norm.push(c) for c in np.array_split(x, 37)])
+    np.testing.assert_array_equal(y, S.normalize_calibrated(x, 256.0, calibration_s=60.0))
+    after = y[65 * 256 :]
+    assert np.isfinite(after).all()
+    assert 0.3 < after.std() < 5.0  # a usable z-score, not a constant

@@ -81,6 +81,8 @@ __all__ = [
     "resample_ecg",
     "resample_factors",
     "resample_filter",
+    "calibration_stats",
+    "hold_non_physical",
     "robust_stats",
     "robust_zscore",
     "validate_ecg",
@@ -434,6 +436,80 @@ def robust_stats(x: Any, central_fraction: float = CENTRAL_FRACTION) -> RobustSt
     return RobustStats(float(np.mean(arr)), float(np.std(central)), n)
 
 
+#: ``|x|`` above this many µV (10 V) is no ECG; such samples (and NaN/Inf) are held at the
+#: last plausible value before filtering, so a 1e30 burst cannot ring through the high-pass.
+NON_PHYSICAL_UV = 1e7
+
+
+def hold_non_physical(
+    x: Any, last: float = 0.0, limit: float = NON_PHYSICAL_UV
+) -> tuple[np.ndarray, float]:
+    """``(y, last_y)``: ``x`` with non-finite or ``|x| > limit`` samples held at the previous
+    plausible sample (``last`` before the first one); causal, so chunking does not matter.
+
+    Used by :func:`preprocess_ecg`, :class:`StreamingPreprocessor` and the live pipeline.
+    """
+    raw = np.asarray(x)
+    numeric = np.issubdtype(raw.dtype, np.integer) or np.issubdtype(raw.dtype, np.floating)
+    if raw.ndim != 1 or raw.dtype == np.bool_ or not numeric or raw.shape[0] == 0:
+        return raw, last  # not samples: the caller's own checks name the problem
+    arr = raw.astype(np.float64, copy=False)
+    n = arr.shape[0]
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(arr) <= limit)
+    if not bad.any():
+        return arr, float(arr[-1])
+    idx = np.maximum.accumulate(np.where(bad, -1, np.arange(n)))
+    y = np.where(idx >= 0, arr[np.maximum(idx, 0)], last)
+    return y, float(y[-1])
+
+
+#: Calibration statistics are taken over blocks of this length ...
+CALIBRATION_BLOCK_S = 1.0
+#: ... and a block whose peak deviation from its median exceeds this many times the median
+#: block's is an artefact (a 1e30 burst, a loose electrode) and left out.
+ARTEFACT_FACTOR = 10.0
+
+
+def calibration_stats(
+    x: Any, fs_hz: float, central_fraction: float = CENTRAL_FRACTION
+) -> RobustStats:
+    """Normalisation statistics of a calibration stretch, robust to short artefacts.
+
+    The one calibration rule of the project: :class:`StreamingNormalizer` (live) and
+    :func:`normalize_calibrated` (offline scoring, :mod:`ecgaffect.model.offline`) both use
+    it. ``x`` is cut into :data:`CALIBRATION_BLOCK_S` blocks; a block whose peak deviation from
+    its own median is more than :data:`ARTEFACT_FACTOR` times the lower quartile of the
+    blocks' spreads is rejected (a quartile, so that an artefact and its filter ringing
+    may fill half of it),
+    and :func:`robust_stats` is taken over the clean blocks only. Without a rejected block the
+    result is exactly ``robust_stats(x)``. ``n_samples`` is the number of clean samples used.
+    """
+    arr = _as_samples(x, "x")
+    fs = _check_positive(fs_hz, "fs_hz")
+    block = max(1, round(CALIBRATION_BLOCK_S * fs))
+    n = arr.shape[0]
+    n_blocks = -(-n // block)
+    if n_blocks < 3:
+        return robust_stats(arr, central_fraction)
+    pad = n_blocks * block - n
+    padded = np.concatenate([arr, np.full(pad, arr[-1])]) if pad else arr
+    blocks = padded.reshape(n_blocks, block)
+    spread = np.max(np.abs(blocks - np.median(blocks, axis=1, keepdims=True)), axis=1)
+    ref = float(np.percentile(spread, 25.0))
+    clean = spread <= ARTEFACT_FACTOR * ref if ref > 0 else spread <= 0
+    if clean.all() or not clean.any():
+        return robust_stats(arr, central_fraction)
+    keep = np.repeat(clean, block)[:n]
+    log.info(
+        "calibration: %d of %d %g s blocks rejected as artefacts",
+        int((~clean).sum()),
+        n_blocks,
+        CALIBRATION_BLOCK_S,
+    )
+    return robust_stats(arr[keep], central_fraction)
+
+
 def robust_zscore(
     x: Any, stats: RobustStats | None = None, central_fraction: float = CENTRAL_FRACTION
 ) -> np.ndarray:
@@ -494,7 +570,7 @@ def normalize_calibrated(
         return out
     if n < cal_n:
         return robust_zscore(arr, robust_stats(arr, central_fraction))
-    stats = robust_stats(arr[max(0, cal_n - hist_n) : cal_n], central_fraction)
+    stats = calibration_stats(arr[max(0, cal_n - hist_n) : cal_n], fs_hz, central_fraction)
     if mode == "frozen":
         return robust_zscore(arr, stats)
     start, t = 0, cal_n + upd_n
@@ -503,7 +579,7 @@ def normalize_calibrated(
         out[start:stop] = robust_zscore(arr[start:stop], stats)
         if stop == n:
             return out
-        stats = robust_stats(arr[max(0, t - hist_n) : t], central_fraction)
+        stats = calibration_stats(arr[max(0, t - hist_n) : t], fs_hz, central_fraction)
         start, t = t, t + upd_n
 
 
@@ -580,7 +656,9 @@ class StreamingNormalizer:
                 if self.n_in == self._cal_n:
                     held = np.concatenate(self._held)
                     self._held = []
-                    self.stats = robust_stats(held[-self._hist_n :], self.central_fraction)
+                    self.stats = calibration_stats(
+                        held[-self._hist_n :], self.fs_hz, self.central_fraction
+                    )
                     out.append(robust_zscore(held, self.stats))
                     self._next_update = self._cal_n + self._upd_n
             else:
@@ -594,7 +672,9 @@ class StreamingNormalizer:
                 self.n_in += take
                 pos += take
                 if self.mode == "running" and self.n_in == self._next_update:
-                    self.stats = robust_stats(self._history(), self.central_fraction)
+                    self.stats = calibration_stats(
+                        self._history(), self.fs_hz, self.central_fraction
+                    )
                     self._next_update += self._upd_n
         y = np.concatenate(out) if out else np.zeros(0)
         self.n_out += y.shape[0]
@@ -705,6 +785,7 @@ def preprocess_ecg(
     ``normalize=False`` stops after the high-pass.
     """
     x = validate_ecg(ecg, fs_hz)
+    x, _ = hold_non_physical(x)
     y = resample_ecg(x, fs_hz, config.fs_hz)
     y = highpass_ecg(y, config.fs_hz, config.highpass_hz, config.highpass_order)
     if not normalize:
@@ -764,6 +845,7 @@ class StreamingPreprocessor:
             )
         self._normalize = normalize
         self.n_out = 0
+        self._last_plausible = 0.0
 
     @property
     def calibration_n(self) -> int:
@@ -784,8 +866,12 @@ class StreamingPreprocessor:
         return y
 
     def push(self, samples: Any) -> np.ndarray:
-        """Add raw samples at ``fs_in_hz``; return the new preprocessed samples."""
-        y = self.highpass.push(self.resampler.push(samples))
+        """Add raw samples at ``fs_in_hz``; return the new preprocessed samples.
+
+        Non-finite and non-physical samples are held (:func:`hold_non_physical`).
+        """
+        x, self._last_plausible = hold_non_physical(np.asarray(samples), self._last_plausible)
+        y = self.highpass.push(self.resampler.push(x))
         return self._finish(self._tail(y))
 
     def flush(self) -> np.ndarray:

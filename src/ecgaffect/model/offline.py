@@ -2,7 +2,12 @@
 
 By default the windows are the ones the live pipeline would score (``PreprocessConfig.
 for_live()``: the causal z-score calibrated on the first minute), so an offline score of a
-recording and its live replay agree; ``normalization="subject"`` uses the paper's training
+recording and its live replay agree: both go through :func:`ecgaffect.signal.preprocess_ecg`'s
+calibration rule (:func:`ecgaffect.signal.calibration_stats`: statistics over clean blocks
+only, artefact blocks rejected; non-physical samples held by
+:func:`ecgaffect.signal.hold_non_physical`), the one implementation the live
+:class:`~ecgaffect.signal.StreamingPreprocessor` uses too;
+``normalization="subject"`` uses the paper's training
 normalisation instead. The result is a column table (window start/end, per-class
 probabilities, predicted class of each task) written as CSV or Parquet.
 """

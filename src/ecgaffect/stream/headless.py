@@ -111,6 +111,8 @@ def run_headless(
         file=out,
         flush=True,
     )
+    for note in pipeline.notes():
+        print(f"live: {note}", file=out, flush=True)
     for rec in recorders:
         print(rec.summary(), file=out, flush=True)
     if pipeline.state is PipelineState.FAILED:

@@ -52,6 +52,40 @@ def _append_desc(element: Any, key: str, value: Any) -> None:
         element.append_child_value(key, str(value))
 
 
+#: The ``model_info`` keys :class:`AffectOutlet` publishes; everything else stays private.
+PUBLIC_MODEL_KEYS = (
+    "name",
+    "version",
+    "fs_hz",
+    "window_s",
+    "normalization",
+    "label_scheme",
+    "demo",
+    "tasks",
+    "classes",
+    "outputs",
+    "validation",
+)
+
+
+def _looks_private(value: Any) -> bool:
+    """A value that names a file or a machine: an absolute path or a home directory."""
+    if isinstance(value, Mapping):
+        return any(_looks_private(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_looks_private(v) for v in value)
+    text = str(value)
+    return text.startswith(("/", "~", "\\\\")) or (len(text) > 2 and text[1:3] in (":\\", ":/"))
+
+
+def public_model_info(model_info: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``model_info`` that may go on the network (see :data:`PUBLIC_MODEL_KEYS`).
+
+    Keys outside the list, and values holding an absolute path, are left out.
+    """
+    return {k: v for k, v in model_info.items() if k in PUBLIC_MODEL_KEYS and not _looks_private(v)}
+
+
 class AffectOutlet(Sink):
     """The model's output as an LSL stream (type ``"Affect"``, irregular rate, float32).
 
@@ -60,8 +94,11 @@ class AffectOutlet(Sink):
         name: stream name.
         source_id: stable id so recorders can recover the stream after a restart;
             default: a new random id.
-        model_info: metadata for ``desc/model`` (model name, tasks, classes, training data,
-            preprocessing...); nested mappings and lists are written as nested XML.
+        model_info: metadata for ``desc/model``; only the keys in :data:`PUBLIC_MODEL_KEYS`
+            (model name, version, rate, window, outputs, validation summary) are published,
+            nested mappings and lists as nested XML. Anything else (``training_data``, which
+            for a model from ``ecgaffect train`` holds absolute dataset paths, the host name)
+            never goes on the network.
 
     Scores are pushed with their own ``timestamp_s`` (the window's last sample). A score
     lacking a task/class of the layout gets NaN in that channel.
@@ -106,7 +143,7 @@ class AffectOutlet(Sink):
                 ch.append_child_value("type", "Probability")
         desc.append_child_value("manufacturer", "ecgaffect")
         meta = {"tasks": list(classes), "classes": {t: list(c) for t, c in classes.items()}}
-        meta.update(model_info or {})
+        meta.update(public_model_info(model_info or {}))
         _append_desc(desc, "model", meta)
         self._outlet = pylsl.StreamOutlet(info)
         self.name = name
@@ -213,6 +250,7 @@ class MarkerInlet:
         self.connected = threading.Event()
         self.stream_name: str | None = None
         self.n_markers = 0
+        self.n_undecodable = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="MarkerInlet", daemon=True)
         self._thread.start()
@@ -245,9 +283,11 @@ class MarkerInlet:
                 self.connected.set()
                 log.info("receiving markers from %r", self.stream_name)
                 while not self._stop.is_set():
-                    samples, stamps = inlet.pull_chunk(timeout=0.1)
+                    # raw bytes (as_numpy=True): pylsl's own strict UTF-8 decode raises on
+                    # one bad marker and would end this thread
+                    samples, stamps = inlet.pull_chunk(timeout=0.1, as_numpy=True)
                     for sample, ts in zip(samples, stamps, strict=True):
-                        text = "|".join(str(v) for v in sample)
+                        text = "|".join(self._decode(v) for v in sample)
                         self.n_markers += 1
                         try:
                             self.callback(Marker(float(ts), text))
@@ -259,6 +299,23 @@ class MarkerInlet:
             finally:
                 inlet.close_stream()
                 del inlet
+
+    def _decode(self, value: Any) -> str:
+        """One marker value as text; invalid UTF-8 is replaced (U+FFFD) and counted."""
+        if isinstance(value, bytes | bytearray):
+            try:
+                return bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                self.n_undecodable += 1
+                if self.n_undecodable == 1:
+                    log.warning(
+                        "marker stream %r sent a marker that is not valid UTF-8 (%r); "
+                        "decoded with replacement characters (further ones are counted)",
+                        self.stream_name,
+                        bytes(value)[:40],
+                    )
+                return bytes(value).decode("utf-8", errors="replace")
+        return str(value)
 
     def close(self) -> None:
         """Stop the thread (waits up to a resolve timeout)."""

@@ -38,7 +38,12 @@ import numpy as np
 
 from ecgaffect._optional import require
 from ecgaffect.stream.buffer import RingBuffer
-from ecgaffect.stream.quality import QualityConfig, assess_window, hrv_summary
+from ecgaffect.stream.quality import (
+    QualityConfig,
+    assess_model_input,
+    assess_window,
+    hrv_summary,
+)
 from ecgaffect.stream.scoring import WindowScorer
 from ecgaffect.stream.sinks import Score, Sink
 from ecgaffect.stream.sources.base import (
@@ -79,10 +84,26 @@ class PipelineCounters:
     windows_skipped_calibrating: int = 0
     windows_scored: int = 0
     windows_dropped: int = 0
+    windows_blocked: int = 0
+    samples_non_finite: int = 0
+    non_finite_spans: int = 0
+    timestamp_jumps_back: int = 0
+    timestamp_jumps_forward: int = 0
+    rate_mismatches: int = 0
+    windows_flagged: int = 0
     sink_errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
+
+
+#: A measured sample rate outside ``[1 / RATE_TOLERANCE, RATE_TOLERANCE]`` times the nominal
+#: rate of a live source (over at least ``RATE_SPAN_S`` of arrival time) is a rate mismatch.
+RATE_TOLERANCE = 2.0
+RATE_SPAN_S = 5.0
+#: A timestamp step of more than this many seconds against the sample order is a jump
+#: (chunk-timestamp jitter of a loaded machine stays well below it).
+JUMP_S = 0.25
 
 
 class _Preprocessor(Protocol):
@@ -141,6 +162,7 @@ class _Window:
     start_s: float
     end_s: float
     arrival_s: float
+    stream_flags: tuple[str, ...] = ()
 
 
 def _default_config(scorer: Any, config: Any) -> Any:
@@ -261,6 +283,17 @@ class Pipeline:
         self._worker: threading.Thread | None = None
         self._sink_error_logged: set[tuple[int, str]] = set()
         self._closed = False
+        self._last_finite = 0.0
+        self._prev_bad = False
+        self._last_chunk_arrival = 0.0
+        self._final_source_status: SourceStatus | None = None
+        self._last_timestamp: float | None = None
+        self._logged_once: set[str] = set()
+        # raw sample index -> flag, for stream faults (timestamp jump, rate mismatch) that
+        # windows spanning them must carry; pruned as the raw buffer forgets samples
+        self._fault_marks: collections.deque[tuple[int, str]] = collections.deque()
+        self._rate_points: collections.deque[tuple[float, int]] = collections.deque()
+        self._rate_bad = False
 
     # -- lifecycle ------------------------------------------------------------------------
     @property
@@ -311,6 +344,7 @@ class Pipeline:
             self._io_thread.join()
         if self._worker is not None:
             self._worker.join()
+        self._final_source_status = getattr(self.source, "status", None)
         try:
             self.source.close()
         except Exception:
@@ -324,6 +358,54 @@ class Pipeline:
             self._state = PipelineState.STOPPED
         self._finished.set()
         log.info("pipeline %s: %s", self._state.value, self.counters.as_dict())
+        for note in self.notes():
+            log.warning("%s", note)
+
+    def notes(self) -> list[str]:
+        """One sentence per stream fault or loss of this run, for the user's summary."""
+        c = self.counters
+        out: list[str] = []
+        if c.windows_dropped:
+            out.append(
+                f"{c.windows_dropped} windows dropped: scoring could not keep up with the "
+                f"source (a window every {self.hop_s:g} s of signal); the newest windows were "
+                "scored, the oldest pending ones skipped. Use a larger --hop, or for a replay "
+                "a lower --speed."
+            )
+        if c.windows_blocked:
+            out.append(
+                f"the replay waited for scoring {c.windows_blocked} times (back-pressure: a "
+                "replay is slowed down rather than windows dropped)"
+            )
+        if c.samples_non_finite:
+            out.append(
+                f"{c.samples_non_finite} NaN/Inf samples in {c.non_finite_spans} spans were "
+                "held at the last finite value; windows touching them are flagged non_finite"
+            )
+        if c.timestamp_jumps_back or c.timestamp_jumps_forward:
+            out.append(
+                f"timestamps jumped {c.timestamp_jumps_back} times backwards and "
+                f"{c.timestamp_jumps_forward} times forwards; windows spanning a jump are "
+                "flagged timestamp_jump"
+            )
+        live_status = self._final_source_status or getattr(self.source, "status", None)
+        if live_status is not None and live_status.state in (
+            SourceState.RECONNECTING,
+            SourceState.FAILED,
+        ):
+            quiet = local_clock() - self._last_chunk_arrival if self._last_chunk_arrival else 0
+            why = live_status.message or "no message"
+            out.append(
+                f"the source ended {live_status.state.value} ({why}); no samples for the "
+                f"last {quiet:.0f} s"
+            )
+        if c.rate_mismatches:
+            out.append(
+                f"the source's sample rate left {1 / RATE_TOLERANCE:g}-{RATE_TOLERANCE:g} x "
+                f"its nominal {self.fs_in_hz:g} Hz {c.rate_mismatches} times; windows "
+                "meanwhile are flagged rate_mismatch"
+            )
+        return out
 
     close = stop
 
@@ -433,6 +515,7 @@ class Pipeline:
                 log.warning("%s: %d duplicated samples dropped", self.source.name, overlap)
         self._next_source_index = max(expected or 0, chunk.first_index + len(chunk))
         self.counters.chunks_in += 1
+        self._last_chunk_arrival = arrival_s
         if samples.shape[0] == 0:
             return
         dropped = len(chunk) - samples.shape[0]
@@ -446,9 +529,154 @@ class Pipeline:
         self._fanout("on_chunk", chunk)
         if gap and self.buffer.total_samples > 0:
             self.counters.gaps += 1
-        self.buffer.append(samples, timestamps, gap_before=gap)
+        first_raw = self.buffer.total_samples
+        clean = self._finite(samples, first_raw)
+        for lo, hi, piece_gap in self._timestamp_pieces(timestamps, gap, first_raw):
+            self.buffer.append(clean[lo:hi], timestamps[lo:hi], gap_before=piece_gap)
         self.counters.samples_in += int(samples.shape[0])
-        self._consume(self._pre.push(samples), arrival_s)
+        self._check_rate(arrival_s, first_raw)
+        self._consume(self._pre.push(clean), arrival_s)
+
+    # -- stream faults --------------------------------------------------------------------
+    def _warn_once(self, key: str, message: str, *args: Any) -> None:
+        """Log a stream fault the first time it happens; later ones are only counted."""
+        if key in self._logged_once:
+            return
+        self._logged_once.add(key)
+        text = message % ((self.source.name, *args))
+        log.warning("%s (further ones are counted, not logged)", text)
+
+    def _mark(self, lo: int, hi: int, flag: str) -> None:
+        """Windows whose raw span overlaps samples ``[lo, hi)`` get ``flag``."""
+        self._fault_marks.append((int(lo), int(hi), flag))
+
+    def _finite(self, samples: np.ndarray, first_raw: int) -> np.ndarray:
+        """``samples`` with NaN/Inf replaced by the last finite value (booked and flagged).
+
+        The model never sees a non-finite value (the resampler would raise); the span is
+        counted (``samples_non_finite``, ``non_finite_spans``) and every window touching it
+        is flagged ``non_finite``. Sinks still get the chunk as it came (the recording is
+        honest about what the device sent).
+        """
+        bad = ~np.isfinite(samples)
+        if not bad.any():
+            if samples.shape[0]:
+                self._last_finite = float(samples[-1])
+            self._prev_bad = False
+            return samples
+        n_bad = int(bad.sum())
+        starts = bad & ~np.concatenate([[self._prev_bad], bad[:-1]])
+        self.counters.samples_non_finite += n_bad
+        self.counters.non_finite_spans += int(starts.sum())
+        self._warn_once(
+            "non_finite",
+            "%s: %d NaN/Inf samples; held at the last finite value, windows flagged",
+            n_bad,
+        )
+        from ecgaffect.signal import hold_non_physical
+
+        clean, _ = hold_non_physical(samples, self._last_finite, limit=math.inf)
+        where = np.flatnonzero(bad)
+        self._mark(first_raw + int(where[0]), first_raw + int(where[-1]) + 1, "non_finite")
+        self._last_finite = float(clean[-1])
+        self._prev_bad = bool(bad[-1])
+        return clean
+
+    def _timestamp_pieces(
+        self, timestamps: np.ndarray, gap: bool, first_raw: int
+    ) -> list[tuple[int, int, bool]]:
+        """Split a chunk at timestamp jumps: ``(lo, hi, gap_before)`` pieces.
+
+        A step backwards by more than two sample periods (and :data:`JUMP_S`), or forwards
+        by more than :data:`JUMP_S` without a booked gap, is a timestamp jump (smaller
+        forward steps are still flagged ``gap`` by the quality check):
+        counted, logged once, booked as a gap and flagged ``timestamp_jump`` on the windows
+        spanning it.
+        """
+        n = timestamps.shape[0]
+        prev = self._last_timestamp
+        if n:
+            self._last_timestamp = float(timestamps[-1])
+        if prev is None or n == 0:
+            steps = np.diff(timestamps)
+            offset = 1
+        else:
+            steps = np.diff(np.concatenate([[prev], timestamps]))
+            offset = 0
+        fs = self.fs_in_hz
+        back_s = max(2.0 / fs, JUMP_S)
+        fwd_s = max(self.quality_config.max_step_factor / fs, JUMP_S)
+        back = steps < -back_s
+        fwd = steps > fwd_s
+        if gap and offset == 0 and fwd.shape[0]:
+            fwd[0] = False  # a booked gap (lost samples, reconnect) explains the step
+        cuts = np.flatnonzero(back | fwd) + offset
+        if not cuts.shape[0]:
+            return [(0, n, gap)]
+        n_back, n_fwd = int(back.sum()), int(fwd.sum())
+        self.counters.timestamp_jumps_back += n_back
+        self.counters.timestamp_jumps_forward += n_fwd
+        if n_back:
+            self._warn_once(
+                "ts_back",
+                "%s: timestamps jump backwards by %.3f s; booked as a gap, windows flagged",
+                -float(steps[back].min()),
+            )
+        if n_fwd:
+            self._warn_once(
+                "ts_fwd",
+                "%s: timestamps jump forwards by %.3f s with no samples missing; booked as a "
+                "gap, windows flagged",
+                float(steps[fwd].max()),
+            )
+        pieces: list[tuple[int, int, bool]] = []
+        lo = 0
+        for c in (int(c) for c in cuts):
+            if c > lo:
+                pieces.append((lo, c, gap if lo == 0 else True))
+            lo = c
+            self._mark(first_raw + max(c - 1, 0), first_raw + c + 1, "timestamp_jump")
+        pieces.append((lo, n, gap if lo == 0 else True))
+        return pieces
+
+    def _check_rate(self, arrival_s: float, first_raw: int) -> None:
+        """Compare a live source's sample rate (by arrival time) with its nominal rate.
+
+        Over the last :data:`RATE_SPAN_S` seconds; outside :data:`RATE_TOLERANCE` the
+        mismatch is counted (once per episode), logged once, and the chunks that arrive
+        while it lasts are flagged ``rate_mismatch``.
+        """
+        assert self.buffer is not None
+        if not getattr(self.source, "live", True):
+            return
+        pts = self._rate_points
+        pts.append((arrival_s, self.buffer.total_samples))
+        while len(pts) > 2 and arrival_s - pts[1][0] >= RATE_SPAN_S:
+            pts.popleft()
+        t0, n0 = pts[0]
+        if arrival_s - t0 < RATE_SPAN_S:
+            return
+        ratio = (self.buffer.total_samples - n0) / (arrival_s - t0) / self.fs_in_hz
+        bad = not (1.0 / RATE_TOLERANCE <= ratio <= RATE_TOLERANCE)
+        if bad and not self._rate_bad:
+            self.counters.rate_mismatches += 1
+            self._warn_once(
+                "rate",
+                "%s: samples arrive at %.3g x the nominal %g Hz; windows flagged",
+                ratio,
+                self.fs_in_hz,
+            )
+        self._rate_bad = bad
+        if bad:
+            self._mark(first_raw, self.buffer.total_samples, "rate_mismatch")
+
+    def _stream_flags(self, raw_lo: int, raw_hi: int) -> tuple[str, ...]:
+        assert self.buffer is not None
+        marks = self._fault_marks
+        while marks and marks[0][1] <= self.buffer.first_index:
+            marks.popleft()
+        found = {f for lo, hi, f in marks if lo < raw_hi and raw_lo < hi}
+        return tuple(sorted(found))
 
     def _flush(self, arrival_s: float) -> None:
         assert self._pre is not None
@@ -513,15 +741,23 @@ class Pipeline:
                 start_s=start_s,
                 end_s=end_s,
                 arrival_s=arrival_s,
+                stream_flags=self._stream_flags(raw_lo, raw_hi),
             )
             self._window_index += 1
             with self._cond:
+                if not getattr(self.source, "live", True):
+                    # a replay: nobody waits in real time, so make the source wait
+                    # (back-pressure) instead of dropping the window
+                    if len(self._pending) >= self.max_pending:
+                        self.counters.windows_blocked += 1
+                    while len(self._pending) >= self.max_pending and not self._stop.is_set():
+                        self._cond.wait(0.1)
                 if len(self._pending) >= self.max_pending:
                     dropped = self._pending.popleft()
                     self.counters.windows_dropped += 1
                     log.debug("scoring behind: dropped pending window %d", dropped.index)
                 self._pending.append(window)
-                self._cond.notify()
+                self._cond.notify_all()
 
     # -- scoring worker -------------------------------------------------------------------
     def _score_loop(self) -> None:
@@ -533,6 +769,7 @@ class Pipeline:
                     break
                 batch = list(self._pending)
                 self._pending.clear()
+                self._cond.notify_all()  # an I/O thread held back by a full queue goes on
             try:
                 self._score_batch(batch)
             except Exception as exc:
@@ -562,6 +799,10 @@ class Pipeline:
                 flags, hr, r_peaks_s = [], math.nan, ()
             if not w.raw_complete:
                 flags.insert(0, "raw_incomplete")
+            flags.extend(f for f in w.stream_flags if f not in flags)
+            flags.extend(f for f in assess_model_input(w.x) if f not in flags)
+            if flags:
+                self.counters.windows_flagged += 1
             score = Score(
                 timestamp_s=w.end_s,
                 window_start_s=w.start_s,

@@ -13,6 +13,10 @@ reasons it is not. Flags:
 - ``"hr_implausible"``: the heart rate from R-peaks is outside ``[min_hr_bpm, max_hr_bpm]``;
 - ``"few_beats"``: fewer R-peaks than a ``min_hr_bpm`` heart would give over the window.
 
+:func:`assess_model_input` checks the *preprocessed* window the model gets: ``"input_degenerate"``
+when it is not finite, constant (spread below ``MIN_INPUT_STD``, e.g. after a poisoned
+normalisation) or off-scale (median magnitude above ``MAX_INPUT_MEDIAN_ABS`` z-units).
+
 R-peaks come from ``neurokit2.ecg_findpeaks`` (a core dependency, imported lazily).
 """
 
@@ -30,6 +34,7 @@ __all__ = [
     "HrvSummary",
     "QualityConfig",
     "WindowQuality",
+    "assess_model_input",
     "assess_window",
     "find_r_peaks",
     "hrv_summary",
@@ -172,3 +177,23 @@ def assess_window(
     if math.isfinite(hrv.mean_hr_bpm) and not (cfg.min_hr_bpm <= hrv.mean_hr_bpm <= cfg.max_hr_bpm):
         flags.append("hr_implausible")
     return WindowQuality(tuple(flags), hrv.mean_hr_bpm, hrv.n_beats, tuple(int(p) for p in peaks))
+
+
+#: A z-scored ECG window has a spread of order 1; below this it is constant to the model.
+MIN_INPUT_STD = 1e-3
+#: ... and a median magnitude of order 0.1-1; above this it is off-scale (poisoned stats).
+MAX_INPUT_MEDIAN_ABS = 50.0
+
+
+def assess_model_input(x: np.ndarray) -> tuple[str, ...]:
+    """``("input_degenerate",)`` when the preprocessed model input is unusable, else ``()``.
+
+    Unusable: any non-finite value, a standard deviation below :data:`MIN_INPUT_STD`, or a
+    median absolute value above :data:`MAX_INPUT_MEDIAN_ABS` (z-units).
+    """
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.size == 0 or not np.isfinite(arr).all():
+        return ("input_degenerate",)
+    if float(arr.std()) < MIN_INPUT_STD or float(np.median(np.abs(arr))) > MAX_INPUT_MEDIAN_ABS:
+        return ("input_degenerate",)
+    return ()

@@ -147,14 +147,18 @@ SourceItem = EcgChunk | HeartRate | Marker | SourceStatus
 class Source(abc.ABC):
     """Base class of all ECG sources. Use as a context manager, or call open()/close().
 
-    Subclasses set ``name`` (shown to the user), ``fs_hz`` (nominal sampling rate) and
-    implement :meth:`_open`, :meth:`_read` and :meth:`_close`. Status changes are reported
-    both through :attr:`status` and as :class:`SourceStatus` items in :meth:`read`'s output.
+    Subclasses set ``name`` (shown to the user), ``fs_hz`` (nominal sampling rate), ``live``
+    (False for a replay) and implement :meth:`_open`, :meth:`_read` and :meth:`_close`.
+    Status changes are reported both through :attr:`status` and as :class:`SourceStatus`
+    items in :meth:`read`'s output.
     """
 
     name: str = "source"
     fs_hz: float = float("nan")
     units: str = "uV"
+    #: False for a source nobody waits on in real time (a replay): the pipeline then blocks
+    #: the source while scoring is behind instead of dropping windows.
+    live: bool = True
 
     def __init__(self) -> None:
         self._status = SourceStatus(SourceState.IDLE)

@@ -13,6 +13,7 @@ first chunk after it comes back with ``gap_before=True``.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +111,9 @@ class LslSource(Source):
             channel metadata, microvolts when the stream says nothing.
         resolve_timeout_s: how long :meth:`open` waits for the stream.
         clock_sync: map timestamps to this machine's clock (pylsl ``proc_clocksync``).
-        dejitter: smooth timestamps (pylsl ``proc_dejitter``).
+        dejitter: smooth timestamps (pylsl ``proc_dejitter``). Off by default: liblsl's
+            smoothing spreads a timestamp jump (a clock step, an outlet restarted with another
+            time base) over many seconds, so the pipeline could not detect and flag it.
         max_buflen_s: how much data the inlet buffers if the reader falls behind.
     """
 
@@ -124,7 +127,7 @@ class LslSource(Source):
         units: str | None = None,
         resolve_timeout_s: float = 5.0,
         clock_sync: bool = True,
-        dejitter: bool = True,
+        dejitter: bool = False,
         max_buflen_s: int = 360,
     ) -> None:
         super().__init__()
@@ -156,6 +159,13 @@ class LslSource(Source):
         self._gap_pending = False
         self._status_pending = False
         self._reconnect_query = self.query
+        #: seconds between reconnect attempts after a failed one (doubles up to the max)
+        self.retry_min_s = 0.5
+        self.retry_max_s = 5.0
+        self.n_reconnect_failures = 0
+        self._retry_s = 0.0
+        self._retry_at = 0.0
+        self._last_reconnect_error = ""
 
     # -- helpers ---------------------------------------------------------------------------
     def _flags(self) -> int:
@@ -185,7 +195,11 @@ class LslSource(Source):
     def _configure(self, full: Any) -> None:
         desc = _describe(full)
         if desc.channel_format == "string":
-            raise SourceError(f"{self.name}: stream {desc} carries text, not ECG samples")
+            raise SourceError(
+                f"{self.name}: stream {desc} carries text (channel format string), not ECG "
+                "samples; expected a numeric stream (float32, double64 or int) with a nominal "
+                "rate, one channel per lead"
+            )
         if not desc.nominal_srate_hz > 0:
             raise SourceError(
                 f"{self.name}: stream {desc} has an irregular rate; ECG needs a nominal rate"
@@ -264,6 +278,25 @@ class LslSource(Source):
         self._status_pending = True
         log.info("reading %s", self.description)
 
+    def _back_off(self, error: str) -> None:
+        """After a failed reconnect wait ``retry_min_s``, doubling up to ``retry_max_s``.
+
+        The error is logged when it is new (a stream that came back in the wrong format
+        logs one clear line, not one per attempt); every failure is counted.
+        """
+        self.n_reconnect_failures += 1
+        self._retry_s = min(self.retry_max_s, max(self.retry_min_s, 2 * self._retry_s))
+        self._retry_at = time.monotonic() + self._retry_s
+        if error != self._last_reconnect_error:
+            self._last_reconnect_error = error
+            self._set_status(SourceState.RECONNECTING, f"reconnect failed: {error}")
+            log.warning(
+                "%s: reconnect failed: %s (retrying every %g s at most)",
+                self.name,
+                error,
+                self.retry_max_s,
+            )
+
     def _close(self) -> None:
         if self._inlet is not None:
             self._inlet.close_stream()
@@ -276,15 +309,24 @@ class LslSource(Source):
             items.append(self.status)
             self._status_pending = False
         if self._inlet is None:
+            wait = self._retry_at - time.monotonic()
+            if wait > 0:  # backing off after a failed reconnect: no busy retry loop
+                time.sleep(min(wait, max(timeout_s, 0.0)))
+                return items
             info = self._resolve(self._reconnect_query, max(timeout_s, 0.05))
             if info is None:
                 return items
+            inlet = None
             try:
                 inlet = self._connect(info)
                 self._configure(inlet.info(timeout=self.resolve_timeout_s))
             except (SourceError, pylsl.util.TimeoutError, pylsl.util.LostError) as exc:
-                log.warning("%s: reconnect failed: %s", self.name, exc)
+                if inlet is not None:
+                    inlet.close_stream()
+                self._back_off(str(exc))
                 return items
+            self._retry_s = 0.0
+            self._last_reconnect_error = ""
             self._inlet = inlet
             self.n_reconnects += 1
             items.append(self._set_status(SourceState.STREAMING, "stream is back"))

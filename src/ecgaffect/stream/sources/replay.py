@@ -93,6 +93,7 @@ class ReplaySource(Source):
         if recording.ecg.size == 0:
             raise ValueError(f"recording {recording.key} has no samples to replay")
         self.session = recording
+        self.live = False  # a file: the pipeline may make it wait instead of dropping windows
         self.name = f"replay of {recording.key}"
         self.fs_hz = float(recording.fs_hz)
         self.speed = float(speed)
