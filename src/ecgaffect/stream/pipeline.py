@@ -291,7 +291,7 @@ class Pipeline:
         self._logged_once: set[str] = set()
         # raw sample index -> flag, for stream faults (timestamp jump, rate mismatch) that
         # windows spanning them must carry; pruned as the raw buffer forgets samples
-        self._fault_marks: collections.deque[tuple[int, str]] = collections.deque()
+        self._fault_marks: collections.deque[tuple[int, int, str]] = collections.deque()
         self._rate_points: collections.deque[tuple[float, int]] = collections.deque()
         self._rate_bad = False
 
