@@ -35,6 +35,7 @@ from ecgaffect.model.export import (
 from ecgaffect.model.networks import EmotionNet, Encoder
 from ecgaffect.model.offline import score_table
 from ecgaffect.model.scorer import Scorer
+from ecgaffect.signal import PreprocessConfig
 
 GFLOP_PER_WINDOW = 0.67
 TARGET_WPS = 120.0
@@ -84,8 +85,7 @@ def main() -> None:
     card = ModelCard(
         name="bench",
         tasks=tasks,
-        preprocessing={"fs_hz": 256.0, "version": "bench"},
-        normalization="subject",
+        preprocessing=PreprocessConfig(version="bench"),
         label_scheme="binary",
         demo=True,
     )

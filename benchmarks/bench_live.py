@@ -108,8 +108,7 @@ def export_model(folder: str) -> str:
     card = ModelCard(
         name="bench-random",
         tasks=tasks,
-        preprocessing=config.to_dict(),
-        normalization="calibrated",
+        preprocessing=config,
         label_scheme="binary",
         demo=True,
         notes="random weights, for timing only",

@@ -269,8 +269,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     card = ModelCard(
         name="ecgaffect-default-demo",
         tasks=ft.tasks,
-        preprocessing=PreprocessConfig().to_dict(),
-        normalization=PreprocessConfig().normalization,
+        preprocessing=PreprocessConfig(),
         label_scheme="binary",
         training_data=training_data,
         metrics=metrics,

@@ -6,6 +6,7 @@ import torch
 
 from ecgaffect.model.card import ModelCard
 from ecgaffect.model.networks import EmotionNet, Encoder
+from ecgaffect.signal import PreprocessConfig
 
 TASKS = {"arousal": ["low", "high"], "affect": ["baseline", "stress", "amusement"]}
 PREPROCESSING = {"fs_hz": 256.0, "highpass_hz": 0.8, "window_s": 10.0, "version": "test"}
@@ -18,11 +19,18 @@ def make_net(seed: int = 0) -> EmotionNet:
 
 
 def make_card(**overrides) -> ModelCard:
+    """A valid card; ``preprocessing`` may be a dict, and ``normalization``, ``fs_hz`` and
+    ``window_s`` overrides go into the preprocessing (the card derives them from it).
+    """
+    prep = overrides.pop("preprocessing", PREPROCESSING)
+    prep = prep.to_dict() if isinstance(prep, PreprocessConfig) else dict(prep)
+    for key in ("normalization", "fs_hz", "window_s"):
+        if key in overrides:
+            prep[key] = overrides.pop(key)
     fields = {
         "name": "test-model",
         "tasks": TASKS,
-        "preprocessing": PREPROCESSING,
-        "normalization": "subject",
+        "preprocessing": PreprocessConfig.from_dict(prep),
         "label_scheme": "binary",
         "demo": True,
         "notes": "random weights for tests",

@@ -59,7 +59,7 @@ def test_export_from_run_dir_loads_in_scorer(train_run, tmp_path):
     card = read_card(out)
     assert card.name == "re-export"
     assert card.training_data["n_subjects"] == 2
-    assert card.preprocessing["fs_hz"] == 256.0
+    assert card.preprocessing.fs_hz == 256.0
     assert "leave-one-subject-out" in card.metrics["protocol"]
     scorer = Scorer.load(out)
     x = np.random.default_rng(0).standard_normal((3, 2560)).astype(np.float32)

@@ -21,6 +21,7 @@ from ecgaffect.model.export import (
 )
 from ecgaffect.model.offline import preprocess_windows, read_recording, score_table, write_table
 from ecgaffect.model.scorer import Scorer
+from ecgaffect.signal import PreprocessConfig
 
 TASK_ARGS = ["arousal=low,high", "affect=baseline,stress,amusement"]
 
@@ -55,7 +56,7 @@ def test_export_writes_the_model_file_and_model_info_reads_it(checkpoint, capsys
     card = read_card(d / "m.safetensors")
     assert card.tasks == TASKS
     assert card.thresholds == {"arousal": 0.4, "affect": None}
-    assert card.preprocessing == PREPROCESSING
+    assert card.preprocessing == PreprocessConfig.from_dict(PREPROCESSING)
     assert card.demo is True
     # the exported weights are the checkpoint's
     x = make_windows(2)
@@ -214,7 +215,7 @@ def test_score_scores_the_windows_the_live_pipeline_scores(scorer, tmp_path, mon
             "--no-progress"]  # fmt: skip
     assert main([*base, "-o", str(tmp_path / "live.csv")]) == 0
     assert main([*base, "--normalization", "subject", "-o", str(tmp_path / "sub.csv")]) == 0
-    config = sig.PreprocessConfig.from_dict(scorer.card.preprocessing)
+    config = scorer.card.preprocessing
     assert config.for_live().normalization == "calibrated"
     for cfg, got in ((config.for_live(), seen[0]), (config, seen[1])):
         x = sig.preprocess_ecg(ecg, fs_hz, config=cfg)
@@ -232,3 +233,71 @@ def test_score_command_errors_are_one_line(scorer, tmp_path, capsys):
     assert "is shorter than one 10 s window" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"--normalization='paper': must be one of \['live'"):
         preprocess_windows(np.zeros(3000), 256.0, scorer.card, hop_s=10, normalization="paper")
+
+
+# -- export --run-dir: the card carries the run's own preprocessing -------------------------------
+@pytest.fixture(scope="module")
+def calibrated_run(tmp_path_factory):
+    """A fine-tune run on windows made with a non-default signal path and label scheme."""
+    from ecgaffect.datasets.synthetic import make_synthetic_sessions
+    from ecgaffect.datasets.windows import make_windowset
+    from ecgaffect.model.finetune import FinetuneConfig, finetune
+    from ecgaffect.model.networks import Encoder
+
+    config = PreprocessConfig(normalization="calibrated", calibration_s=20.0, highpass_hz=0.5)
+    sessions = make_synthetic_sessions(4, duration_s=60.0, seed=0)
+    ws = make_windowset(sessions, tasks=["arousal"], scheme="paper", config=config, progress=False)
+    assert ws.preprocessing == config
+    assert ws.label_scheme == "paper"
+    d = tmp_path_factory.mktemp("calibrated_run")
+    torch.manual_seed(0)
+    finetune(
+        ws,
+        Encoder(),
+        FinetuneConfig(epochs=1, batch_size=16, device="cpu"),
+        d,
+        progress=False,
+        data_description="synthetic ECG, a description that names no scheme",
+    )
+    return d, config
+
+
+def test_export_run_dir_puts_the_runs_preprocessing_and_scheme_on_the_card(
+    calibrated_run, tmp_path
+):
+    from ecgaffect.model.finetune import load_emotion_net
+
+    run, config = calibrated_run
+    _, _, info = load_emotion_net(run)
+    assert PreprocessConfig.from_dict(info["preprocessing"]) == config
+    assert info["label_scheme"] == "paper"
+    out = tmp_path / "m.safetensors"
+    assert main(["export", "--run-dir", str(run), "--name", "cal", "-o", str(out)]) == 0
+    card = read_card(out)
+    assert card.preprocessing == config
+    assert card.normalization == "calibrated"
+    assert card.preprocessing.calibration_s == 20.0
+    assert card.label_scheme == "paper"
+    assert "calibrated (causal)" in card.notes or card.demo
+
+
+def test_export_run_dir_without_recorded_preprocessing_asks_for_it(tmp_path, capsys):
+    from ecgaffect.model.finetune import FinetuneConfig, LabelledWindows, finetune
+    from ecgaffect.model.networks import Encoder
+
+    rng = np.random.default_rng(0)
+    data = LabelledWindows(
+        rng.standard_normal((8, 2560)).astype(np.float32),
+        {"a": np.tile([0, 1], 4)},
+        {"a": ["low", "high"]},
+    )
+    finetune(data, Encoder(), FinetuneConfig(epochs=1, device="cpu"), tmp_path, progress=False)
+    out = tmp_path / "m.safetensors"
+    rc = main(["export", "--run-dir", str(tmp_path), "--name", "x", "-o", str(out)])
+    assert rc != 0
+    assert "does not record its preprocessing" in capsys.readouterr().err
+    prep = tmp_path / "prep.json"
+    prep.write_text(json.dumps(PreprocessConfig(highpass_hz=0.5).to_dict()))
+    args = ["export", "--run-dir", str(tmp_path), "--name", "x", "--preprocessing", str(prep)]
+    assert main([*args, "-o", str(out)]) == 0
+    assert read_card(out).preprocessing == PreprocessConfig(highpass_hz=0.5)

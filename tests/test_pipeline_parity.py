@@ -91,9 +91,7 @@ def test_replay_through_the_real_model_equals_offline_scoring(real_scorer):
 
     x = synthetic_ecg_uv(45.0, FS_IN, seed=12)
     card = real_scorer.card
-    config = dataclasses.replace(
-        signal.PreprocessConfig.from_dict(card.preprocessing), normalization="calibrated"
-    )
+    config = dataclasses.replace(card.preprocessing, normalization="calibrated")
     offline = signal.preprocess_ecg(x, FS_IN, config=config)
     windows, starts = signal.make_windows(offline, fs_hz=256.0, window_s=10.0, hop_s=1.0)
     keep = starts + card.window_n >= round(config.calibration_s * 256.0)

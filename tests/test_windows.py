@@ -313,3 +313,62 @@ def test_full_rate_block_needs_no_extra_float64_copies() -> None:
     # and the windows are what the one signal path gives
     ref = S.preprocess_ecg(ecg, fs)
     np.testing.assert_allclose(ws.x[5], ref[50 * 256 : 60 * 256], rtol=0, atol=1e-5)
+
+
+# -- the run contract: typed preprocessing and label scheme ---------------------------------------
+def test_windowset_carries_its_preprocessing_and_label_scheme(tmp_path: Path) -> None:
+    config = S.PreprocessConfig(normalization="calibrated", calibration_s=20.0)
+    ws = make_windowset(_corpus(), scheme="paper", config=config, progress=False)
+    assert isinstance(ws.preprocessing, S.PreprocessConfig)
+    assert ws.preprocessing == config
+    assert ws.label_scheme == "paper"
+    # meta holds their JSON form, written from them (one source)
+    assert ws.meta["preprocessing"] == config.to_dict()
+    assert ws.meta["scheme"] == "paper"
+    part = ws.subset(np.arange(3))
+    assert part.preprocessing == config
+    assert part.label_scheme == "paper"
+    back = WindowSet.load(ws.save(tmp_path / "ws"))
+    assert back.preprocessing == config
+    assert back.label_scheme == "paper"
+    assert back.fingerprint() == ws.fingerprint()
+
+
+def test_windowset_saved_by_an_earlier_version_gets_typed_fields(tmp_path: Path) -> None:
+    # the meta.json layout of earlier sets: scheme and preprocessing only in meta
+    d = tmp_path / "old"
+    ws = make_windowset(_corpus(), progress=False)
+    ws.save(d)
+    doc = json.loads((d / "meta.json").read_text())
+    assert doc["format_version"] == 1
+    doc["meta"] = {
+        k: v for k, v in doc["meta"].items() if k in ("scheme", "preprocessing", "hop_s", "align")
+    }
+    (d / "meta.json").write_text(json.dumps(doc))
+    old = WindowSet.load(d)
+    assert old.preprocessing == S.PreprocessConfig()
+    assert old.label_scheme == "binary"
+
+
+def test_windowset_contract_must_agree_with_meta_and_windows() -> None:
+    arrays = {
+        "x": np.zeros((2, 2560), dtype=np.float32),
+        "labels": {},
+        "classes": {},
+        "subject": np.array(["a", "a"]),
+        "session": np.array(["s", "s"]),
+        "start_s": np.zeros(2),
+    }
+    bare = WindowSet(**arrays)
+    assert bare.preprocessing is None
+    assert bare.label_scheme is None
+    with pytest.raises(ValueError, match=r"differs from meta\['scheme'\]"):
+        WindowSet(**arrays, meta={"scheme": "binary"}, label_scheme="paper")
+    with pytest.raises(ValueError, match=r"differs from meta\['preprocessing'\]"):
+        WindowSet(
+            **arrays,
+            meta={"preprocessing": S.PreprocessConfig().to_dict()},
+            preprocessing=S.PreprocessConfig(normalization="calibrated"),
+        )
+    with pytest.raises(ValueError, match=r"windows of 2560 samples; its preprocessing makes 1280"):
+        WindowSet(**arrays, preprocessing=S.PreprocessConfig(window_s=5.0))

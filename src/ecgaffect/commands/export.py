@@ -78,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
     training_data = ex.read_json_arg(args.training_data, "--training-data")
     if args.run_dir:
         net, tasks, fields = ex.load_run_dir(args.run_dir)
+        if not preprocessing and fields["preprocessing"] is None:
+            raise ValueError(
+                f"--run-dir {args.run_dir!s}: the run does not record its preprocessing "
+                "(trained by an older ecgaffect); pass --preprocessing with the "
+                "PreprocessConfig JSON it was trained with"
+            )
         card = ex.build_card(
             name=args.name,
             tasks=tasks,

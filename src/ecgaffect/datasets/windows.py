@@ -74,7 +74,15 @@ class WindowSet:
             subject never merge two people who share an id in different datasets).
         session: str ``[n]`` :attr:`Session.key` of the window's session.
         start_s: float64 ``[n]`` window start in seconds from the session's first sample.
-        meta: scheme, preprocessing config, hop, datasets, skipped sessions, ...
+        meta: hop, alignment, datasets, skipped sessions, scheme description, ... and the
+            JSON form of the two fields below (``"preprocessing"``, ``"fs_hz"``,
+            ``"window_s"``, ``"scheme"``), written from them for readers of plain meta and
+            the saved ``meta.json``.
+        preprocessing: the signal path the windows went through (``fs_hz``, ``window_s``,
+            normalisation, ...); ``None`` for windows of unknown origin. Default: read from
+            ``meta["preprocessing"]`` (a set saved by an earlier ecgaffect).
+        label_scheme: name of the label scheme the classes come from (``"binary"``, ...);
+            ``None`` when unknown. Default: ``meta["scheme"]``.
     """
 
     x: np.ndarray
@@ -84,11 +92,14 @@ class WindowSet:
     session: np.ndarray
     start_s: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    preprocessing: PreprocessConfig | None = None
+    label_scheme: str | None = None
 
     def __post_init__(self) -> None:
         n = self.x.shape[0]
         if self.x.ndim != 2:
             raise ValueError(f"WindowSet.x must be 2-D [n, window_n], got shape {self.x.shape}")
+        self._sync_contract()
         for name, arr in [
             ("subject", self.subject),
             ("session", self.session),
@@ -102,6 +113,48 @@ class WindowSet:
                 f"WindowSet: labels tasks {sorted(self.labels)} != classes tasks "
                 f"{sorted(self.classes)}"
             )
+
+    def _sync_contract(self) -> None:
+        """Take ``preprocessing``/``label_scheme`` from meta when not given, check that the
+        two agree, and write the typed values' JSON form into meta.
+        """
+        stored = self.meta.get("preprocessing")
+        if self.preprocessing is None and stored is not None:
+            self.preprocessing = PreprocessConfig.from_dict(stored)
+        elif stored is not None and PreprocessConfig.from_dict(stored) != self.preprocessing:
+            raise ValueError(
+                f"WindowSet: preprocessing {self.preprocessing} differs from "
+                f"meta['preprocessing'] = {stored}"
+            )
+        if self.preprocessing is not None:
+            if not isinstance(self.preprocessing, PreprocessConfig):
+                raise TypeError(
+                    "WindowSet.preprocessing must be a PreprocessConfig, got "
+                    f"{type(self.preprocessing).__name__}"
+                )
+            if self.x.shape[1] != self.preprocessing.window_n:
+                raise ValueError(
+                    f"WindowSet.x has windows of {self.x.shape[1]} samples; its preprocessing "
+                    f"makes {self.preprocessing.window_n} ({self.preprocessing.window_s:g} s "
+                    f"at {self.preprocessing.fs_hz:g} Hz)"
+                )
+            self.meta["preprocessing"] = self.preprocessing.to_dict()
+            self.meta["fs_hz"] = float(self.preprocessing.fs_hz)
+            self.meta["window_s"] = float(self.preprocessing.window_s)
+        scheme = self.meta.get("scheme")
+        if self.label_scheme is None and scheme is not None:
+            self.label_scheme = str(scheme)
+        elif scheme is not None and scheme != self.label_scheme:
+            raise ValueError(
+                f"WindowSet: label_scheme {self.label_scheme!r} differs from "
+                f"meta['scheme'] = {scheme!r}"
+            )
+        if self.label_scheme is not None:
+            if not isinstance(self.label_scheme, str) or not self.label_scheme:
+                raise ValueError(
+                    f"WindowSet.label_scheme must be a non-empty string, got {self.label_scheme!r}"
+                )
+            self.meta["scheme"] = self.label_scheme
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -123,6 +176,8 @@ class WindowSet:
             session=self.session[idx],
             start_s=self.start_s[idx],
             meta=json.loads(json.dumps(self.meta)),
+            preprocessing=self.preprocessing,
+            label_scheme=self.label_scheme,
         )
 
     # ------------------------------------------------------------------ persistence
@@ -389,7 +444,6 @@ def make_windowset(
         tasks = sorted({name for s in sessions for name in s.label_names()})
     tasks = list(tasks)
     fs = config.fs_hz
-    window_s = config.window_s
     window_n = config.window_n
     hop_n = int(round(hop_s * fs))
     if not (hop_n > 0 and abs(hop_n - hop_s * fs) < 1e-6 * max(1.0, hop_s * fs)):
@@ -483,13 +537,9 @@ def make_windowset(
 
     n = sum(w.shape[0] for w in xs)
     meta: dict[str, Any] = {
-        "scheme": label_scheme.name,
         "scheme_description": label_scheme.description,
-        "preprocessing": config.to_dict(),
         "hop_s": float(hop_s),
         "align": align,
-        "window_s": float(window_s),
-        "fs_hz": float(fs),
         "datasets": sorted(used_datasets),
         "n_subjects": len(used_subjects),
         "n_sessions": n_sessions,
@@ -513,4 +563,6 @@ def make_windowset(
         session=np.concatenate(sess_col).astype(str) if sess_col else np.zeros(0, dtype=str),
         start_s=np.concatenate(start_col) if start_col else np.zeros(0, dtype=np.float64),
         meta=meta,
+        preprocessing=config,
+        label_scheme=label_scheme.name,
     )

@@ -10,6 +10,12 @@ to reject a stream the model was not trained for.
 The card is a JSON document with a ``card_version`` field; :meth:`ModelCard.from_dict`
 validates every field strictly and raises :class:`ModelCardError` (a ``ValueError``) naming
 the field, echoing the bad value and saying what is allowed.
+
+Version 2 (:data:`CARD_VERSION`) holds the input contract once: ``preprocessing`` is the
+:class:`~ecgaffect.signal.PreprocessConfig` the model was trained with, and the card's
+``fs_hz``, ``window_n``, ``window_s`` and ``normalization`` are read from it. Version 1 cards
+repeated those four at the top level; :meth:`ModelCard.from_dict` still reads them, checks
+they agree with the preprocessing and converts the card to version 2.
 """
 
 from __future__ import annotations
@@ -23,18 +29,25 @@ from typing import Any
 
 import numpy as np
 
+from ecgaffect.signal import PreprocessConfig
+
 __all__ = [
     "CARD_FILENAME",
     "CARD_VERSION",
     "DEMO_WARNING",
+    "READABLE_CARD_VERSIONS",
     "ModelCard",
     "ModelCardError",
     "ModelFormatError",
     "output_layout_for",
 ]
 
-#: Schema version of the card; bump when a field changes meaning.
-CARD_VERSION = 1
+#: Schema version of the card written; bump when a field changes meaning.
+CARD_VERSION = 2
+#: Card versions :meth:`ModelCard.from_dict` reads (version 1 is converted to version 2).
+READABLE_CARD_VERSIONS = (1, 2)
+#: Version 1 fields that repeated the preprocessing at the top level.
+_V1_INPUT_FIELDS = ("fs_hz", "window_n", "window_s", "normalization")
 #: Name of the card inside an exported artifact (``extra_files``).
 CARD_FILENAME = "ecgaffect_card.json"
 #: What every consumer shows for a card with ``demo=True``.
@@ -85,12 +98,10 @@ class ModelCard:
     Attributes:
         name: short identifier of the model, e.g. ``"swell-stress-ssl"``.
         tasks: ordered mapping task → class names; the output columns follow this order.
-        preprocessing: ``ecgaffect.signal.PreprocessConfig.to_dict()`` used for training.
-        normalization: normalisation mode of the input windows (e.g. ``"subject"``).
+        preprocessing: the :class:`~ecgaffect.signal.PreprocessConfig` used for training;
+            the properties :attr:`fs_hz`, :attr:`window_n`, :attr:`window_s` and
+            :attr:`normalization` are read from it (JSON: its ``to_dict()``).
         label_scheme: name of the label scheme the classes come from (``"binary"``, ...).
-        fs_hz: sampling rate of the model input.
-        window_n: samples per window.
-        window_s: window duration; ``window_n == fs_hz * window_s``.
         thresholds: per task, the decision threshold on P(class 1) for a binary task, or
             None for argmax (always None for three or more classes).
         output_layout: per task, ``[start, stop)`` output columns; derived from ``tasks``.
@@ -109,12 +120,8 @@ class ModelCard:
 
     name: str
     tasks: dict[str, list[str]]
-    preprocessing: dict[str, Any]
-    normalization: str
+    preprocessing: PreprocessConfig
     label_scheme: str
-    fs_hz: float = 256.0
-    window_n: int = 2560
-    window_s: float = 10.0
     thresholds: dict[str, float | None] = field(default_factory=dict)
     output_layout: dict[str, list[int]] = field(default_factory=dict)
     training_data: dict[str, Any] = field(default_factory=dict)
@@ -137,6 +144,26 @@ class ModelCard:
         self.validate()
 
     # -- derived --------------------------------------------------------------------------
+    @property
+    def fs_hz(self) -> float:
+        """Sampling rate of the model input (Hz), ``preprocessing.fs_hz``."""
+        return float(self.preprocessing.fs_hz)
+
+    @property
+    def window_s(self) -> float:
+        """Window duration (s), ``preprocessing.window_s``."""
+        return float(self.preprocessing.window_s)
+
+    @property
+    def window_n(self) -> int:
+        """Samples per window, ``preprocessing.window_n`` (``fs_hz * window_s``)."""
+        return int(self.preprocessing.window_n)
+
+    @property
+    def normalization(self) -> str:
+        """Normalisation of the training windows, ``preprocessing.normalization``."""
+        return str(self.preprocessing.normalization)
+
     @property
     def n_outputs(self) -> int:
         """Number of output columns (sum of the tasks' class counts)."""
@@ -186,58 +213,25 @@ class ModelCard:
             raise bad(
                 "card_version",
                 self.card_version,
-                f"this ecgaffect reads card version {CARD_VERSION} only; "
+                f"this ecgaffect reads card versions {list(READABLE_CARD_VERSIONS)} only; "
                 "re-export the model or upgrade ecgaffect",
             )
         if not isinstance(self.name, str) or not self.name.strip():
             raise bad("name", self.name, "must be a non-empty string")
-        for key in ("normalization", "label_scheme"):
-            value = getattr(self, key)
-            if not isinstance(value, str) or not value.strip():
-                raise bad(key, value, "must be a non-empty string")
+        if not isinstance(self.label_scheme, str) or not self.label_scheme.strip():
+            raise bad("label_scheme", self.label_scheme, "must be a non-empty string")
         for key in ("notes", "created_utc", "package_version", "torch_version"):
             if not isinstance(getattr(self, key), str):
                 raise bad(key, getattr(self, key), "must be a string")
         if not isinstance(self.demo, bool):
             raise bad("demo", self.demo, "must be true or false")
-        if (
-            isinstance(self.fs_hz, bool)
-            or not isinstance(self.fs_hz, int | float)
-            or not math.isfinite(self.fs_hz)
-            or self.fs_hz <= 0
-        ):
-            raise bad("fs_hz", self.fs_hz, "must be a finite number > 0")
-        if isinstance(self.window_n, bool) or not isinstance(self.window_n, int):
-            raise bad("window_n", self.window_n, "must be a positive integer")
-        if self.window_n <= 0:
-            raise bad("window_n", self.window_n, "must be a positive integer")
-        if (
-            isinstance(self.window_s, bool)
-            or not isinstance(self.window_s, int | float)
-            or not self.window_s > 0
-        ):
-            raise bad("window_s", self.window_s, "must be a number > 0")
-        if not math.isclose(self.fs_hz * self.window_s, self.window_n, abs_tol=1e-6):
+        if not isinstance(self.preprocessing, PreprocessConfig):
             raise bad(
-                "window_n",
-                self.window_n,
-                f"must equal fs_hz * window_s = {self.fs_hz} * {self.window_s}",
+                "preprocessing",
+                self.preprocessing,
+                "must be an ecgaffect.signal.PreprocessConfig (ModelCard.from_dict reads "
+                "its JSON object)",
             )
-        if not isinstance(self.preprocessing, dict) or not self.preprocessing:
-            raise bad("preprocessing", self.preprocessing, "must be a non-empty JSON object")
-        for key in ("fs_hz", "window_s", "window_n", "normalization"):
-            if key not in self.preprocessing:
-                continue
-            mine, theirs = getattr(self, key), self.preprocessing[key]
-            same = (
-                mine == theirs
-                if isinstance(mine, str) or isinstance(theirs, str)
-                else isinstance(theirs, int | float)
-                and not isinstance(theirs, bool)
-                and math.isclose(float(mine), float(theirs), rel_tol=0, abs_tol=1e-9)
-            )
-            if not same:
-                raise bad(key, mine, f"must equal preprocessing[{key!r}] = {theirs!r}")
         if not self.tasks:
             raise bad("tasks", self.tasks, "must name at least one task with its classes")
         for task, classes in self.tasks.items():
@@ -293,8 +287,10 @@ class ModelCard:
 
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-compatible dict (task order preserved)."""
-        return asdict(self)
+        """Plain JSON-compatible dict (task order preserved; ``preprocessing`` as its dict)."""
+        data = asdict(self)
+        data["preprocessing"] = self.preprocessing.to_dict()
+        return data
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """JSON text of :meth:`to_dict` (strict: NaN/inf are rejected)."""
@@ -307,17 +303,41 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelCard:
-        """Build and validate a card; unknown or missing fields raise :class:`ModelCardError`."""
+        """Build and validate a card; unknown or missing fields raise :class:`ModelCardError`.
+
+        A version 1 card (top-level ``fs_hz``, ``window_n``, ``window_s`` and
+        ``normalization`` beside ``preprocessing``) is converted to version 2: the four must
+        agree with the preprocessing, which takes any of them it does not name.
+
+        Args:
+            data: the card's JSON object.
+
+        Returns:
+            The validated card (always :data:`CARD_VERSION`).
+
+        Raises:
+            ModelCardError: any field missing, unknown or outside what is allowed.
+        """
         if not isinstance(data, Mapping):
             raise ModelCardError(f"a model card must be a JSON object, got {type(data).__name__}")
+        version = data.get("card_version")
+        if "card_version" not in data:
+            raise ModelCardError("model card is missing required fields ['card_version']")
+        if isinstance(version, bool) or version not in READABLE_CARD_VERSIONS:
+            raise ModelCardError(
+                f"model card field 'card_version' = {version!r}: this ecgaffect reads card "
+                f"versions {list(READABLE_CARD_VERSIONS)} only; re-export the model or "
+                "upgrade ecgaffect"
+            )
+        data = _from_v1(data) if version == 1 else dict(data)
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
             raise ModelCardError(
                 f"model card has unknown fields {unknown}; allowed fields: {sorted(known)}"
             )
-        required = ("name", "tasks", "preprocessing", "normalization", "label_scheme")
-        missing = [k for k in (*required, "card_version") if k not in data]
+        required = ("name", "tasks", "preprocessing", "label_scheme")
+        missing = [k for k in required if k not in data]
         if missing:
             raise ModelCardError(f"model card is missing required fields {missing}")
         tasks = data["tasks"]
@@ -330,8 +350,9 @@ class ModelCard:
         for key in ("thresholds", "output_layout"):
             if key in data and not isinstance(data[key], Mapping):
                 raise ModelCardError(f"model card field {key!r} = {data[key]!r}: must be an object")
+        data["preprocessing"] = _preprocess_config(data["preprocessing"])
         try:
-            return cls(**dict(data))
+            return cls(**data)
         except TypeError as exc:  # wrong value types that the dataclass itself trips over
             raise ModelCardError(f"invalid model card: {exc}") from exc
 
@@ -402,7 +423,7 @@ class ModelCard:
             rule = "argmax" if thr is None else f"P({classes[1]}) >= {thr:g}"
             lines.append(f"  {task:<14}{', '.join(classes)}  (outputs {a}..{b - 1}; {rule})")
         lines.append("preprocessing:")
-        lines += [f"  {k}: {v}" for k, v in self.preprocessing.items()]
+        lines += [f"  {k}: {v}" for k, v in self.preprocessing.to_dict().items()]
         if self.training_data:
             lines.append("training data:")
             lines += [f"  {k}: {v}" for k, v in self.training_data.items()]
@@ -425,3 +446,66 @@ class ModelCard:
         if self.notes:
             lines.append(f"notes:          {self.notes}")
         return "\n".join(lines)
+
+
+def _preprocess_config(value: Any) -> PreprocessConfig:
+    """The card's ``preprocessing`` JSON object as a :class:`PreprocessConfig`."""
+    if isinstance(value, PreprocessConfig):
+        return value
+    if not isinstance(value, Mapping) or not value:
+        raise ModelCardError(
+            f"model card field 'preprocessing' = {value!r}: must be a non-empty JSON object "
+            "(ecgaffect.signal.PreprocessConfig.to_dict())"
+        )
+    try:
+        return PreprocessConfig.from_dict(value)
+    except (TypeError, ValueError) as exc:
+        raise ModelCardError(f"model card field 'preprocessing' = {dict(value)!r}: {exc}") from None
+
+
+def _same(mine: Any, theirs: Any) -> bool:
+    if isinstance(mine, str) or isinstance(theirs, str):
+        return bool(mine == theirs)
+    numbers = all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        for v in (mine, theirs)
+    )
+    return numbers and math.isclose(float(mine), float(theirs), rel_tol=0, abs_tol=1e-9)
+
+
+def _from_v1(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A version 1 card's fields in the version 2 layout (see :meth:`ModelCard.from_dict`)."""
+    out = dict(data)
+    prep = out.get("preprocessing")
+    if not isinstance(prep, Mapping) or not prep:
+        raise ModelCardError(
+            f"model card field 'preprocessing' = {prep!r}: must be a non-empty JSON object"
+        )
+    prep = dict(prep)
+    top = {k: out.pop(k) for k in _V1_INPUT_FIELDS if k in out}
+    missing = [k for k in ("normalization",) if k not in top and k not in prep]
+    if missing:
+        raise ModelCardError(f"model card (version 1) is missing required fields {missing}")
+    window_n = prep.pop("window_n", None)
+    for key in ("fs_hz", "window_s", "normalization"):
+        if key not in top:
+            continue
+        if key not in prep:
+            prep[key] = top[key]
+        elif not _same(top[key], prep[key]):
+            raise ModelCardError(
+                f"model card field {key!r} = {top[key]!r}: must equal "
+                f"preprocessing[{key!r}] = {prep[key]!r}"
+            )
+    config = _preprocess_config(prep)
+    for key, value in (("window_n", top.get("window_n")), ("window_n", window_n)):
+        if value is not None and not (
+            isinstance(value, int) and not isinstance(value, bool) and value == config.window_n
+        ):
+            raise ModelCardError(
+                f"model card field {key!r} = {value!r}: must equal fs_hz * window_s = "
+                f"{config.fs_hz} * {config.window_s}"
+            )
+    out["preprocessing"] = config
+    out["card_version"] = CARD_VERSION
+    return out

@@ -294,11 +294,15 @@ def describe_windowset(ws: WindowSet) -> dict[str, Any]:
         "n_windows": len(ws),
         "n_subjects": int(len(np.unique(ws.subject))),
         "datasets": meta.get("datasets", []),
-        "label_scheme": meta.get("scheme"),
+        "label_scheme": getattr(ws, "label_scheme", None) or meta.get("scheme"),
         "label_scheme_description": meta.get("scheme_description"),
         "tasks": {t: list(c) for t, c in ws.classes.items()},
         "class_counts": counts,
-        "preprocessing": meta.get("preprocessing"),
+        "preprocessing": (
+            prep.to_dict()
+            if (prep := getattr(ws, "preprocessing", None)) is not None
+            else meta.get("preprocessing")
+        ),
         "hop_s": meta.get("hop_s"),
     }
 

@@ -32,6 +32,7 @@ import torch
 from ecgaffect.model.card import CARD_FILENAME, ModelCard
 from ecgaffect.model.modelfile import MODEL_SUFFIX, read_model_card, save_model_file
 from ecgaffect.model.networks import ScoringModule
+from ecgaffect.signal import PreprocessConfig
 
 if TYPE_CHECKING:
     from ecgaffect.model.networks import EmotionNet
@@ -40,13 +41,13 @@ __all__ = [
     "TORCHSCRIPT_SUFFIXES",
     "ArtifactFormat",
     "ScoringModule",
+    "as_preprocess_config",
     "build_card",
     "default_preprocessing",
     "export_model",
     "export_pt2",
     "export_torchscript",
     "format_for_path",
-    "input_fields",
     "load_checkpoint_net",
     "load_run_dir",
     "metrics_from_json",
@@ -315,49 +316,40 @@ def metrics_from_json(path: str | Path | None, option: str = "--metrics") -> dic
 
 def default_preprocessing() -> dict[str, Any]:
     """``ecgaffect.signal.PreprocessConfig().to_dict()``."""
-    from ecgaffect.signal import PreprocessConfig
-
     return PreprocessConfig().to_dict()
 
 
-def input_fields(preprocessing: Mapping[str, Any]) -> dict[str, Any]:
-    """The card's ``normalization``, ``fs_hz``, ``window_s`` and ``window_n``.
-
-    They come from the preprocessing config (the card repeats them; :meth:`ModelCard.validate`
-    checks they agree).
+def as_preprocess_config(preprocessing: PreprocessConfig | Mapping[str, Any]) -> PreprocessConfig:
+    """``preprocessing`` as a :class:`~ecgaffect.signal.PreprocessConfig` (a dict is read with
+    :meth:`~ecgaffect.signal.PreprocessConfig.from_dict`).
     """
-    fs_hz = float(preprocessing.get("fs_hz", 256.0))
-    window_s = float(preprocessing.get("window_s", 10.0))
-    return {
-        "normalization": str(preprocessing.get("normalization", "subject")),
-        "fs_hz": fs_hz,
-        "window_s": window_s,
-        "window_n": round(fs_hz * window_s),
-    }
+    if isinstance(preprocessing, PreprocessConfig):
+        return preprocessing
+    return PreprocessConfig.from_dict(preprocessing)
 
 
 def build_card(
     *,
     name: str,
     tasks: dict[str, list[str]],
-    preprocessing: Mapping[str, Any] | None = None,
-    label_scheme: str | None = "binary",
+    preprocessing: PreprocessConfig | Mapping[str, Any] | None = None,
+    label_scheme: str = "binary",
     thresholds: Mapping[str, float | None] | None = None,
     training_data: Mapping[str, Any] | None = None,
     metrics: Mapping[str, Any] | None = None,
     demo: bool = False,
     notes: str = "",
 ) -> ModelCard:
-    """A model card whose input fields derive from ``preprocessing`` (default: the default
-    :class:`~ecgaffect.signal.PreprocessConfig`).
+    """A model card for ``preprocessing`` (default: the default
+    :class:`~ecgaffect.signal.PreprocessConfig`); its rate, window and normalisation are
+    read from it.
     """
-    preprocessing = dict(preprocessing or default_preprocessing())
+    config = PreprocessConfig() if preprocessing is None else as_preprocess_config(preprocessing)
     extra: dict[str, Any] = {} if thresholds is None else {"thresholds": dict(thresholds)}
     return ModelCard(
         name=name,
         tasks=tasks,
-        preprocessing=preprocessing,
-        **input_fields(preprocessing),
+        preprocessing=config,
         label_scheme=label_scheme,
         training_data=dict(training_data or {}),
         metrics=dict(metrics or {}),
@@ -371,15 +363,17 @@ def load_run_dir(run_dir: str | Path) -> tuple[EmotionNet, dict[str, list[str]],
     """``(net, tasks, card fields)`` from a fine-tune run directory.
 
     The directory holds ``emotion.pt`` (read with
-    :func:`~ecgaffect.model.finetune.load_emotion_net`) and ``config.json``; ``ecgaffect
-    train`` also writes ``training_data.json`` (WindowSet fingerprint, label scheme,
-    preprocessing). Card fields: ``label_scheme``, ``training_data``, ``preprocessing``
-    (the training :class:`~ecgaffect.signal.PreprocessConfig`; the live pipeline uses its
-    ``for_live()`` variant; :func:`input_fields` derives the card's input fields from it),
-    ``demo`` (synthetic data) and ``notes``.
-    """
-    import re
+    :func:`~ecgaffect.model.finetune.load_emotion_net`), which records the label scheme and
+    the training :class:`~ecgaffect.signal.PreprocessConfig` with the weights, and
+    ``config.json``; ``ecgaffect train`` also writes ``training_data.json`` (WindowSet
+    fingerprint, label scheme, preprocessing), read for runs whose ``emotion.pt`` predates
+    those records.
 
+    Card fields: ``label_scheme`` (None when the run did not record it), ``training_data``,
+    ``preprocessing`` (the training :class:`~ecgaffect.signal.PreprocessConfig`, None when
+    the run did not record it; the live pipeline uses its ``for_live()`` variant), ``demo``
+    (synthetic data) and ``notes``.
+    """
     from ecgaffect.model.finetune import load_emotion_net
 
     d = Path(run_dir)
@@ -399,11 +393,14 @@ def load_run_dir(run_dir: str | Path) -> tuple[EmotionNet, dict[str, list[str]],
         else {}
     )
     description = str(config.get("data") or info.get("data") or "")
-    scheme = data.get("label_scheme")
-    if not scheme:
-        m = re.search(r"label scheme (\w+)", description)
-        scheme = m.group(1) if m else None
-    preprocessing = data.get("preprocessing") or default_preprocessing()
+    scheme = info.get("label_scheme") or data.get("label_scheme") or None
+    recorded = info.get("preprocessing") or data.get("preprocessing")
+    try:
+        preprocessing = as_preprocess_config(recorded) if recorded else None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"--run-dir {str(d)!r}: the recorded preprocessing is invalid: {exc}"
+        ) from None
     training_data = {
         "description": description,
         "mode": config.get("mode", ""),
@@ -412,11 +409,15 @@ def load_run_dir(run_dir: str | Path) -> tuple[EmotionNet, dict[str, list[str]],
         "finetune_config": config.get("config", {}),
     }
     synthetic = "synthetic" in (data.get("datasets") or []) or description.startswith("synthetic")
+    used = preprocessing or PreprocessConfig()
+    normalised = (
+        "per subject" if used.normalization == "subject" else f"{used.normalization} (causal)"
+    )
     notes = (
         "trained on synthetic ECG: a pipeline check, not affect data"
         if synthetic
-        else "inputs normalised per subject in training; live use calibrates on the first "
-        f"{preprocessing.get('calibration_s', 60)} s"
+        else f"inputs normalised {normalised} in training; live use calibrates on the first "
+        f"{used.calibration_s:g} s"
     )
     return (
         net,

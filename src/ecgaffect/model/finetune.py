@@ -50,6 +50,7 @@ from ecgaffect.model.training import (
     stage_digest,
     state_fingerprint,
 )
+from ecgaffect.signal import PreprocessConfig
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,8 @@ def finetune(
     data_description: str = "",
     data_info: Mapping[str, Any] | None = None,
     embeddings: np.ndarray | None = None,
+    preprocessing: PreprocessConfig | None = None,
+    label_scheme: str | None = None,
 ) -> FinetuneResult:
     """Train the emotion heads (frozen encoder) or the whole network (baseline) on ``train``.
 
@@ -222,7 +225,11 @@ def finetune(
     record of the data: dataset, label scheme, window set fingerprint) goes to
     ``config.json``. ``embeddings``: ``embed(encoder, train.x)`` computed by the caller
     (frozen encoder only), e.g. once for several label fractions of the same windows.
+    ``preprocessing`` and ``label_scheme`` (default: those ``train`` carries, as a
+    :class:`~ecgaffect.datasets.windows.WindowSet` does) are saved with the weights in
+    ``emotion.pt``, where ``ecgaffect export --run-dir`` reads them for the model card.
     """
+    preprocessing, label_scheme = _run_contract(train, preprocessing, label_scheme)
     task_classes = _select_tasks(train, tasks)
     if embeddings is not None:
         if not config.freeze_encoder:
@@ -374,7 +381,15 @@ def finetune(
     bar.close()
     net.eval()
     if run is not None:
-        save_emotion_net(net, task_classes, run.file("emotion.pt"), config, data_description)
+        save_emotion_net(
+            net,
+            task_classes,
+            run.file("emotion.pt"),
+            config,
+            data_description,
+            preprocessing=preprocessing,
+            label_scheme=label_scheme,
+        )
         log.info("fine-tuned model written to %s", run.file("emotion.pt"))
     return FinetuneResult(net, task_classes, history, run.path if run else None)
 
@@ -435,9 +450,16 @@ def train_baseline(
     resume: bool = True,
     data_description: str = "",
     data_info: Mapping[str, Any] | None = None,
+    preprocessing: PreprocessConfig | None = None,
+    label_scheme: str | None = None,
 ) -> dict[str, FinetuneResult]:
-    """The fully-supervised baseline: one randomly initialised network per task."""
+    """The fully-supervised baseline: one randomly initialised network per task.
+
+    ``preprocessing`` and ``label_scheme`` are saved with each network as in
+    :func:`finetune`.
+    """
     cfg = dataclasses.replace(config, freeze_encoder=False)
+    preprocessing, label_scheme = _run_contract(train, preprocessing, label_scheme)
     results = {}
     for t in _select_tasks(train, tasks):
         sub = Path(out_dir) / t if out_dir is not None else None
@@ -452,8 +474,25 @@ def train_baseline(
             resume=resume,
             data_description=data_description,
             data_info=data_info,
+            preprocessing=preprocessing,
+            label_scheme=label_scheme,
         )
     return results
+
+
+def _run_contract(
+    train: LabelledData, preprocessing: PreprocessConfig | None, label_scheme: str | None
+) -> tuple[PreprocessConfig | None, str | None]:
+    """The preprocessing and label scheme of a run: given, else those ``train`` carries."""
+    if preprocessing is None:
+        preprocessing = getattr(train, "preprocessing", None)
+    if preprocessing is not None and not isinstance(preprocessing, PreprocessConfig):
+        raise TypeError(
+            f"preprocessing must be a PreprocessConfig, got {type(preprocessing).__name__}"
+        )
+    if label_scheme is None:
+        label_scheme = getattr(train, "label_scheme", None)
+    return preprocessing, label_scheme
 
 
 def save_emotion_net(
@@ -462,23 +501,45 @@ def save_emotion_net(
     path: Path,
     config: FinetuneConfig,
     data_description: str = "",
+    *,
+    preprocessing: PreprocessConfig | None = None,
+    label_scheme: str | None = None,
 ) -> None:
-    save_checkpoint(
-        path,
-        {
-            "kind": "ecgaffect-emotion-net",
-            "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-            "tasks": {t: list(c) for t, c in task_classes.items()},
-            "variant": net.variant_name,
-            "freeze_encoder": net.freeze_encoder,
-            "config": config.to_dict(),
-            "data": data_description,
-        },
-    )
+    """Write ``emotion.pt``: the weights with what a model card needs to describe them.
+
+    Args:
+        net: the trained emotion network.
+        task_classes: task -> class names, in the network's head order.
+        path: the file to write.
+        config: the fine-tuning configuration.
+        data_description: free text on the training data.
+        preprocessing: the signal path of the training windows, saved as its dict
+            (``None``: not known, e.g. plain arrays).
+        label_scheme: the label scheme the classes come from (``None``: not known).
+    """
+    state: dict[str, Any] = {
+        "kind": "ecgaffect-emotion-net",
+        "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "tasks": {t: list(c) for t, c in task_classes.items()},
+        "variant": net.variant_name,
+        "freeze_encoder": net.freeze_encoder,
+        "config": config.to_dict(),
+        "data": data_description,
+    }
+    if preprocessing is not None:
+        state["preprocessing"] = preprocessing.to_dict()
+    if label_scheme is not None:
+        state["label_scheme"] = str(label_scheme)
+    save_checkpoint(path, state)
 
 
 def load_emotion_net(path: str | Path) -> tuple[EmotionNet, dict[str, list[str]], dict]:
-    """Load ``emotion.pt`` (or a run directory holding it) → (net, task classes, info)."""
+    """Load ``emotion.pt`` (or a run directory holding it) → (net, task classes, info).
+
+    ``info`` holds ``config``, ``data`` and ``variant``, and, when the run recorded them,
+    ``preprocessing`` (a :class:`~ecgaffect.signal.PreprocessConfig` dict) and
+    ``label_scheme``.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "emotion.pt"
@@ -494,5 +555,9 @@ def load_emotion_net(path: str | Path) -> tuple[EmotionNet, dict[str, list[str]]
     )
     net.load_state_dict(state["model"])
     net.eval()
-    info = {k: state[k] for k in ("config", "data", "variant") if k in state}
+    info = {
+        k: state[k]
+        for k in ("config", "data", "variant", "preprocessing", "label_scheme")
+        if k in state
+    }
     return net, tasks, info

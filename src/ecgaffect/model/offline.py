@@ -85,7 +85,7 @@ def preprocess_windows(
         raise ValueError(
             f"--normalization={normalization!r}: must be one of {list(SCORE_NORMALIZATIONS)}"
         )
-    config = sig.PreprocessConfig.from_dict(card.preprocessing)
+    config = card.preprocessing
     config = (
         config.for_live()
         if normalization == "live"

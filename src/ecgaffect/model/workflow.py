@@ -118,6 +118,12 @@ def run_train(
     from ecgaffect.model.pretrain import pretrain
     from ecgaffect.model.report import write_report
 
+    if ws.preprocessing is None or not ws.label_scheme:
+        raise ValueError(
+            "the window set records no preprocessing or label scheme (WindowSet.preprocessing, "
+            "WindowSet.label_scheme); build it with make_windowset so the model card can "
+            "say what the model expects"
+        )
     out.mkdir(parents=True, exist_ok=True)
     data = describe_windowset(ws)
     data["description"] = description
