@@ -562,8 +562,8 @@ class StatusPanel(QtWidgets.QFrame):
         grid.setContentsMargins(8, 6, 8, 6)
         self.status = _label("idle", bold=True)
         self.status.setWordWrap(True)
-        self.heart_rate = _label("-- bpm", bold=True, size_pt=20)
-        self.hrv = _label("RMSSD -- ms   SDNN -- ms")
+        self.heart_rate = _label("— bpm", bold=True, size_pt=20)
+        self.hrv = _label("RMSSD — ms   SDNN — ms")
         self.quality_dot = _label("●", size_pt=18)
         self.quality = _label("quality: --")
         self.quality.setWordWrap(True)
@@ -587,11 +587,11 @@ class StatusPanel(QtWidgets.QFrame):
         self.status.setStyleSheet("color: #c92a2a;" if error else "")
 
     def set_heart_rate(self, bpm: float) -> None:
-        self.heart_rate.setText(f"{bpm:.0f} bpm" if math.isfinite(bpm) else "-- bpm")
+        self.heart_rate.setText(f"{bpm:.0f} bpm" if math.isfinite(bpm) else "— bpm")
 
     def set_hrv(self, rmssd_ms: float, sdnn_ms: float) -> None:
         def fmt(v: float) -> str:
-            return f"{v:.0f}" if math.isfinite(v) else "--"
+            return f"{v:.0f}" if math.isfinite(v) else "—"
 
         self.hrv.setText(f"RMSSD {fmt(rmssd_ms)} ms   SDNN {fmt(sdnn_ms)} ms")
 
