@@ -182,7 +182,15 @@ class MainWindow(QtWidgets.QMainWindow):
         ml.addWidget(self.card_panel)
         ml.addWidget(self.model_button)
         cl.addWidget(model_box, 1)
-        controls.setFixedWidth(330)
+        controls.setMinimumWidth(260)
+        # a small screen scrolls the controls instead of cutting off "Choose model…"
+        controls_scroll = QtWidgets.QScrollArea()
+        controls_scroll.setWidget(controls)
+        controls_scroll.setWidgetResizable(True)
+        controls_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        controls_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        controls_scroll.setMinimumWidth(280)
+        controls_scroll.setMaximumWidth(360)
 
         plots = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         plots.addWidget(self.trace)
@@ -194,16 +202,32 @@ class MainWindow(QtWidgets.QMainWindow):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.status_panel)
         rl.addWidget(self.circumplex, 1)
-        right.setFixedWidth(360)
+        right.setMinimumWidth(260)
+        right.setMaximumWidth(380)
+        self.circumplex.setMinimumSize(200, 200)
 
         central = QtWidgets.QWidget()
         layout = QtWidgets.QHBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(controls)
+        layout.addWidget(controls_scroll)
         layout.addWidget(plots, 1)
         layout.addWidget(right)
         self.setCentralWidget(central)
-        self.resize(1500, 820)
+        self.setMinimumSize(*self.MIN_SIZE)
+        self.resize(*self.initial_size())
+
+    #: the smallest window that still shows every panel (fits a 1024×768 screen)
+    MIN_SIZE = (960, 600)
+
+    def initial_size(self) -> tuple[int, int]:
+        """1500×820, or 95 % of the screen's available area when that is smaller."""
+        w, h = 1500, 820
+        screen = self.screen() or QtWidgets.QApplication.primaryScreen()
+        if screen is not None:
+            avail = screen.availableGeometry()
+            w = min(w, int(avail.width() * 0.95))
+            h = min(h, int(avail.height() * 0.95))
+        return max(w, self.MIN_SIZE[0]), max(h, self.MIN_SIZE[1])
 
     def _source_box(self) -> Any:
         box = QtWidgets.QGroupBox("Source")
