@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-# Both create .venv on first use and reuse it afterwards (re-installing only when
-# pyproject.toml or constraints.txt changed).
+# Both create .venv on first use (the first install downloads about 2 GB, torch included)
+# and reuse it afterwards (re-installing only when pyproject.toml or constraints.txt changed).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -39,7 +39,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 # Rebuild src/ecgaffect/data/default_model.safetensors (demo model) from recordings/ + synthetic ECG,
-# deterministically on one CPU thread (about 10 CPU-minutes; MODEL_ARGS passes options,
+# deterministically on one CPU thread (about 10-15 CPU-minutes; MODEL_ARGS passes options,
 # e.g. MODEL_ARGS=--torchscript). `make recordings` re-fetches the bundled ECG from PyPI.
 model: $(STAMP)
 	nice $(PY) scripts/build_default_model.py --threads 1 $(MODEL_ARGS)

@@ -323,6 +323,8 @@ def test_window_runs_a_replay_records_marks_switches_and_quits(
     assert len(x_peaks) >= 1  # drawn on the trace
     assert win.circumplex.n_points >= 3
     assert win.status_panel.heart_rate.text().endswith("bpm")
+    # a good window shows its heart rate (a flat or noisy one shows "—")
+    qtbot.waitUntil(lambda: win.status_panel.heart_rate.text()[0].isdigit(), timeout=20_000)
     assert math.isfinite(float(win.status_panel.heart_rate.text().split()[0]))
     assert win.status_panel.quality_state in ("ok", "poor")
     assert "windows scored" in win.status_panel.pipeline.text()

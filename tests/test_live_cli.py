@@ -128,6 +128,31 @@ def test_missing_replay_file_and_bad_speed(tmp_path):
         live_cmd.make_source(args)
 
 
+def test_replay_npy_and_mv_csv_with_fs_hz_and_units(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=1300)
+    np.save(tmp_path / "x.npy", x)
+    with pytest.raises(ValueError, match="--fs-hz"):
+        live_cmd.make_source(live_cli_args(["--replay", str(tmp_path / "x.npy")]))
+    src = live_cmd.make_source(
+        live_cli_args(["--replay", str(tmp_path / "x.npy"), "--fs-hz", "130"])
+    )
+    assert src.session.fs_hz == 130.0
+    np.savetxt(tmp_path / "mv.csv", x[:, None], header="ecg", comments="")
+    src = live_cmd.make_source(
+        live_cli_args(["--replay", str(tmp_path / "mv.csv"), "--fs-hz", "130", "--units", "mV"])
+    )
+    assert src.session.units == "mV"
+    assert np.allclose(src.session.ecg_uv()[:5], x[:5] * 1000.0)
+
+
+def test_fs_hz_and_units_only_with_a_replay_file(fakes):
+    with pytest.raises(ValueError, match="--replay FILE only"):
+        live_cmd.run(live_cli_args(["--polar", "--units", "mV"]))
+    with pytest.raises(ValueError, match="--fs-hz must be"):
+        live_cmd.run(live_cli_args(["--replay", "x.npy", "--fs-hz", "-3"]))
+
+
 def live_cli_args(argv):
     parser = argparse.ArgumentParser()
     live_cmd.register(parser.add_subparsers())
@@ -189,9 +214,43 @@ def test_format_score_names_the_bad_quality():
         latency_s=0.0421,
     )
     line = format_score(s)
-    assert (
-        line == "#3     | HR  -- bpm | quality BAD (gap,flat) | arousal high 0.80 | latency 42 ms"
+    assert line == "#3     | HR  -- bpm | quality BAD (gap,flat) | arousal — | latency 42 ms"
+
+
+def test_format_score_shows_no_probability_or_heart_rate_on_a_bad_window():
+    from ecgaffect.stream.console import format_score
+    from ecgaffect.stream.sinks import Score
+
+    s = Score(
+        timestamp_s=1.0,
+        window_start_s=-9.0,
+        window_index=4,
+        probabilities={"arousal": np.array([0.0, 1.0]), "valence": np.array([0.9, 0.1])},
+        classes={"arousal": ("low", "high"), "valence": ("low", "high")},
+        quality_ok=False,
+        quality_flags=("flat",),
+        heart_rate_bpm=71.0,
+        latency_s=0.01,
     )
+    line = format_score(s)
+    assert "quality BAD (flat) | arousal — | valence —" in line
+    assert "1.00" not in line
+    assert "0.90" not in line
+    assert "HR  -- bpm" in line
+    ok = format_score(
+        Score(
+            timestamp_s=1.0,
+            window_start_s=-9.0,
+            window_index=5,
+            probabilities={"arousal": np.array([0.3, 0.7])},
+            classes={"arousal": ("low", "high")},
+            quality_ok=True,
+            quality_flags=(),
+            heart_rate_bpm=71.0,
+            latency_s=0.01,
+        )
+    )
+    assert "HR  71 bpm | quality ok | arousal high 0.70" in ok
 
 
 # -- the real thing: exported model, real sources, recorder, outlets ----------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,7 +20,20 @@ __all__ = [
     "find_bundled_recording",
     "gui_available",
     "has_display",
+    "probe_qt_platform",
 ]
+
+#: What Debian/Ubuntu need for Qt's xcb platform plugin (Qt names only the first).
+QT_XCB_PACKAGES = ("libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1")
+#: The exact line that installs them.
+QT_XCB_INSTALL = "sudo apt-get install -y " + " ".join(QT_XCB_PACKAGES)
+
+_QT_PROBE = (
+    "import sys\n"
+    "from PySide6.QtWidgets import QApplication\n"
+    "app = QApplication(['ecgaffect-probe'])\n"
+    "sys.stdout.write(app.platformName())\n"
+)
 
 #: The recording ``ecgaffect demo`` replays (in ``recordings/``).
 BUNDLED_DEMO_RECORDING = "systole_emotional_images.xdfz"
@@ -45,6 +59,42 @@ def has_display() -> bool:
 def gui_available() -> bool:
     """True when the ``gui`` extra (pyqtgraph, PySide6) is installed."""
     return all(importlib.util.find_spec(m) is not None for m in ("pyqtgraph", "PySide6"))
+
+
+def probe_qt_platform(
+    timeout_s: float = 20.0, env: dict[str, str] | None = None
+) -> tuple[bool, str]:
+    """Try Qt's platform plugin in a child process before the GUI commits to it.
+
+    Qt aborts the whole process (SIGABRT) when its platform plugin (xcb on Linux) cannot
+    load, so the check runs in a throwaway ``python`` that only creates a ``QApplication``.
+
+    Args:
+        timeout_s: how long the child may take.
+        env: its environment (default: this process's).
+
+    Returns:
+        ``(True, platform name)`` when a window can be opened, else ``(False, why)`` with
+        the install line for the system packages the xcb plugin needs.
+    """
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _QT_PROBE],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"Qt probe did not finish ({exc})"
+    if proc.returncode == 0:
+        return True, proc.stdout.strip() or "ok"
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    detail = next((ln for ln in lines if "plugin" in ln.lower()), lines[-1] if lines else "")
+    why = f"Qt cannot open a window (exit {proc.returncode}): {detail.strip()}"
+    if sys.platform.startswith("linux"):
+        why += f"\n  on Debian/Ubuntu install the libraries Qt's xcb plugin needs: {QT_XCB_INSTALL}"
+    return False, why
 
 
 def demo_inputs(recording: Path | None = None) -> tuple[Path, Path]:

@@ -10,7 +10,7 @@ from types import ModuleType
 from ecgaffect.commands import gui as gui_command
 from ecgaffect.commands import live as live_command
 from ecgaffect.commands._common import print_emotion, print_pretext, setup_torch
-from ecgaffect.demo import demo_inputs, gui_available, has_display
+from ecgaffect.demo import demo_inputs, gui_available, has_display, probe_qt_platform
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,9 +70,12 @@ def run(args: argparse.Namespace) -> int:
     print("  (a DEMO MODEL, not validated for affect: its emotion heads learned synthetic ECG)")
     common = ["--replay", str(recording), "--speed", str(args.speed), "--hop", str(args.hop)]
     if not args.headless and has_display() and gui_available():
-        gui_args = _parse(gui_command, ["gui", *common, "--model", str(model)])
-        return int(gui_command.run(gui_args) or 0)
-    if not args.headless:
+        qt_ok, why = probe_qt_platform()
+        if qt_ok:
+            gui_args = _parse(gui_command, ["gui", *common, "--model", str(model)])
+            return int(gui_command.run(gui_args) or 0)
+        print(f"  {why}\n  running headless instead")
+    elif not args.headless:
         print("  no display found: running headless (the GUI needs a display)")
     print(
         f"  the first 60 s of signal calibrate the normalisation ({60 / args.speed:.0f} s at "

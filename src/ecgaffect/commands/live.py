@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from ecgaffect.stream import factories
+from ecgaffect.stream.console import LEGEND
 from ecgaffect.stream.headless import run_headless
 from ecgaffect.stream.sources.base import Source
 
@@ -48,6 +50,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="CH",
         help="ECG channel label or index (--lsl, and the column/channel of a --replay file)",
     )
+    p.add_argument(
+        "--fs-hz",
+        type=float,
+        metavar="HZ",
+        help="--replay: sampling rate of a file that does not store it (.csv, .npy)",
+    )
+    p.add_argument(
+        "--units",
+        metavar="U",
+        help="--replay: unit of the samples when the file does not say (uV, mV, V; default uV)",
+    )
     p.add_argument("--model", type=Path, help="exported model (default: the packaged model)")
     p.add_argument("--hop", type=float, default=1.0, help="seconds between scores")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
@@ -85,6 +98,8 @@ def make_source(args: argparse.Namespace) -> Source:
         session_key=args.session,
         channel=factories.parse_channel(args.ecg_channel),
         speed=args.speed,
+        fs_hz=getattr(args, "fs_hz", None),
+        units=getattr(args, "units", None),
     )
 
 
@@ -101,8 +116,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise FileNotFoundError(
             f"--record {str(args.record)!r}: folder {str(args.record.parent)!r} does not exist"
         )
+    if args.fs_hz is not None and not (args.fs_hz > 0 and math.isfinite(args.fs_hz)):
+        raise ValueError(f"--fs-hz must be a positive number of Hz, got {args.fs_hz}")
+    if (args.fs_hz is not None or args.units is not None) and args.replay is None:
+        raise ValueError("--fs-hz and --units apply to --replay FILE only")
     scorer: Any = factories.load_scorer(args.model)
     source = make_source(args)
+    print(LEGEND, file=out, flush=True)
     return run_headless(  # 1: the recording misses samples (full disk)
         scorer,
         source,

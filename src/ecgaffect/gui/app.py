@@ -25,8 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ecgaffect.gui import settings as settings_mod
 from ecgaffect.gui.bridge import GuiBridge, RecorderSlot
+from ecgaffect.gui.hrv import MAX_ARTEFACT_FRACTION, PanelHrv, artefact_fraction, panel_hrv
 from ecgaffect.gui.widgets import (
     CircumplexView,
     ModelCardPanel,
@@ -62,6 +65,27 @@ def _load_scorer(path: str) -> Any:
     from ecgaffect.stream.factories import load_scorer
 
     return load_scorer(Path(path) if path else None)
+
+
+def window_flags(score: Any, timestamp_scale: float = 1.0) -> tuple[str, ...]:
+    """The signal light's reasons for one score.
+
+    Args:
+        score: the score.
+        timestamp_scale: seconds of signal per second of its timestamps (a replay's speed).
+
+    Returns:
+        The pipeline's quality flags, plus ``"irregular beats"`` when the window's R-peaks
+        break the RR artefact rules too often (noise can pass the amplitude checks but not
+        a plausible rhythm).
+    """
+    flags = tuple(score.quality_flags)
+    if flags:
+        return flags
+    peaks = np.asarray(getattr(score, "r_peaks_s", ()), dtype=np.float64) * timestamp_scale
+    if peaks.size >= 3 and artefact_fraction(peaks, 1.0) > MAX_ARTEFACT_FRACTION:
+        return ("irregular beats",)
+    return ()
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -113,6 +137,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._status: SourceStatus | None = None
         self._latest_flags: tuple[str, ...] | None = None
         self._hr_bpm = math.nan
+        self._hrv_shown = False
         self._closing = False
         self._control = concurrent.futures.ThreadPoolExecutor(1, "ecgaffect-gui-control")
         self._background = concurrent.futures.ThreadPoolExecutor(2, "ecgaffect-gui-bg")
@@ -157,7 +182,15 @@ class MainWindow(QtWidgets.QMainWindow):
         ml.addWidget(self.card_panel)
         ml.addWidget(self.model_button)
         cl.addWidget(model_box, 1)
-        controls.setFixedWidth(330)
+        controls.setMinimumWidth(260)
+        # a small screen scrolls the controls instead of cutting off "Choose model…"
+        controls_scroll = QtWidgets.QScrollArea()
+        controls_scroll.setWidget(controls)
+        controls_scroll.setWidgetResizable(True)
+        controls_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        controls_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        controls_scroll.setMinimumWidth(280)
+        controls_scroll.setMaximumWidth(360)
 
         plots = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         plots.addWidget(self.trace)
@@ -169,16 +202,32 @@ class MainWindow(QtWidgets.QMainWindow):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.status_panel)
         rl.addWidget(self.circumplex, 1)
-        right.setFixedWidth(360)
+        right.setMinimumWidth(260)
+        right.setMaximumWidth(380)
+        self.circumplex.setMinimumSize(200, 200)
 
         central = QtWidgets.QWidget()
         layout = QtWidgets.QHBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(controls)
+        layout.addWidget(controls_scroll)
         layout.addWidget(plots, 1)
         layout.addWidget(right)
         self.setCentralWidget(central)
-        self.resize(1500, 820)
+        self.setMinimumSize(*self.MIN_SIZE)
+        self.resize(*self.initial_size())
+
+    #: the smallest window that still shows every panel (fits a 1024×768 screen)
+    MIN_SIZE = (960, 600)
+
+    def initial_size(self) -> tuple[int, int]:
+        """1500×820, or 95 % of the screen's available area when that is smaller."""
+        w, h = 1500, 820
+        screen = self.screen() or QtWidgets.QApplication.primaryScreen()
+        if screen is not None:
+            avail = screen.availableGeometry()
+            w = min(w, int(avail.width() * 0.95))
+            h = min(h, int(avail.height() * 0.95))
+        return max(w, self.MIN_SIZE[0]), max(h, self.MIN_SIZE[1])
 
     def _source_box(self) -> Any:
         box = QtWidgets.QGroupBox("Source")
@@ -502,7 +551,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bridge = GuiBridge()  # a connection still being opened is now superseded
         if old is not None:
             self._submit(self._control, old.stop, lambda *_: None)
+        self._clear_readings()
         self.status_panel.set_status("disconnected")
+
+    def _clear_readings(self) -> None:
+        """Heart rate, HRV and the signal light back to "not known" (no stale figures)."""
+        self._hr_bpm = math.nan
+        self._latest_flags = None
+        self._status = None
+        self._hrv_shown = False
+        self.status_panel.set_heart_rate(math.nan)
+        self.status_panel.set_hrv(math.nan, math.nan)
+        self.status_panel.set_quality(None)
+        self.status_panel.set_pipeline("")
 
     def scan_polar(self) -> None:
         """Scan for Polar straps in the background and fill the picker."""
@@ -641,11 +702,17 @@ class MainWindow(QtWidgets.QMainWindow):
             self.timeline.add_score(score, t_s)
             self.circumplex.add_score(score)
             self.trace.set_r_peaks(score.window_start_s, score.timestamp_s, score.r_peaks_s)
-            self._latest_flags = score.quality_flags
-            if math.isfinite(score.heart_rate_bpm):
-                self._hr_bpm = score.heart_rate_bpm
+            scale = float(getattr(self.source, "timestamp_scale", 1.0) or 1.0)
+            self._latest_flags = window_flags(score, scale)
+            # a bad window (flat line, noise) has no heart rate: show "—", not the last one
+            ok = not self._latest_flags and math.isfinite(score.heart_rate_bpm)
+            self._hr_bpm = score.heart_rate_bpm if ok else math.nan
+            if self._latest_flags:
+                self._hrv_shown = False
+                self.status_panel.set_hrv(math.nan, math.nan)
         for hr in batch.heart_rates:
-            self._hr_bpm = hr.bpm
+            if not self._latest_flags:  # the device's own figure, unless the signal is bad
+                self._hr_bpm = hr.bpm
         for marker in batch.markers:
             self.timeline.add_marker(self.trace.stream_time(marker.timestamp_s), marker.text)
         if batch.statuses:
@@ -700,11 +767,21 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self._last_hrv_s = now
 
-        def done(hrv: Any, exc: BaseException | None) -> None:
-            if exc is None and hrv is not None and p is self.pipeline:
-                self.status_panel.set_hrv(hrv.rmssd_ms, hrv.sdnn_ms)
+        buffer, fs_hz = p.buffer, p.fs_in_hz
 
-        self._hrv_future = self._submit(self._background, p.hrv, done, 60.0)
+        def work() -> PanelHrv:
+            return panel_hrv(buffer.last(int(60.0 * fs_hz)).samples, fs_hz)
+
+        def done(hrv: PanelHrv | None, exc: BaseException | None) -> None:
+            if p is not self.pipeline:
+                return
+            if exc is not None or hrv is None or self._latest_flags:
+                self.status_panel.set_hrv(math.nan, math.nan)  # stale or unknown: "—"
+                return
+            self._hrv_shown = math.isfinite(hrv.rmssd_ms) or math.isfinite(hrv.sdnn_ms)
+            self.status_panel.set_hrv(hrv.rmssd_ms, hrv.sdnn_ms)
+
+        self._hrv_future = self._submit(self._background, work, done)
 
     def redraw(self) -> None:
         """Scroll and redraw the views that changed (redraw timer)."""

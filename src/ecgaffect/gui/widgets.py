@@ -30,7 +30,9 @@ __all__ = [
     "ModelCardPanel",
     "StatusPanel",
     "TimelineView",
+    "TimeAxis",
     "TraceView",
+    "format_clock",
     "affect_curves",
 ]
 
@@ -57,6 +59,41 @@ def affect_curves(classes: Mapping[str, Sequence[str]]) -> list[tuple[str, str, 
     return curves
 
 
+def format_clock(t_s: float, spacing_s: float = 1.0) -> str:
+    """``m:ss`` (``h:mm:ss`` past an hour; tenths when ticks are under 1 s apart).
+
+    Args:
+        t_s: seconds of stream time.
+        spacing_s: the distance between neighbouring ticks.
+
+    Returns:
+        The tick text, e.g. ``"17:20"``; never kiloseconds.
+    """
+    if not math.isfinite(t_s):
+        return ""
+    sign = "-" if t_s < 0 else ""
+    t = abs(t_s)
+    decimals = 1 if spacing_s < 1.0 else 0
+    t = round(t, decimals)
+    h, rest = divmod(t, 3600.0)
+    m, sec = divmod(rest, 60.0)
+    sec_text = f"{sec:04.1f}" if decimals else f"{int(sec):02d}"
+    if h:
+        return f"{sign}{int(h)}:{int(m):02d}:{sec_text}"
+    return f"{sign}{int(m)}:{sec_text}"
+
+
+class TimeAxis(pg.AxisItem):
+    """A bottom axis in minutes and seconds (no SI prefixes: never "ks")."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("bottom", **kwargs)
+        self.enableAutoSIPrefix(False)
+
+    def tickStrings(self, values: Any, scale: float, spacing: float) -> list[str]:  # noqa: N802
+        return [format_clock(float(v) * scale, spacing * scale) for v in values]
+
+
 def _shift_in(buf: np.ndarray, new: np.ndarray) -> None:
     """Append ``new`` at the end of the fixed-size ``buf``, dropping the oldest values."""
     n = new.shape[0]
@@ -80,10 +117,10 @@ class TraceView(pg.PlotWidget):
     MAX_LAG_FRACTION = 0.1
 
     def __init__(self, window_s: float = 10.0, parent: Any = None) -> None:
-        super().__init__(parent=parent)
+        super().__init__(parent=parent, axisItems={"bottom": TimeAxis()})
         self.window_s = float(window_s)
         self.setLabel("left", "ECG", units="V")
-        self.setLabel("bottom", "stream time", units="s")
+        self.setLabel("bottom", "stream time (min:s)")
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMouseEnabled(x=False, y=False)
         self.setMenuEnabled(False)
@@ -93,7 +130,7 @@ class TraceView(pg.PlotWidget):
         self.getPlotItem().getAxis("left").setCacheMode(
             QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
         )
-        self.setXRange(-self.window_s, 0.0, padding=0.0)
+        self.setXRange(0.0, self.window_s, padding=0.0)
         # no antialiasing: ~1300 points redrawn at 30 Hz; antialiased path filling in the
         # raster engine cost most of the Qt thread's time (benchmarks/bench_gui.py --profile)
         self._curve = self.plot(
@@ -227,7 +264,8 @@ class TraceView(pg.PlotWidget):
         edge = min(max(edge, newest - max_lag_s), newest)
         if edge != self._edge_s:
             self._edge_s = edge
-            self.setXRange(edge - self.window_s, edge, padding=0.0)
+            lo = max(0.0, edge - self.window_s)  # no negative stream time at the start
+            self.setXRange(lo, lo + self.window_s, padding=0.0)
         return edge
 
     def redraw(self) -> bool:
@@ -266,7 +304,7 @@ class TimelineView(pg.PlotWidget):
     """
 
     def __init__(self, history_s: float = 300.0, capacity: int = 4096, parent: Any = None):
-        super().__init__(parent=parent)
+        super().__init__(parent=parent, axisItems={"bottom": TimeAxis()})
         self.history_s = float(history_s)
         self.capacity = int(capacity)
         if self.history_s <= 0 or self.capacity < 2:
@@ -274,9 +312,9 @@ class TimelineView(pg.PlotWidget):
                 f"history_s must be > 0 and capacity >= 2, got {history_s!r} and {capacity!r}"
             )
         self.setLabel("left", "probability")
-        self.setLabel("bottom", "time", units="s")
+        self.setLabel("bottom", "stream time (min:s)")
         self.setYRange(0.0, 1.0, padding=0.02)
-        self.setXRange(-self.history_s, 0.0, padding=0.0)
+        self.setXRange(0.0, self.history_s, padding=0.0)
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMouseEnabled(x=False, y=False)
         self.setMenuEnabled(False)
@@ -365,7 +403,8 @@ class TimelineView(pg.PlotWidget):
         step = self.SCROLL_STEP_FRACTION * self.history_s
         if not math.isfinite(self._t_now) or abs(edge_s - self._t_now) >= step:
             self._t_now = edge_s
-            self.setXRange(edge_s - self.history_s, edge_s, padding=0.0)
+            lo = max(0.0, edge_s - self.history_s)  # no negative times before the first score
+            self.setXRange(lo, lo + self.history_s, padding=0.0)
 
     def redraw(self) -> bool:
         """Set the data if anything changed; True when it did."""
@@ -562,8 +601,8 @@ class StatusPanel(QtWidgets.QFrame):
         grid.setContentsMargins(8, 6, 8, 6)
         self.status = _label("idle", bold=True)
         self.status.setWordWrap(True)
-        self.heart_rate = _label("-- bpm", bold=True, size_pt=20)
-        self.hrv = _label("RMSSD -- ms   SDNN -- ms")
+        self.heart_rate = _label("— bpm", bold=True, size_pt=20)
+        self.hrv = _label("RMSSD — ms   SDNN — ms")
         self.quality_dot = _label("●", size_pt=18)
         self.quality = _label("quality: --")
         self.quality.setWordWrap(True)
@@ -587,11 +626,11 @@ class StatusPanel(QtWidgets.QFrame):
         self.status.setStyleSheet("color: #c92a2a;" if error else "")
 
     def set_heart_rate(self, bpm: float) -> None:
-        self.heart_rate.setText(f"{bpm:.0f} bpm" if math.isfinite(bpm) else "-- bpm")
+        self.heart_rate.setText(f"{bpm:.0f} bpm" if math.isfinite(bpm) else "— bpm")
 
     def set_hrv(self, rmssd_ms: float, sdnn_ms: float) -> None:
         def fmt(v: float) -> str:
-            return f"{v:.0f}" if math.isfinite(v) else "--"
+            return f"{v:.0f}" if math.isfinite(v) else "—"
 
         self.hrv.setText(f"RMSSD {fmt(rmssd_ms)} ms   SDNN {fmt(sdnn_ms)} ms")
 

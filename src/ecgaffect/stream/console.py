@@ -12,14 +12,33 @@ import numpy as np
 from ecgaffect.stream.sinks import Score, Sink
 from ecgaffect.stream.sources.base import Marker, SourceStatus
 
-__all__ = ["ConsoleSink", "format_score"]
+__all__ = ["LEGEND", "ConsoleSink", "format_score"]
+
+
+#: What a score line says (printed once above the first line by ``ecgaffect live``).
+LEGEND = (
+    "each line: window number | heart rate | signal quality | per task the more likely class "
+    "and its probability (0.5-1.00) | latency = from the window's last sample to its score; "
+    "a window of bad quality shows no probability (—)"
+)
 
 
 def format_score(score: Score) -> str:
-    """``t=12.0s HR 72 bpm | quality ok | arousal high 0.71 | ... | latency 35 ms``."""
+    """One console line for a score.
+
+    ``#12    | HR  72 bpm | quality ok | arousal high 0.71 | latency 35 ms``; a window
+    flagged bad shows its reasons and no probability (the model's output on a flat line
+    or noise means nothing): ``#3     | HR  -- bpm | quality BAD (flat) | arousal — | ...``.
+
+    Args:
+        score: the score to show.
+
+    Returns:
+        The line, without a newline.
+    """
     hr = (
         f"HR {score.heart_rate_bpm:3.0f} bpm"
-        if math.isfinite(score.heart_rate_bpm)
+        if math.isfinite(score.heart_rate_bpm) and score.quality_ok
         else "HR  -- bpm"
     )
     quality = (
@@ -27,6 +46,9 @@ def format_score(score: Score) -> str:
     )
     parts = [f"#{score.window_index:<5d}", hr, quality]
     for task, probs in score.probabilities.items():
+        if not score.quality_ok:
+            parts.append(f"{task} —")
+            continue
         p = np.asarray(probs)
         names = score.classes.get(task, ())
         k = int(np.argmax(p))

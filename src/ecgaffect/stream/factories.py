@@ -87,16 +87,22 @@ def lsl_source(name: str, channel: str | int | None) -> LslSource:
     return LslSource(name, channel=channel)
 
 
-def load_replay_file(path: Path, channel: str | int | None) -> Session:
+def load_replay_file(
+    path: Path,
+    channel: str | int | None,
+    *,
+    fs_hz: float | None = None,
+    units: str | None = None,
+) -> Session:
     """A recording file as a :class:`~ecgaffect.datasets.session.Session`, through
     :func:`ecgaffect.io.load_session` (every format it reads; ``channel`` picks the ECG
-    channel or column).
+    channel or column, ``fs_hz`` and ``units`` say what a CSV/NPY file does not).
     """
     if not path.exists():
         raise FileNotFoundError(f"--replay {str(path)!r}: no such file")
     from ecgaffect.io import load_session
 
-    return load_session(path, channel=channel)
+    return load_session(path, channel=channel, fs_hz=fs_hz, units=units)
 
 
 def load_dataset_session(name: str, root: Path | None, key: str | None) -> Session:
@@ -135,19 +141,22 @@ def make_source(
     session_key: str | None = None,
     channel: str | int | None = None,
     speed: float = 1.0,
+    fs_hz: float | None = None,
+    units: str | None = None,
 ) -> Source:
     """The source asked for (not opened yet).
 
     A replay of ``replay_file`` or of session ``session_key`` of dataset ``replay_dataset``
     under ``root`` (at ``speed``), else the LSL stream ``lsl_name``, else the Polar H10 at
     ``polar_address`` (None: the first one found). ``channel`` picks the ECG channel of an
-    LSL stream or a replayed file.
+    LSL stream or a replayed file; ``fs_hz`` and ``units`` the sampling rate and sample
+    unit of a replayed file that does not state them (CSV, NPY).
     """
     if replay_file is not None or replay_dataset is not None:
         if not (speed > 0):
             raise ValueError(f"--speed must be > 0 (1 = real time, inf = flat out), got {speed}")
         if replay_file is not None:
-            session = load_replay_file(replay_file, channel)
+            session = load_replay_file(replay_file, channel, fs_hz=fs_hz, units=units)
         else:
             assert replay_dataset is not None
             session = load_dataset_session(replay_dataset, root, session_key)
