@@ -33,24 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from ecgaffect.datasets.eegmat import load_sessions
-    from ecgaffect.datasets.windows import make_windowset
     from ecgaffect.model.baselines import hrv_features
     from ecgaffect.model.networks import Encoder
     from ecgaffect.model.personal_eval import within_subject_scores
-    from ecgaffect.model.stress_eval import STRAP_FS_HZ, embed_windows, through_strap
-    from ecgaffect.signal import PreprocessConfig
+    from ecgaffect.model.stress_eval import STRAP_FS_HZ, eegmat_stress_windows, embed_windows
 
     t0 = time.perf_counter()
-    sessions = [through_strap(s) for s in load_sessions(args.root)]
-    ws = make_windowset(
-        sessions,
-        tasks=["stress"],
-        scheme="condition",
-        hop_s=5.0,
-        config=PreprocessConfig(normalization="calibrated"),
-        progress=False,
-    )
+    sessions, ws = eegmat_stress_windows(args.root)
     keep = np.asarray(ws.labels["stress"]) >= 0
     ws = ws.subset(keep)
     y = np.asarray(ws.labels["stress"], dtype=np.int64)

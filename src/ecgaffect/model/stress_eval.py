@@ -37,6 +37,7 @@ from ecgaffect.model.networks import HEAD_VARIANTS, EmotionHead, Encoder
 from ecgaffect.signal import resample_ecg
 
 __all__ = [
+    "eegmat_stress_windows",
     "embed_windows",
     "evaluate_eegmat",
     "fully_supervised_scores",
@@ -484,6 +485,26 @@ def write_report(res: dict, out: Path, command: str) -> None:
         pass
 
 
+def eegmat_stress_windows(root: str | Path) -> tuple[list[Any], Any]:
+    """EEGMAT sessions through the strap's bandwidth and their 10 s windows (5 s hop,
+    calibrated normalisation, task ``stress``): the windows every EEGMAT evaluation uses.
+    """
+    from ecgaffect.datasets.eegmat import load_sessions
+    from ecgaffect.datasets.windows import make_windowset
+    from ecgaffect.signal import PreprocessConfig
+
+    sessions = [through_strap(s) for s in load_sessions(root)]
+    ws = make_windowset(
+        sessions,
+        tasks=["stress"],
+        scheme="condition",
+        hop_s=5.0,
+        config=PreprocessConfig(normalization="calibrated"),
+        progress=False,
+    )
+    return sessions, ws
+
+
 def evaluate_eegmat(
     root: str | Path,
     encoder_path: str | Path,
@@ -499,21 +520,10 @@ def evaluate_eegmat(
     """Load EEGMAT from ``root``, window it through the strap's bandwidth, run every row and
     write ``report.md``, ``results.json``, ``scores.npz`` and ``label_fraction.png`` in ``out``.
     """
-    from ecgaffect.datasets.eegmat import load_sessions
-    from ecgaffect.datasets.windows import make_windowset
     from ecgaffect.model.pretrain import load_encoder
-    from ecgaffect.signal import PreprocessConfig
 
     out = Path(out)
-    sessions = [through_strap(s) for s in load_sessions(root)]
-    ws = make_windowset(
-        sessions,
-        tasks=["stress"],
-        scheme="condition",
-        hop_s=5.0,
-        config=PreprocessConfig(normalization="calibrated"),
-        progress=False,
-    )
+    sessions, ws = eegmat_stress_windows(root)
     encoder, meta = load_encoder(encoder_path)
     hist = meta.get("history") or []
     val = hist[-1].get("val_recognition_acc") if hist else None
