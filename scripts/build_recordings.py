@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from ecgaffect.datasets.eegmat import JOIN_EVENT
 from ecgaffect.io.xdf import (
     XdfStreamSpec,
     XdfWriter,
@@ -490,7 +491,22 @@ ATTRIBUTION["polar"] = (
     "MIT licence (LICENSE: YEAR 2024, COPYRIGHT HOLDER Karl W Broman)."
 )
 
+ATTRIBUTION["eegmat"] = (
+    "Zyma I, Tukaev S, Seleznov I, Kiyono K, Popov A, Chernykh M, Shpenkov O. "
+    "Electroencephalograms during Mental Arithmetic Task Performance. Data 4(1):14, 2019; "
+    "Goldberger AL et al. PhysioBank, PhysioToolkit, and PhysioNet. Circulation "
+    "101(23):e215-e220, 2000. PhysioNet EEG During Mental Arithmetic Tasks, Open Data Commons "
+    "Attribution License v1.0 (ODC-By 1.0)."
+)
+
 KNOWN_ASSUMED = {
+    "eegmat": (
+        "Known (EEGMAT): a healthy student, clinical ECG electrodes, 500 Hz EDF+, prefilter "
+        "HP 0.5 Hz LP 45 Hz, 50 Hz notch; background rest (~180 s) then serial "
+        "subtraction of a 2-digit number from a 4-digit one (~60 s), two separate files joined "
+        "here at the marker. The recordings' own start times are not kept. Not a Polar strap: "
+        "the bandwidth and electrode placement differ."
+    ),
     "polar": (
         "Known (detectPVC): 10 minutes of ECG from a Polar H10 chest strap recorded with the "
         "ECGLogger app, one person at rest, columns time (ns since the epoch), ecg (mV), hr, rr; "
@@ -585,8 +601,105 @@ def _kept_polar_entry(out_dir: Path) -> dict[str, Any] | None:
     return None
 
 
+EEGMAT_SUBJECT = "Subject07"
+EEGMAT_FILE = "eegmat_subject07_rest_arithmetic.xdfz"
+EEGMAT_TASK_MARKER = "task onset: serial subtraction"
+EEGMAT_SOURCE = "PhysioNet EEGMAT 1.0.0 (ECG lead; NEMAR nm000109)"
+
+
+def convert_eegmat(session: Any) -> Converted:
+    """One EEGMAT subject (rest then serial subtraction, joined) -> int16 microvolts at the
+    file's 500 Hz, with a marker at the task onset.
+    """
+    join = [e.time_s for e in session.events if e.label == JOIN_EVENT]
+    if len(join) != 1:
+        joins = [e.time_s for e in session.events]
+        raise ValueError(f"{session.key}: expected one rest/task join event, got {joins}")
+    x_uv = np.asarray(session.ecg_uv(), dtype=np.float64)
+    check_signal(f"{session.key} ecg", x_uv / 1000.0, session.fs_hz, min_duration_s=120.0)
+    samples = to_int16_uv(x_uv, name=f"{session.key} ecg", max_error_uv=0.5)
+    return Converted(
+        Path(EEGMAT_FILE).stem,
+        float(session.fs_hz),
+        samples,
+        events=[(float(join[0]), EEGMAT_TASK_MARKER)],
+        notes=[
+            f"{session.subject}: background rest ({join[0]:.0f} s) then mental arithmetic "
+            f"({session.duration_s - join[0]:.0f} s), the two EDF+ files joined",
+            "rounded to whole microvolts: error <= 0.5 uV",
+            "this subject is kept out of the packaged stress model's training data",
+        ],
+    )
+
+
+def eegmat_entry(root: Path, out_dir: Path, subject: str = EEGMAT_SUBJECT) -> dict[str, Any]:
+    """Convert and write the EEGMAT demo recording from an EEGMAT folder; its manifest entry."""
+    from ecgaffect.datasets.eegmat import load_sessions
+
+    sessions = [s for s in load_sessions(root) if s.subject == subject]
+    if not sessions:
+        raise ValueError(f"{root}: no EEGMAT subject {subject!r}")
+    rec = convert_eegmat(sessions[0])
+    path = write_recording(rec, out_dir / EEGMAT_FILE, subject=f"eegmat-{subject}")
+    files = sorted(p.name for p in Path(root).glob(f"{subject}_*.edf"))
+    return {
+        "file": path.name,
+        "subject": f"eegmat-{subject}",
+        "source_package": EEGMAT_SOURCE,
+        "archive": ", ".join(files),
+        "archive_sha256": "; ".join(f"{f} {sha256_file(Path(root) / f)}" for f in files),
+        "members": ["ECG ECG channel"],
+        "licence": "ODC-By 1.0",
+        "attribution": ATTRIBUTION["eegmat"],
+        "known_and_assumed": KNOWN_ASSUMED["eegmat"],
+        "fs_hz": rec.fs_hz,
+        "n_samples": int(rec.samples_uv.size),
+        "duration_s": round(rec.duration_s, 6),
+        "units": "uV",
+        "sample_format": str(rec.samples_uv.dtype),
+        "events": {EEGMAT_TASK_MARKER: 1},
+        "n_events": 1,
+        "resampled": False,
+        "notes": rec.notes,
+        "file_bytes": path.stat().st_size,
+        "file_sha256": sha256_file(path),
+    }
+
+
+def _kept_entry(out_dir: Path, file: str, how: str) -> dict[str, Any] | None:
+    """The committed entry of ``file`` when its source is not given (file checked)."""
+    manifest = out_dir / "manifest.json"
+    if not manifest.is_file():
+        return None
+    for e in json.loads(manifest.read_text(encoding="utf-8"))["recordings"]:
+        if e["file"] == file:
+            path = out_dir / file
+            if not path.is_file() or sha256_file(path) != e["file_sha256"]:
+                raise RuntimeError(f"{path} does not match its manifest entry; rebuild it {how}")
+            log.info("kept %s (rebuild it %s)", path, how)
+            return e
+    return None
+
+
+def update_entry(out_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """Replace (or add) one entry of the manifest and rewrite manifest and README."""
+    manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest["recordings"] = [e for e in manifest["recordings"] if e["file"] != entry["file"]]
+    manifest["recordings"].append(entry)
+    total = sum(e["file_bytes"] for e in manifest["recordings"])
+    if total > MAX_TOTAL_BYTES:
+        raise RuntimeError(f"bundled recordings take {total} bytes > budget {MAX_TOTAL_BYTES}")
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "README.md").write_text(readme(manifest), encoding="utf-8")
+    return manifest
+
+
 def build(
-    out_dir: Path, work: Path, polar_rdata: Path | None = None, keep_from: Path | None = None
+    out_dir: Path,
+    work: Path,
+    polar_rdata: Path | None = None,
+    keep_from: Path | None = None,
+    eegmat_root: Path | None = None,
 ) -> dict[str, Any]:
     """Download, convert, check and write every recording; returns the manifest.
 
@@ -654,6 +767,15 @@ def build(
                     ((keep_from or out_dir) / POLAR_FILE).read_bytes()
                 )
             manifest["recordings"].append(kept)
+    if eegmat_root is not None:
+        manifest["recordings"].append(eegmat_entry(eegmat_root, out_dir))
+    else:
+        src = keep_from or out_dir
+        kept = _kept_entry(src, EEGMAT_FILE, "with --eegmat ROOT")
+        if kept is not None:
+            if src != out_dir:
+                (out_dir / EEGMAT_FILE).write_bytes((src / EEGMAT_FILE).read_bytes())
+            manifest["recordings"].append(kept)
     total = sum(e["file_bytes"] for e in manifest["recordings"])
     if total > MAX_TOTAL_BYTES:
         raise RuntimeError(f"bundled recordings take {total} bytes > budget {MAX_TOTAL_BYTES}")
@@ -716,7 +838,7 @@ def readme(manifest: dict[str, Any]) -> str:
             "- Events: "
             + (
                 ", ".join(f"{n} x `{k}`" for k, n in e["events"].items())
-                + " (Markers stream, at the image onsets)"
+                + " (Markers stream, at the onsets)"
                 if e["events"]
                 else "none"
             ),
@@ -756,8 +878,26 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rebuild into a temporary folder and compare with --out byte for byte",
     )
+    parser.add_argument(
+        "--eegmat",
+        type=Path,
+        default=None,
+        metavar="ROOT",
+        help=f"an EEGMAT folder: builds {EEGMAT_FILE} (the demo's rest -> arithmetic session)",
+    )
+    parser.add_argument(
+        "--eegmat-only",
+        action="store_true",
+        help="with --eegmat: rebuild only the EEGMAT recording (no download)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.eegmat_only:
+        if args.eegmat is None:
+            parser.error("--eegmat-only needs --eegmat ROOT")
+        manifest = update_entry(args.out, eegmat_entry(args.eegmat, args.out))
+        print(f"wrote {EEGMAT_FILE}; {len(manifest['recordings'])} recordings in {args.out}")
+        return 0
     if args.polar_only:
         if args.polar_rdata is None:
             parser.error("--polar-only needs --polar-rdata PATH")
@@ -768,12 +908,12 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp) / "dl"
         work.mkdir()
         if not args.check:
-            manifest = build(args.out, work, args.polar_rdata)
+            manifest = build(args.out, work, args.polar_rdata, eegmat_root=args.eegmat)
             total = sum(e["file_bytes"] for e in manifest["recordings"])
             print(f"wrote {len(manifest['recordings'])} recordings, {total} bytes, to {args.out}")
             return 0
         fresh = Path(tmp) / "fresh"
-        manifest = build(fresh, work, args.polar_rdata, keep_from=args.out)
+        manifest = build(fresh, work, args.polar_rdata, keep_from=args.out, eegmat_root=args.eegmat)
         bad = [
             e["file"]
             for e in manifest["recordings"]

@@ -55,9 +55,11 @@ def bundled(request):
 # ---------------------------------------------------------------------------------------
 
 
-def test_manifest_lists_the_four_sources_within_budget():
+def test_manifest_lists_the_five_sources_within_budget():
     sources = sorted(e["source_package"] for e in MANIFEST["recordings"])
-    assert sources == [br.POLAR_SOURCE, "pyhrv==0.5.0", "scipy==1.11.4", "systole==0.3.1"]
+    assert sources == sorted(
+        [br.EEGMAT_SOURCE, br.POLAR_SOURCE, "pyhrv==0.5.0", "scipy==1.11.4", "systole==0.3.1"]
+    )
     files = sorted(p.name for p in RECORDINGS.iterdir() if p.suffix in (".xdf", ".xdfz"))
     assert files == sorted(ENTRIES)
     total = sum((RECORDINGS / f).stat().st_size for f in files)
