@@ -49,8 +49,8 @@ def default_model_path() -> Path | None:
     return _packaged_model_path()
 
 
-def load_scorer(path: Path | None) -> Scorer:
-    """Load ``path`` (or the packaged default) with :class:`ecgaffect.model.scorer.Scorer`."""
+def resolve_model_path(path: Path | None) -> Path:
+    """``--model PATH`` checked, or the packaged default model when ``path`` is None."""
     if path is None:
         path = default_model_path()
         if path is None:
@@ -61,9 +61,14 @@ def load_scorer(path: Path | None) -> Scorer:
             )
     elif not path.is_file():
         raise FileNotFoundError(f"--model {str(path)!r}: no such file")
+    return path
+
+
+def load_scorer(path: Path | None) -> Scorer:
+    """Load ``path`` (or the packaged default) with :class:`ecgaffect.model.scorer.Scorer`."""
     from ecgaffect.model.scorer import Scorer
 
-    return Scorer.load(path)
+    return Scorer.load(resolve_model_path(path))
 
 
 def parse_channel(value: str | None) -> str | int | None:
