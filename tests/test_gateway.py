@@ -362,3 +362,43 @@ def test_lsl_outlets_without_acc_publish_ecg_hr_rr_only():
         assert not pylsl.resolve_byprop("name", stream_name(p.id, "ACC"), timeout=0.5)
     finally:
         outlets.close()
+
+
+# -- the command ----------------------------------------------------------------------------
+def test_cli_gateway_from_study_file(tmp_path, monkeypatch, capsys):
+    from ecgaffect import cli
+    from ecgaffect.commands import gateway as gateway_cmd
+
+    pid = unique_name("P")
+    study = tmp_path / "study.toml"
+    study.write_text(f'[[participants]]\nid = "{pid}"\nstrap = "A0:9E:1A:00:04:01"\n')
+    cfg = FakeH10Config(speedup=20.0)
+    made: list[Gateway] = []
+
+    def gateway_with_fakes(study, **kwargs):
+        acc_hz = kwargs["acc"].fs_hz
+        gw = Gateway(
+            study, make_source=lambda p: fake_source(cfg, p.strap, acc_fs_hz=acc_hz), **kwargs
+        )
+        made.append(gw)
+        return gw
+
+    monkeypatch.setattr(gateway_cmd, "Gateway", gateway_with_fakes)
+    argv = ["gateway", "--study", str(study), "--acc-hz", "25", "--duration", "1"]
+    assert cli.main([*argv, "--status-every", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert f"{pid}: strap A0:9E:1A:00:04:01 -> {pid}-ECG, {pid}-HR, {pid}-RR, {pid}-ACC" in out
+    assert out.strip().splitlines()[-1].startswith(pid)
+    assert made[0].acc == AccSettings(25, 8)
+    assert cfg.writes[2] == bytes.fromhex("02 02 00 01 19 00 01 01 10 00 02 01 08 00")
+
+
+def test_cli_gateway_errors(tmp_path, capsys):
+    from ecgaffect import cli
+
+    assert cli.main(["gateway", "--strap", "P01"]) == 1
+    assert "expected ID=ADDRESS or ID=NAME" in capsys.readouterr().err
+    assert cli.main(["gateway", "--study", str(tmp_path / "none.toml")]) == 1
+    assert "none.toml' does not exist" in capsys.readouterr().err
+    assert cli.main(["gateway", "--strap", "P01=AA:BB:CC:DD:EE:FF", "--duration", "0"]) == 1
+    assert "--duration must be > 0" in capsys.readouterr().err
