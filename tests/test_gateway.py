@@ -402,3 +402,29 @@ def test_cli_gateway_errors(tmp_path, capsys):
     assert "none.toml' does not exist" in capsys.readouterr().err
     assert cli.main(["gateway", "--strap", "P01=AA:BB:CC:DD:EE:FF", "--duration", "0"]) == 1
     assert "--duration must be > 0" in capsys.readouterr().err
+
+
+def test_scorer_input_reads_a_gateway_stream_by_source_id():
+    """The live scorer's LSL source finds a participant's ECG by source id, in µV, exact."""
+    from ecgaffect.stream.sources.base import EcgChunk
+    from ecgaffect.stream.sources.lsl import LslSource
+
+    p = Participant(unique_name("P"), "A0:9E:1A:00:05:01")
+    cfg = FakeH10Config(speedup=1.0, clock_start=0.0)
+    gw = Gateway(Study((p,)), acc=None, make_source=lambda p: fake_source(cfg, p.strap))
+    try:
+        with LslSource(source_id=source_id(p.id, "ECG", p.strap), resolve_timeout_s=2.0) as src:
+            assert src.fs_hz == FS_HZ
+            gw.start()
+            chunks: list[EcgChunk] = []
+            assert wait_until(
+                lambda: (
+                    chunks.extend(i for i in src.read(0.1) if isinstance(i, EcgChunk))
+                    or sum(len(c) for c in chunks) >= 3 * 73
+                ),
+                timeout_s=8.0,
+            )
+    finally:
+        gw.stop()
+    x = np.concatenate([c.samples_uv for c in chunks]).astype(np.int64)
+    assert _find_block(cfg.sent_samples.reshape(-1, 1), x.reshape(-1, 1)) >= 0

@@ -27,13 +27,14 @@ retries opening it with the same backoff while the others stream on. Scans are s
 Time. Every strap's sensor clock is fitted to this machine's LSL clock as for one strap
 (:class:`~ecgaffect.stream.clock.SensorClockMapper`, lower envelope of arrival times), so
 all straps of a gateway share one time base; LSL's clock sync maps it onto the recorder's.
-Measured on the fakes (``tests/test_gateway.py::test_inter_strap_offset_with_drift_and_
-reconnect``): two straps whose clocks run +20 ppm and -20 ppm off the host, one of them
-disconnecting and reconnecting, 80 s of sensor time at 20x speed: the worst inter-strap
-timestamp offset was about 23 ms (fake host time; at 20x, 1 ms of scheduler jitter on the
-test machine counts as 20 ms, so this bounds the method's error loosely). What it cannot
-remove: the constant part of each strap's BLE latency (same order for straps of one
-adapter, a few ms).
+Measured on the fakes (``test_inter_strap_offset_with_drift_and_reconnect`` in
+``tests/test_gateway.py``, which prints the figure): two straps whose clocks run +20 ppm and
+-20 ppm off the host, one disconnecting and reconnecting after ~17 s, 50 s of sensor time at
+10x speed, offsets taken after the first 5 s: the worst inter-strap timestamp offset was
+5-23 ms over six runs (median offset 1-8 ms), the largest ones in the first seconds of the
+fits and just after the reconnect. At 10x, 1 ms of scheduler jitter on the shared 2-core test
+machine counts as 10 ms of fake time, so these are loose upper bounds. What no fit can remove:
+the constant part of each strap's BLE latency (a few ms, alike for straps of one adapter).
 
 Motion. :func:`motion_flag` computes the dynamic acceleration (RMS over a window of the
 acceleration minus its window mean, i.e. minus gravity and posture) and flags it above a
