@@ -359,7 +359,11 @@ def test_lsl_outlets_without_acc_publish_ecg_hr_rr_only():
         found = pylsl.resolve_byprop("source_id", source_id(p.id, "RR", p.strap), timeout=2.0)
         assert found
         assert found[0].type() == "RR"
-        assert not pylsl.resolve_byprop("name", stream_name(p.id, "ACC"), timeout=0.5)
+        assert resolve_one(stream_name(p.id, "HR")).type() == "HeartRate"
+        assert resolve_one(stream_name(p.id, "ECG")).type() == "ECG"
+        names = {i.name() for i in pylsl.resolve_streams(wait_time=1.0)}
+        assert stream_name(p.id, "ACC") not in names
+        assert stream_name(p.id, "Motion") not in names
     finally:
         outlets.close()
 
