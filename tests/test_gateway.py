@@ -432,3 +432,37 @@ def test_scorer_input_reads_a_gateway_stream_by_source_id():
         gw.stop()
     x = np.concatenate([c.samples_uv for c in chunks]).astype(np.int64)
     assert _find_block(cfg.sent_samples.reshape(-1, 1), x.reshape(-1, 1)) >= 0
+
+
+def test_serialised_scanner_lets_one_strap_scan_at_a_time():
+    import asyncio
+    import threading
+
+    from ecgaffect.stream.gateway import serialised_scanner
+
+    active, overlaps, calls = [0], [0], []
+
+    async def slow_scan(filterfunc, timeout=10.0):
+        active[0] += 1
+        overlaps[0] = max(overlaps[0], active[0])
+        await asyncio.sleep(0.1)
+        active[0] -= 1
+        calls.append(timeout)
+        return "device"
+
+    lock = threading.Lock()
+    results: list = []
+
+    def run_one():
+        scan = serialised_scanner(lock, slow_scan)
+        results.append(asyncio.run(scan(lambda d, a: True, timeout=3.0)))
+
+    threads = [threading.Thread(target=run_one) for _ in range(3)]  # three BLE loops
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5.0)
+    assert results == ["device"] * 3
+    assert calls == [3.0] * 3
+    assert overlaps[0] == 1
+    assert not lock.locked()
