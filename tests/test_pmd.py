@@ -146,3 +146,57 @@ def test_heart_rate_errors():
         pmd.parse_heart_rate(b"\x08\x3c\x01")
     with pytest.raises(ValueError, match="RR field has odd length"):
         pmd.parse_heart_rate(b"\x10\x3c\x01\x02\x03")
+
+
+# -- accelerometer (ACC) ----------------------------------------------------------------------
+def test_acc_start_request_bytes():
+    # [start, ACC, rate 200, resolution 16, range 8]
+    assert pmd.start_acc(200, 8) == bytes.fromhex("02 02 00 01 C8 00 01 01 10 00 02 01 08 00")
+    assert pmd.start_acc(25, 2) == bytes.fromhex("02 02 00 01 19 00 01 01 10 00 02 01 02 00")
+    assert pmd.stop(pmd.MeasurementType.ACC) == bytes.fromhex("03 02")
+    with pytest.raises(ValueError, match=r"rate must be one of \(25, 50, 100, 200\) Hz, got 52"):
+        pmd.start_acc(52)
+    with pytest.raises(ValueError, match=r"range must be one of \(2, 4, 8\) G, got 16"):
+        pmd.start_acc(50, 16)
+    with pytest.raises(ValueError, match="resolution must be 16 bits"):
+        pmd.start_acc(50, 8, resolution_bits=14)
+
+
+def test_acc_frame_decodes_int16_triplets_in_mg():
+    frame = bytes.fromhex(
+        "02" + "00 94 35 77 00 00 00 00" + "01" + "E8 03 18 FC 00 00" + "FF 7F 00 80 01 00"
+    )
+    assert pmd.frame_measurement(frame) == pmd.MeasurementType.ACC
+    t_ns, acc = pmd.decode_acc_frame(frame)
+    assert t_ns == 2_000_000_000
+    assert acc.dtype == np.int32
+    assert acc.tolist() == [[1000, -1000, 0], [32767, -32768, 1]]
+
+
+@given(
+    st.lists(st.tuples(*[st.integers(-(1 << 15), (1 << 15) - 1)] * 3), min_size=0, max_size=40),
+    st.integers(0, (1 << 64) - 1),
+)
+def test_acc_frame_roundtrip(rows, t_ns):
+    samples = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    got_t, got = pmd.decode_acc_frame(pmd.build_acc_frame(t_ns, samples))
+    assert got_t == t_ns
+    np.testing.assert_array_equal(got, samples)
+
+
+@pytest.mark.parametrize(
+    ("frame", "match"),
+    [
+        (bytes.fromhex("02 00"), "ACC frame too short"),
+        (bytes(10), r"measurement type 0, expected ACC \(2\)"),
+        (bytes.fromhex("02" + "00" * 8 + "00"), r"frame type 0x00 is not supported"),
+        (bytes.fromhex("02" + "00" * 8 + "01" + "00" * 7), "not a whole number of 6-byte"),
+    ],
+)
+def test_acc_frame_errors(frame, match):
+    with pytest.raises(ValueError, match=match):
+        pmd.decode_acc_frame(frame)
+    with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
+        pmd.build_acc_frame(0, np.zeros(3))
+    with pytest.raises(ValueError, match="fit in int16"):
+        pmd.build_acc_frame(0, np.array([[40000, 0, 0]]))

@@ -287,3 +287,54 @@ def test_pairing_defaults_to_windows_only(monkeypatch):
     monkeypatch.setattr(polar_mod.sys, "platform", "linux")
     assert polar_mod.PolarH10Source(address="AA:BB").pair is False
     assert polar_mod.PolarH10Source(address="AA:BB", pair=True).pair is True
+
+
+# -- accelerometer -------------------------------------------------------------------------------
+def acc_chunks(items):
+    from ecgaffect.stream.sources.polar import AccChunk
+
+    return [i for i in items if isinstance(i, AccChunk)]
+
+
+def test_acc_streams_exact_values_with_ecg():
+    cfg = FakeH10Config(speedup=20.0, acc_motion_mg=200.0)
+    with make_source(cfg, acc_fs_hz=100, acc_range_g=4) as src:
+        items = collect(
+            src, lambda it: sum(len(c) for c in acc_chunks(it)) >= 400 and n_ecg(73)(it)
+        )
+        assert src.acc_error is None
+    assert bytes.fromhex("02 02 00 01 64 00 01 01 10 00 02 01 04 00") in cfg.writes
+    assert bytes.fromhex("03 02") in cfg.writes  # ACC stopped on close
+    check_lossless(items, cfg)  # ACC frames on the same characteristic leave ECG intact
+    acs = acc_chunks(items)
+    got = np.concatenate([c.samples_mg for c in acs])
+    np.testing.assert_array_equal(got, cfg.sent_acc[: len(got)])
+    ts = np.concatenate([c.timestamps_s for c in acs])
+    assert np.all(np.diff(ts) > 0)
+    first = [c.first_index for c in acs]
+    assert first == list(np.cumsum([0] + [len(c) for c in acs[:-1]]))
+
+
+def test_acc_refused_keeps_ecg_streaming():
+    cfg = FakeH10Config(acc_start_status=5)
+    with make_source(cfg, acc_fs_hz=50) as src:
+        items = collect(src, n_ecg(3 * SAMPLES_PER_FRAME))
+        assert "ACC start refused with status 5" in (src.acc_error or "")
+    assert not acc_chunks(items)
+    check_lossless(items, cfg)
+
+
+def test_acc_off_by_default_and_reconnect_restarts_it():
+    cfg = FakeH10Config()
+    with make_source(cfg) as src:
+        items = collect(src, n_ecg(2 * SAMPLES_PER_FRAME))
+    assert not acc_chunks(items)
+    assert not any(w[:2] == b"\x02\x02" for w in cfg.writes)
+    cfg = FakeH10Config(speedup=20.0, disconnect_after_frames=[4])
+    with make_source(cfg, acc_fs_hz=50) as src:
+        items = collect(src, lambda it: src.n_reconnects == 1 and n_ecg(8 * SAMPLES_PER_FRAME)(it))
+    assert sum(w[:2] == b"\x02\x02" for w in cfg.writes) == 2
+    acs = acc_chunks(items)
+    assert sum(c.gap_before for c in acs) == 1
+    with pytest.raises(ValueError, match="H10 ACC rate must be one of"):
+        PolarH10Source(acc_fs_hz=60)

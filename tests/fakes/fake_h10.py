@@ -8,7 +8,14 @@ frame it sent, so tests can compare decoded values with what was encoded.
 
 Time: the fake runs ``speedup`` times faster than real time. Give the source
 ``time_fn=config.host_time`` so its host clock runs at the same speed; the sensor clock runs
-``1 + rate_error`` times as fast as that host clock.
+``1 + rate_error`` times as fast as that host clock (a drift option: e.g. +-20e-6 for two
+straps 40 ppm apart). Several fakes share one host clock when their configs get the same
+``clock_start`` and ``speedup``.
+
+Accelerometer: a start request for ACC (type 2) starts ACC frames (frame type 0x01, 3 x int16
+mG per sample, :func:`synthetic_acc_mg`) at the requested rate on the same sensor clock,
+``FakeSensor.acc_sent`` records them. ``garbage_every_frames`` adds an undecodable PMD frame
+after every N ECG frames.
 """
 
 from __future__ import annotations
@@ -42,6 +49,25 @@ def synthetic_ecg_uv(index: np.ndarray) -> np.ndarray:
     return np.round(ecg_waveform_uv(t, qrs_uv=1200.0) - 100.0 * np.sin(index)).astype(np.int64)
 
 
+def acc_samples_per_frame(fs_hz: int) -> int:
+    """ACC samples per fake frame: 0.2 s worth (40 at 200 Hz)."""
+    return max(1, int(fs_hz) // 5)
+
+
+def synthetic_acc_mg(index: np.ndarray, fs_hz: int, motion_mg: float = 0.0) -> np.ndarray:
+    """The strap's deterministic ACC samples (mG integers, shape (n, 3)) by sample index.
+
+    Gravity on z (1000 mG) with a little deterministic wobble on every axis, plus a 2 Hz
+    movement of ``motion_mg`` amplitude on x (0: the wearer sits still).
+    """
+    i = np.asarray(index, dtype=np.int64)
+    t = i / float(fs_hz)
+    x = np.round(motion_mg * np.sin(2 * np.pi * 2.0 * t)) + (i * 7 % 11) - 5
+    y = 20 + (i * 3 % 5) - 2
+    z = 1000 + (i * 5 % 7) - 3
+    return np.stack([x, y, z], axis=1).astype(np.int64)
+
+
 class FakeSensor:
     """The strap's measurement side: sample counter on its own (drifting) clock."""
 
@@ -50,6 +76,8 @@ class FakeSensor:
         self.t0_host = config.host_time()
         self.next_index = 0
         self.sent: list[tuple[int, np.ndarray]] = []  # (first sample index, samples)
+        self.next_acc_index = 0
+        self.acc_sent: list[tuple[int, np.ndarray]] = []  # (first ACC sample index, samples)
 
     def due_index(self) -> int:
         """Samples measured since t0 (host clock), at 130 Hz on the sensor's clock."""
@@ -62,6 +90,25 @@ class FakeSensor:
         if due > self.next_index:
             lost = (due - self.next_index) // SAMPLES_PER_FRAME * SAMPLES_PER_FRAME
             self.next_index += lost
+
+    def acc_due_index(self, fs_hz: int) -> int:
+        elapsed = self.config.host_time() - self.t0_host
+        return int(elapsed * fs_hz * (1.0 + self.config.rate_error))
+
+    def skip_acc_to_now(self, fs_hz: int) -> None:
+        due = self.acc_due_index(fs_hz)
+        n = acc_samples_per_frame(fs_hz)
+        if due > self.next_acc_index:
+            self.next_acc_index += (due - self.next_acc_index) // n * n
+
+    def next_acc_frame(self, fs_hz: int) -> bytes:
+        n = acc_samples_per_frame(fs_hz)
+        idx = np.arange(self.next_acc_index, self.next_acc_index + n)
+        samples = synthetic_acc_mg(idx, fs_hz, self.config.acc_motion_mg)
+        last_ns = self.config.sensor0_ns + round(int(idx[-1]) * 1e9 / fs_hz)
+        self.acc_sent.append((self.next_acc_index, samples))
+        self.next_acc_index += n
+        return pmd.build_acc_frame(last_ns, samples)
 
     def next_frame(self) -> bytes:
         idx = np.arange(self.next_index, self.next_index + SAMPLES_PER_FRAME)
@@ -100,6 +147,12 @@ class FakeH10Config:
     #: the strap stops ECG by itself after this many frames and pushes "01 01"
     device_stop_after_frames: int | None = None
     hr_bpm: int = 72
+    #: amplitude (mG) of the fake wearer's movement in the ACC frames (0 = still)
+    acc_motion_mg: float = 0.0
+    #: status answered to the ACC start (0 ok)
+    acc_start_status: int = 0
+    #: send an undecodable PMD data frame after every N ECG frames (0 = never)
+    garbage_every_frames: int = 0
     clock_start: float = dataclasses.field(default_factory=time.monotonic)
     sensor: FakeSensor | None = None
     connections: int = 0
@@ -122,6 +175,13 @@ class FakeH10Config:
     def sent_samples(self) -> np.ndarray:
         s = self.get_sensor()
         return np.concatenate([x for _, x in s.sent]) if s.sent else np.zeros(0, np.int64)
+
+    @property
+    def sent_acc(self) -> np.ndarray:
+        s = self.get_sensor()
+        if not s.acc_sent:
+            return np.zeros((0, 3), np.int64)
+        return np.concatenate([x for _, x in s.acc_sent])
 
 
 def _build_services(config: FakeH10Config) -> BleakGATTServiceCollection:
@@ -166,6 +226,7 @@ class FakeH10(BaseBleakClient):
         self._callbacks: dict[str, Any] = {}
         self._tasks: list[asyncio.Task] = []
         self._ecg_running = False
+        self._acc_running = False
         self._frames_this_connection = 0
 
     # -- connection ------------------------------------------------------------------------
@@ -205,6 +266,7 @@ class FakeH10(BaseBleakClient):
     def _teardown(self) -> None:
         self._connected = False
         self._ecg_running = False
+        self._acc_running = False
         for t in self._tasks:
             t.cancel()
         self._tasks.clear()
@@ -261,7 +323,25 @@ class FakeH10(BaseBleakClient):
         params = b""
         if op == pmd.PmdOp.GET_SETTINGS:
             status = 0
-            params = bytes.fromhex("00 01 82 00 01 01 0E 00")
+            if mtype == pmd.MeasurementType.ACC:
+                params = bytes.fromhex(
+                    "00 04 19 00 32 00 64 00 C8 00 01 01 10 00 02 03 02 00 04 00 08 00"
+                )
+            else:
+                params = bytes.fromhex("00 01 82 00 01 01 0E 00")
+        elif op == pmd.PmdOp.START and mtype == pmd.MeasurementType.ACC:
+            if cfg.acc_start_status:
+                status = cfg.acc_start_status
+            elif self._acc_running:
+                status = 6
+            else:
+                settings = {
+                    data[i]: int.from_bytes(data[i + 2 : i + 4], "little")
+                    for i in range(2, len(data) - 3, 4)
+                }
+                status = 0
+                self._acc_running = True
+                self._spawn(self._acc_loop(settings[pmd.SettingType.SAMPLE_RATE]))
         elif op == pmd.PmdOp.START:
             if cfg.start_status:
                 status = cfg.start_status
@@ -271,6 +351,9 @@ class FakeH10(BaseBleakClient):
                 status = 0
                 self._ecg_running = True
                 self._spawn(self._ecg_loop())
+        elif op == pmd.PmdOp.STOP and mtype == pmd.MeasurementType.ACC:
+            status = 0 if self._acc_running else 6
+            self._acc_running = False
         elif op == pmd.PmdOp.STOP:
             status = 0 if self._ecg_running else 6
             self._ecg_running = False
@@ -315,6 +398,12 @@ class FakeH10(BaseBleakClient):
             self._notify(pmd.PMD_DATA_UUID, sensor.next_frame())
             self._frames_this_connection += 1
             n = self._frames_this_connection
+            if cfg.garbage_every_frames and n % cfg.garbage_every_frames == 0:
+                # ECG type, a timestamp, then a payload that is not whole 3-byte samples
+                self._notify(
+                    pmd.PMD_DATA_UUID,
+                    b"\x00" + bytes(rng.integers(0, 256, 8).tolist()) + b"\x00\x01\x02",
+                )
             if cfg.disconnect_after_frames and n >= cfg.disconnect_after_frames[0]:
                 cfg.disconnect_after_frames.pop(0)
                 self._drop_link()
@@ -324,6 +413,21 @@ class FakeH10(BaseBleakClient):
                 self._ecg_running = False
                 self._notify(pmd.PMD_CONTROL_UUID, b"\x01\x01")
                 return
+
+    async def _acc_loop(self, fs_hz: int) -> None:
+        cfg = self.config
+        sensor = cfg.get_sensor()
+        sensor.skip_acc_to_now(fs_hz)
+        n = acc_samples_per_frame(fs_hz)
+        rng = np.random.default_rng(1000 + cfg.connections)
+        while self._acc_running:
+            due_at = sensor.next_acc_index + n
+            wait_fake_s = (due_at - sensor.acc_due_index(fs_hz)) / (fs_hz * (1.0 + cfg.rate_error))
+            delay = cfg.delay_s * rng.random()
+            await asyncio.sleep(max(0.0, cfg.real_s(wait_fake_s + delay)))
+            if not self._acc_running:
+                return
+            self._notify(pmd.PMD_DATA_UUID, sensor.next_acc_frame(fs_hz))
 
 
 def make_fake_h10(config: FakeH10Config | None = None) -> type[FakeH10]:

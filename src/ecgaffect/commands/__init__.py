@@ -16,5 +16,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "datasets",
     "live",
+    "gateway",
     "gui",
 )

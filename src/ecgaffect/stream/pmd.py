@@ -7,7 +7,10 @@ a device. Facts come from Polar's public BLE SDK and the Bluetooth Heart Rate Se
 * control point requests ``[op, (offline << 7) | type, settings TLVs...]`` and responses
   ``[0xF0, op, type, status, more, params...]``;
 * reading the control point returns a feature bitmap ``[0x0F, bits...]`` (bit 0 = ECG);
-* ECG data frames ``[type & 0x3F, uint64 LE ns (last sample), frame type, N x int24 LE uV]``.
+* ECG data frames ``[type & 0x3F, uint64 LE ns (last sample), frame type, N x int24 LE uV]``;
+* H10 accelerometer (ACC, type 2) frames ``[0x02, uint64 LE ns (last sample), frame type 0x01,
+  N x (x, y, z) int16 LE mG]`` at 25/50/100/200 Hz, range 2/4/8 G, 16-bit (start with
+  :func:`start_acc`).
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
+    "ACC_FRAME_TYPE_INT16",
     "BATTERY_LEVEL_UUID",
     "ECG_FRAME_HEADER_N",
+    "H10_ACC_FS_HZ",
+    "H10_ACC_RANGES_G",
+    "H10_ACC_RESOLUTION_BITS",
     "H10_ECG_FS_HZ",
     "H10_ECG_RESOLUTION_BITS",
     "HEART_RATE_MEASUREMENT_UUID",
@@ -33,13 +40,17 @@ __all__ = [
     "MeasurementType",
     "PmdOp",
     "SettingType",
+    "build_acc_frame",
     "build_ecg_frame",
+    "decode_acc_frame",
     "decode_ecg_frame",
+    "frame_measurement",
     "get_settings",
     "is_control_response",
     "parse_control_response",
     "parse_features",
     "parse_heart_rate",
+    "start_acc",
     "start_ecg",
     "start_measurement",
     "status_name",
@@ -57,6 +68,12 @@ BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
 #: The H10's only ECG setting: 130 Hz (nominal, the hardware is +-2 %), 14-bit.
 H10_ECG_FS_HZ = 130.0
 H10_ECG_RESOLUTION_BITS = 14
+#: The H10's accelerometer: sample rates (Hz), ranges (+-G), resolution (bits).
+H10_ACC_FS_HZ = (25, 50, 100, 200)
+H10_ACC_RANGES_G = (2, 4, 8)
+H10_ACC_RESOLUTION_BITS = 16
+#: Frame type of the H10's raw ACC frames: 3 x int16 LE per sample, mG.
+ACC_FRAME_TYPE_INT16 = 0x01
 #: Bytes before the samples of a data frame: type, uint64 timestamp, frame type.
 ECG_FRAME_HEADER_N = 10
 #: Sensor timestamps count ns since 2000-01-01T00:00:00Z (946684800 s after the Unix epoch).
@@ -145,6 +162,30 @@ def start_ecg(fs_hz: int = 130, resolution_bits: int = 14) -> bytes:
     return start_measurement(
         MeasurementType.ECG,
         {SettingType.SAMPLE_RATE: int(fs_hz), SettingType.RESOLUTION: int(resolution_bits)},
+    )
+
+
+def start_acc(fs_hz: int = 200, range_g: int = 8, resolution_bits: int = 16) -> bytes:
+    """H10 accelerometer start request (sample rate, 16-bit resolution, range in G).
+
+    The H10 supports 25/50/100/200 Hz and +-2/4/8 G at 16 bits; 200 Hz, 8 G is
+    ``02 02 00 01 C8 00 01 01 10 00 02 01 08 00``.
+    """
+    if fs_hz not in H10_ACC_FS_HZ:
+        raise ValueError(f"H10 ACC rate must be one of {H10_ACC_FS_HZ} Hz, got {fs_hz!r}")
+    if range_g not in H10_ACC_RANGES_G:
+        raise ValueError(f"H10 ACC range must be one of {H10_ACC_RANGES_G} G, got {range_g!r}")
+    if resolution_bits != H10_ACC_RESOLUTION_BITS:
+        raise ValueError(
+            f"H10 ACC resolution must be {H10_ACC_RESOLUTION_BITS} bits, got {resolution_bits!r}"
+        )
+    return start_measurement(
+        MeasurementType.ACC,
+        {
+            SettingType.SAMPLE_RATE: int(fs_hz),
+            SettingType.RESOLUTION: int(resolution_bits),
+            SettingType.RANGE: int(range_g),
+        },
     )
 
 
@@ -283,6 +324,61 @@ def decode_ecg_frame(data: bytes | bytearray | memoryview) -> tuple[int, np.ndar
     raw = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
     samples_uv = raw - ((raw & 0x800000) << 1)
     return sensor_time_ns, samples_uv
+
+
+def frame_measurement(data: bytes | bytearray | memoryview) -> int:
+    """Measurement type of a PMD data frame (its first byte masked with ``0x3F``); -1 if empty."""
+    return int(data[0]) & 0x3F if len(data) else -1
+
+
+def decode_acc_frame(data: bytes | bytearray | memoryview) -> tuple[int, np.ndarray]:
+    """Decode one raw H10 ACC frame -> ``(sensor_time_ns, samples_mg int32 [n, 3])``.
+
+    Frame type 0x01: each sample is x, y, z as int16 little-endian in mG; the timestamp is
+    the sensor-clock time of the *last* sample, as for ECG.
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if buf.size < ECG_FRAME_HEADER_N:
+        raise ValueError(
+            f"PMD ACC frame too short: {buf.size} bytes, need a {ECG_FRAME_HEADER_N}-byte "
+            "header (type, uint64 timestamp, frame type)"
+        )
+    mtype = int(buf[0]) & 0x3F
+    if mtype != MeasurementType.ACC:
+        raise ValueError(f"PMD frame has measurement type {mtype}, expected ACC (2)")
+    frame_type = int(buf[9])
+    if frame_type != ACC_FRAME_TYPE_INT16:
+        raise ValueError(
+            f"PMD ACC frame type 0x{frame_type:02X} is not supported (allowed: 0x01, "
+            "3 x int16 per sample, the H10's)"
+        )
+    payload = buf[ECG_FRAME_HEADER_N:]
+    if payload.size % 6:
+        raise ValueError(
+            f"PMD ACC payload of {payload.size} bytes is not a whole number of 6-byte samples "
+            "(truncated frame?)"
+        )
+    sensor_time_ns = int(buf[1:9].view("<u8")[0])
+    samples_mg = payload.view("<i2").reshape(-1, 3).astype(np.int32)
+    return sensor_time_ns, samples_mg
+
+
+def build_acc_frame(sensor_time_ns: int, samples_mg: np.ndarray) -> bytes:
+    """Encode a raw ACC frame (the inverse of :func:`decode_acc_frame`; used by fakes/tests)."""
+    s = np.asarray(samples_mg)
+    if s.ndim != 2 or s.shape[1] != 3:
+        raise ValueError(f"samples_mg must have shape (n, 3), got {s.shape}")
+    s = s.astype(np.int64)
+    if s.size and (s.min() < -(1 << 15) or s.max() >= 1 << 15):
+        raise ValueError(f"samples_mg must fit in int16 (-32768..32767), got {s.min()}..{s.max()}")
+    if not 0 <= int(sensor_time_ns) < 1 << 64:
+        raise ValueError(f"sensor_time_ns must fit in uint64, got {sensor_time_ns!r}")
+    header = (
+        bytes([MeasurementType.ACC])
+        + struct.pack("<Q", int(sensor_time_ns))
+        + bytes([ACC_FRAME_TYPE_INT16])
+    )
+    return header + s.astype("<i2").tobytes()
 
 
 def build_ecg_frame(sensor_time_ns: int, samples_uv: np.ndarray) -> bytes:

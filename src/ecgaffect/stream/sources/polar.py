@@ -15,6 +15,12 @@ from the sensor-clock jump, see :class:`~ecgaffect.stream.clock.MappedFrame`) ad
 :class:`BluetoothUnavailableError`, :class:`DeviceNotFoundError`,
 :class:`UnsupportedDeviceError` (firmware without the PMD/ECG service) and
 :class:`PmdRequestError` (the strap refused a request, e.g. "device in charger").
+
+Optionally (``acc_fs_hz``) the strap's accelerometer is started too, after the ECG: its frames
+come out of :meth:`PolarH10Source.read` as :class:`AccChunk` items (x, y, z in mG, one host
+time per sample from a second :class:`~ecgaffect.stream.clock.SensorClockMapper`). A strap
+that refuses the ACC start keeps streaming ECG (``acc_error`` says why). Off by default, so
+consumers that only know ECG/HR items never see one.
 """
 
 from __future__ import annotations
@@ -25,7 +31,10 @@ import queue
 import sys
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from ecgaffect._optional import require
 from ecgaffect.stream import pmd
@@ -44,7 +53,7 @@ from ecgaffect.stream.sources.base import (
     local_clock,
 )
 
-__all__ = ["PmdRequestError", "PolarH10Source", "Scanner", "scan_polar_devices"]
+__all__ = ["AccChunk", "PmdRequestError", "PolarH10Source", "Scanner", "scan_polar_devices"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +62,33 @@ logger = logging.getLogger(__name__)
 Scanner = Callable[..., Awaitable[Any]]
 
 _ECG, _CONTROL, _HR, _STATUS, _GAP, _FATAL = range(6)
+
+
+@dataclass(frozen=True)
+class AccChunk:
+    """Consecutive accelerometer samples (``samples_mg`` int32 [n, 3]: x, y, z in mG) with one
+    host-clock timestamp each; ``first_index`` and ``gap_before`` as for
+    :class:`~ecgaffect.stream.sources.base.EcgChunk` (ACC samples counted on their own).
+    """
+
+    samples_mg: np.ndarray
+    timestamps_s: np.ndarray
+    first_index: int
+    gap_before: bool = False
+
+    def __post_init__(self) -> None:
+        if (
+            self.samples_mg.ndim != 2
+            or self.samples_mg.shape[1] != 3
+            or self.samples_mg.shape[0] != self.timestamps_s.shape[0]
+        ):
+            raise ValueError(
+                "AccChunk needs samples_mg of shape (n, 3) and n timestamps, got "
+                f"{self.samples_mg.shape} and {self.timestamps_s.shape}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.samples_mg.shape[0])
 
 
 class PmdRequestError(SourceError):
@@ -98,6 +134,9 @@ class PolarH10Source(Source):
         Host clock for arrival times (default: the LSL clock).
     clock:
         A :class:`SensorClockMapper` to use (default: one at 130 Hz).
+    acc_fs_hz, acc_range_g:
+        Also stream the accelerometer at this rate (25, 50, 100 or 200 Hz) and range (2, 4
+        or 8 G), as :class:`AccChunk` items; ``None`` (default): ECG and HR only.
     """
 
     name = "Polar H10"
@@ -122,8 +161,12 @@ class PolarH10Source(Source):
         scanner: Scanner | None = None,
         time_fn: Callable[[], float] = local_clock,
         clock: SensorClockMapper | None = None,
+        acc_fs_hz: int | None = None,
+        acc_range_g: int = 8,
     ) -> None:
         super().__init__()
+        if acc_fs_hz is not None:
+            pmd.start_acc(acc_fs_hz, acc_range_g)  # validates rate and range
         for pname, value in (
             ("scan_timeout_s", scan_timeout_s),
             ("connect_timeout_s", connect_timeout_s),
@@ -156,6 +199,13 @@ class PolarH10Source(Source):
         self.scanner = scanner
         self.time_fn = time_fn
         self.clock = clock if clock is not None else SensorClockMapper(self.fs_hz)
+        self.acc_fs_hz = None if acc_fs_hz is None else int(acc_fs_hz)
+        self.acc_range_g = int(acc_range_g)
+        self.acc_clock = SensorClockMapper(float(self.acc_fs_hz or 1))
+        #: why the strap streams no ACC although asked to (None while fine)
+        self.acc_error: str | None = None
+        self.n_acc_samples = 0
+        self.n_acc_frames = 0
         #: battery level in percent, read at each connect (None until known)
         self.battery_percent: int | None = None
         #: ECG settings the strap offered ({SettingType: values})
@@ -183,6 +233,8 @@ class PolarH10Source(Source):
         self._gap_next = False
         self._ecg_seen = False
         self._ecg_running = False
+        self._acc_running = False
+        self._acc_gap_next = False
         self._link_up = False
         self._fatal: SourceError | None = None
 
@@ -273,10 +325,15 @@ class PolarH10Source(Source):
                     out.append(hr)
             elif kind == _STATUS:
                 out.append(self._set_status(item[1], item[2]))
-            elif kind == _GAP:
-                self._gap_next = True
-                self._ecg_seen = False
-                self.clock.mark_gap()
+            elif kind == _GAP:  # (_GAP,) a reconnect; (_GAP, "ecg" | "acc") one restart
+                which = item[1] if len(item) > 1 else "all"
+                if which in ("all", "ecg"):
+                    self._gap_next = True
+                    self._ecg_seen = False
+                    self.clock.mark_gap()
+                if which in ("all", "acc"):
+                    self._acc_gap_next = True
+                    self.acc_clock.mark_gap()
             elif kind == _FATAL:
                 self._fatal = item[1]
                 out.append(self._set_status(SourceState.FAILED, str(item[1])))
@@ -285,6 +342,8 @@ class PolarH10Source(Source):
         return out
 
     def _decode_ecg(self, arrival_s: float, data: bytes) -> list[SourceItem]:
+        if self.acc_fs_hz is not None and pmd.frame_measurement(data) == pmd.MeasurementType.ACC:
+            return self._decode_acc(arrival_s, data)
         try:
             sensor_ns, samples = pmd.decode_ecg_frame(data)
         except ValueError as exc:
@@ -322,6 +381,30 @@ class PolarH10Source(Source):
         out.append(chunk)
         return out
 
+    def _decode_acc(self, arrival_s: float, data: bytes) -> list[Any]:
+        try:
+            sensor_ns, samples = pmd.decode_acc_frame(data)
+        except ValueError as exc:
+            self.n_bad_frames += 1
+            logger.warning("%s: dropping undecodable PMD ACC frame: %s", self.name, exc)
+            self._acc_gap_next = True
+            self.acc_clock.mark_gap()
+            return []
+        if samples.shape[0] == 0:
+            return []
+        mapped = self.acc_clock.map_frame(sensor_ns, samples.shape[0], arrival_s)
+        self.n_acc_samples += mapped.n_missing
+        chunk = AccChunk(
+            samples_mg=samples,
+            timestamps_s=mapped.timestamps_s,
+            first_index=self.n_acc_samples,
+            gap_before=self._acc_gap_next or mapped.gap_before,
+        )
+        self._acc_gap_next = False
+        self.n_acc_samples += samples.shape[0]
+        self.n_acc_frames += 1
+        return [chunk]
+
     def _decode_hr(self, arrival_s: float, data: bytes) -> HeartRate | None:
         try:
             m = pmd.parse_heart_rate(data)
@@ -353,10 +436,14 @@ class PolarH10Source(Source):
     def _on_control(self, _char: Any, data: bytearray) -> None:
         data = bytes(data)
         if not pmd.is_control_response(data):
-            if data[:1] == b"\x01" and len(data) >= 2 and data[1] & 0x01 and self._ecg_running:
+            stopped = data[1] if data[:1] == b"\x01" and len(data) >= 2 else 0
+            if stopped & 0x01 and self._ecg_running:
                 logger.warning("%s: the strap stopped the ECG itself; restarting", self.name)
                 self._spawn(self._restart_ecg())
-            else:
+            if stopped & 0x04 and self._acc_running:
+                logger.warning("%s: the strap stopped the ACC itself; restarting", self.name)
+                self._spawn(self._restart_acc())
+            if not stopped & 0x05:
                 logger.debug("%s: ignoring control-point push %s", self.name, data.hex(" "))
             return
         try:
@@ -375,6 +462,7 @@ class PolarH10Source(Source):
             return  # requested, or a connection that never finished its setup
         self._link_up = False
         self._ecg_running = False
+        self._acc_running = False
         if not self.reconnect:
             self._emit(
                 _FATAL, SourceError(f"{self.name}: the strap disconnected (reconnect is off)")
@@ -535,6 +623,8 @@ class PolarH10Source(Source):
         # before the start request, so that no ECG frame can be queued ahead of this status
         self._emit_status(SourceState.WAITING_FOR_ECG, self._describe())
         await self._start_ecg()
+        if self.acc_fs_hz is not None:
+            await self._start_acc(features)
         self._link_up = True
 
     async def _start_ecg(self) -> None:
@@ -545,9 +635,33 @@ class PolarH10Source(Source):
         self._check(resp, "the ECG start", ok=(0, 6))
         self._ecg_running = True
 
+    async def _start_acc(self, features: set[Any]) -> None:
+        """Start the accelerometer; a strap that cannot keeps streaming ECG (``acc_error``)."""
+        assert self.acc_fs_hz is not None
+        if pmd.MeasurementType.ACC not in features:
+            self.acc_error = "the strap does not offer ACC (PMD features)"
+            logger.warning("%s: %s; streaming ECG only", self.name, self.acc_error)
+            return
+        try:
+            resp = await self._request(
+                pmd.start_acc(self.acc_fs_hz, self.acc_range_g), "the ACC start"
+            )
+            self._check(resp, "the ACC start", ok=(0, 6))
+        except PmdRequestError as exc:
+            self.acc_error = str(exc)
+            logger.warning("%s: %s; streaming ECG only", self.name, exc)
+            return
+        self.acc_error = None
+        self._acc_running = True
+
+    async def _restart_acc(self) -> None:
+        self._acc_running = False
+        self._emit(_GAP, "acc")
+        await self._start_acc({pmd.MeasurementType.ACC})
+
     async def _restart_ecg(self) -> None:
         self._ecg_running = False
-        self._emit(_GAP)
+        self._emit(_GAP, "ecg")
         try:
             await self._start_ecg()
         except SourceError as exc:
@@ -598,6 +712,14 @@ class PolarH10Source(Source):
         client = self._client
         if client is None or not client.is_connected:
             return
+        if self._acc_running:
+            try:
+                await asyncio.wait_for(
+                    self._request(pmd.stop(pmd.MeasurementType.ACC), "the ACC stop"), 2.0
+                )
+            except (SourceError, TimeoutError) as exc:
+                logger.info("%s: ACC stop not confirmed: %s", self.name, exc)
+            self._acc_running = False
         if self._ecg_running:
             try:
                 await asyncio.wait_for(self._request(pmd.stop(), "the ECG stop"), 2.0)
