@@ -9,8 +9,8 @@ logging and turns expected errors into one clear line instead of a traceback.
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
+import difflib
 import logging
 import re
 import sys
@@ -29,8 +29,7 @@ _REST_LITERAL = re.compile(r"``([^`]+)``")
 
 def plain_text(text: str) -> str:
     """``text`` (a docstring-derived description) without reST markup: ``x`` -> x,
-    :func:`~a.b` -> a.b, so help pages read as plain text.
-    """
+    :func:`~a.b` -> a.b, so help pages read as plain text."""
     return _REST_LITERAL.sub(r"\1", _REST_ROLE.sub(r"\1", text))
 
 
@@ -71,8 +70,7 @@ _UNRECOGNIZED = re.compile(r"unrecognized arguments: (.*)")
 
 def did_you_mean(message: str, parser: argparse.ArgumentParser) -> str:
     """``message`` (an argparse error) with "did you mean ...?" for a mistyped subcommand,
-    choice or option, when a close match exists.
-    """
+    choice or option, when a close match exists."""
     m = _INVALID_CHOICE.search(message)
     if m:
         choices = re.findall(r"'([^']*)'", m.group(2))
@@ -97,8 +95,7 @@ def did_you_mean(message: str, parser: argparse.ArgumentParser) -> str:
 
 def _all_options(parser: argparse.ArgumentParser) -> set[str]:
     """Every ``--option`` of ``parser`` and its subcommands (argparse reports unknown ones
-    from the top-level parser).
-    """
+    from the top-level parser)."""
     out = {o for a in parser._actions for o in a.option_strings if o.startswith("--")}
     for a in parser._actions:
         if isinstance(a, argparse._SubParsersAction):
@@ -149,8 +146,7 @@ CONSOLE_COMMANDS = frozenset({"live", "demo", "gui", "gateway", "calibrate"})
 
 def _setup_logging(verbose: int, quiet: bool, command: str | None = None) -> None:
     """Log to stderr: warnings and errors; our own progress at INFO too (except under a live
-    console, where that needs ``-v``); ``-vv`` everything with time stamps; ``-q`` errors.
-    """
+    console, where that needs ``-v``); ``-vv`` everything with time stamps; ``-q`` errors."""
     level = logging.WARNING if quiet else (logging.INFO if verbose < 2 else logging.DEBUG)
     fmt = (
         "%(asctime)s %(levelname)-7s %(name)s: %(message)s"

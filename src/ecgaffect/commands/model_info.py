@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the card of ``args.file``."""
     from ecgaffect.model.export import read_card, sniff_format
+
     from ecgaffect.stream.factories import resolve_model_path
 
     args.file = resolve_model_path(args.file)

@@ -25,8 +25,7 @@ LSL_LOG_LEVELS = {"error": -2, "warning": -1, "info": 0, "debug": 9}
 
 def user_lsl_config() -> tuple[str, str | None]:
     """The text of the liblsl configuration file liblsl itself would read, and its path
-    (``("", None)`` when there is none).
-    """
+    (``("", None)`` when there is none)."""
     import os
     from pathlib import Path
 
@@ -45,8 +44,7 @@ def user_lsl_config() -> tuple[str, str | None]:
 def lsl_config_with_log_level(config: str, level: str) -> str:
     """``config`` (an lsl_api.cfg text) with a ``[log] level`` added when it sets none: the
     user's own ``[log]`` section always wins, and every other setting (ResolveScope,
-    KnownPeers, ...) is kept as it is.
-    """
+    KnownPeers, ...) is kept as it is."""
     if level not in LSL_LOG_LEVELS:
         raise ValueError(f"liblsl log level must be one of {sorted(LSL_LOG_LEVELS)}, got {level!r}")
     if any(line.strip().lower() == "[log]" for line in config.splitlines()):
