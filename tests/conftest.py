@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("ECGAFFECT_KEEP_LSL_CONFIG", "1")  # lsl_helpers configures liblsl itself
 
 
 TORCH_THREADS = min(2, os.cpu_count() or 1)

@@ -101,18 +101,14 @@ def add_protocol(
     p: argparse.ArgumentParser,
     choices: tuple[str, ...] = ("subject-kfold", "loso", "window-kfold"),
 ) -> None:
-    """``--protocol`` and ``--folds`` (the help describes only the offered ``choices``)."""
-    meaning = {
-        "subject-kfold": "subject-kfold: subject-independent k-fold",
-        "loso": "loso: leave one subject out",
-        "window-kfold": "window-kfold: the paper's window-level (subject-dependent) CV",
-    }
+    """``--protocol`` and ``--folds``."""
     g = p.add_argument_group("protocol")
     g.add_argument(
         "--protocol",
         choices=choices,
         default="subject-kfold",
-        help="; ".join(meaning[c] for c in choices),
+        help="subject-kfold / loso: subject-independent; window-kfold: the paper's "
+        "window-level (subject-dependent) CV",
     )
     g.add_argument(
         "--folds",

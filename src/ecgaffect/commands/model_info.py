@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``model-info`` subcommand."""
     p = sub.add_parser("model-info", help="print an exported model's card")
-    p.add_argument(
-        "file",
-        nargs="?",
-        type=Path,
-        default=None,
-        help="ecgaffect model file (.safetensors; default: the packaged model)",
-    )
+    p.add_argument("file", help="ecgaffect model file (.safetensors)")
     p.add_argument("--json", action="store_true", help="print the raw card JSON")
     p.set_defaults(func=run)
 
@@ -24,9 +17,6 @@ def run(args: argparse.Namespace) -> int:
     """Print the card of ``args.file``."""
     from ecgaffect.model.export import read_card, sniff_format
 
-    from ecgaffect.stream.factories import resolve_model_path
-
-    args.file = resolve_model_path(args.file)
     card = read_card(args.file)
     if args.json:
         print(card.to_json())

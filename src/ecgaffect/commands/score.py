@@ -16,12 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``score`` subcommand."""
     p = sub.add_parser("score", help="score a whole recording offline → CSV/Parquet time series")
     p.add_argument("recording", help="ECG recording (any format ecgaffect.io.load_session reads)")
-    p.add_argument(
-        "--model",
-        type=Path,
-        default=None,
-        help="ecgaffect model file (.safetensors; default: the packaged model, as live/gui)",
-    )
+    p.add_argument("--model", required=True, help="ecgaffect model file (.safetensors)")
     p.add_argument("-o", "--out", nargs="+", required=True, help="OUT.csv and/or OUT.parquet")
     p.add_argument("--fs-hz", type=float, help="sampling rate of a .npy/.csv recording")
     p.add_argument("--column", help="ECG column (name or index) of a multi-column recording")
@@ -49,10 +44,7 @@ def run(args: argparse.Namespace) -> int:
     for p in outs:
         if p.suffix not in (".csv", ".parquet"):
             raise ValueError(f"--out {str(p)!r}: use a .csv or .parquet file name")
-    from ecgaffect.stream.factories import resolve_model_path
-
-    model = resolve_model_path(args.model)
-    scorer = Scorer.load(model, device=args.device, batch_size=args.batch_size)
+    scorer = Scorer.load(args.model, device=args.device, batch_size=args.batch_size)
     table = offline.score_recording(
         scorer,
         args.recording,

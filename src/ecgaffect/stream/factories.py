@@ -49,8 +49,8 @@ def default_model_path() -> Path | None:
     return _packaged_model_path()
 
 
-def resolve_model_path(path: Path | None) -> Path:
-    """``--model PATH`` checked, or the packaged default model when ``path`` is None."""
+def load_scorer(path: Path | None) -> Scorer:
+    """Load ``path`` (or the packaged default) with :class:`ecgaffect.model.scorer.Scorer`."""
     if path is None:
         path = default_model_path()
         if path is None:
@@ -61,14 +61,9 @@ def resolve_model_path(path: Path | None) -> Path:
             )
     elif not path.is_file():
         raise FileNotFoundError(f"--model {str(path)!r}: no such file")
-    return path
-
-
-def load_scorer(path: Path | None) -> Scorer:
-    """Load ``path`` (or the packaged default) with :class:`ecgaffect.model.scorer.Scorer`."""
     from ecgaffect.model.scorer import Scorer
 
-    return Scorer.load(resolve_model_path(path))
+    return Scorer.load(path)
 
 
 def parse_channel(value: str | None) -> str | int | None:
