@@ -217,3 +217,33 @@ def test_logging_is_warnings_only_without_v(capsys):
     finally:
         root.setLevel(saved[0])
         root.handlers[:] = saved[1]
+
+
+def test_headless_demo_console_has_scores_and_a_summary_but_no_log_lines(tmp_path):
+    import os
+    import re
+
+    import numpy as np
+
+    from ecg_fixtures import synthetic_ecg_uv
+
+    rec = tmp_path / "rec.npz"
+    np.savez(rec, ecg=synthetic_ecg_uv(80.0, 256.0), fs_hz=np.float64(256.0))
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    out = subprocess.run(
+        [sys.executable, "-m", "ecgaffect", "demo", "--headless", "--recording", str(rec)]
+        + ["--speed", "40", "--duration", "20", "--hop", "5"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(ln.startswith("#") and "latency" in ln for ln in lines), out.stdout
+    assert "arousal low 0.96 per task" in out.stdout  # the legend explains the line
+    assert any(ln.startswith("live: finished;") for ln in lines)  # a sentence, not a dict
+    both = out.stdout + out.stderr
+    assert not re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d", both, re.M), both  # no timestamps
+    assert " INFO" not in both
+    assert "{" not in out.stdout
