@@ -212,6 +212,7 @@ def test_logging_is_warnings_only_without_v(capsys):
     try:
         _setup_logging(0, False)
         assert not logging.getLogger("ecgaffect.stream.pipeline").isEnabledFor(logging.INFO)
+        assert logging.getLogger("ecgaffect.model").isEnabledFor(logging.WARNING)
         _setup_logging(1, False)
         assert logging.getLogger("ecgaffect.stream.pipeline").isEnabledFor(logging.INFO)
     finally:
@@ -247,3 +248,31 @@ def test_headless_demo_console_has_scores_and_a_summary_but_no_log_lines(tmp_pat
     assert not re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d", both, re.M), both  # no timestamps
     assert " INFO" not in both
     assert "{" not in out.stdout
+
+
+_LOG = """
+import logging, sys
+from ecgaffect.cli import _setup_logging
+_setup_logging(int(sys.argv[1]), sys.argv[2] == "q")
+for level in ("info", "warning", "error"):
+    getattr(logging.getLogger("ecgaffect.x"), level)(level + " line")
+"""
+
+
+def _log_stderr(verbose, quiet):
+    out = subprocess.run(
+        [sys.executable, "-c", _LOG, str(verbose), "q" if quiet else "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return out.stderr.splitlines()
+
+
+def test_stderr_log_levels_of_default_q_and_v():
+    assert _log_stderr(0, False) == ["WARNING: warning line", "ERROR: error line"]
+    assert _log_stderr(0, True) == ["ERROR: error line"]
+    verbose = _log_stderr(1, False)
+    assert len(verbose) == 3
+    assert verbose[0].endswith("INFO    ecgaffect.x: info line")

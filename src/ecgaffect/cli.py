@@ -153,9 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ecgaffect {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log INFO lines too, liblsl's included (-vv: debug); default: warnings and errors",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"ecgaffect.commands.{name}").register(sub)
@@ -174,7 +178,7 @@ def _use_formatter(parser: argparse.ArgumentParser) -> None:
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
-    """Log to stderr: warnings and errors by default, ``-v`` INFO, ``-vv`` DEBUG.
+    """Log to stderr: warnings and errors by default, ``-q`` errors, ``-v`` INFO, ``-vv`` DEBUG.
 
     Without ``-v`` the lines are short (``warning: ...``) so they do not clutter a command's
     own output; with ``-v`` they carry a timestamp and the logger's name. liblsl's own
@@ -185,7 +189,12 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     else:
         level = logging.INFO if verbose == 1 else logging.DEBUG
         fmt = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    logging.basicConfig(level=level, format=fmt)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(fmt))
+    # -q filters at the handler: loggers stay at WARNING, so other handlers (pytest's
+    # caplog when main() runs in-process) still see warnings.
+    handler.setLevel(logging.ERROR if quiet else logging.NOTSET)
+    logging.basicConfig(level=level, handlers=[handler])  # no-op when root has handlers
     logging.getLogger().setLevel(level)
     try:
         from ecgaffect.stream._lsl import configure_liblsl
