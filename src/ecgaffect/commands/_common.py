@@ -19,6 +19,24 @@ def default_out(stage: str) -> Path:
     return Path("runs") / f"{stage}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def packaged_model() -> Path:
+    """The packaged default model file (what ``live``/``gui``/``score`` use without --model).
+
+    Raises:
+        FileNotFoundError: this installation has none.
+    """
+    from ecgaffect.model import DEFAULT_MODEL_NAMES, default_model_path
+
+    path = default_model_path()
+    if path is None:
+        raise FileNotFoundError(
+            "no --model given and this installation has no packaged default model "
+            f"(looked for {', '.join(DEFAULT_MODEL_NAMES)} in ecgaffect/data); "
+            "pass --model PATH to an exported .safetensors model"
+        )
+    return path
+
+
 def setup_torch(args: argparse.Namespace) -> None:
     """``--threads``: torch's CPU thread count."""
     import torch
@@ -101,15 +119,13 @@ def add_protocol(
     p: argparse.ArgumentParser,
     choices: tuple[str, ...] = ("subject-kfold", "loso", "window-kfold"),
 ) -> None:
-    """``--protocol`` and ``--folds``."""
+    """``--protocol`` (one of ``choices``; its help names only those) and ``--folds``."""
     g = p.add_argument_group("protocol")
-    g.add_argument(
-        "--protocol",
-        choices=choices,
-        default="subject-kfold",
-        help="subject-kfold / loso: subject-independent; window-kfold: the paper's "
-        "window-level (subject-dependent) CV",
-    )
+    independent = " / ".join(c for c in choices if c != "window-kfold")
+    text = f"{independent}: subject-independent"
+    if "window-kfold" in choices:
+        text += "; window-kfold: the paper's window-level (subject-dependent) CV"
+    g.add_argument("--protocol", choices=choices, default="subject-kfold", help=text)
     g.add_argument(
         "--folds",
         type=int,

@@ -200,7 +200,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="loader option, repeatable (e.g. -o lead=III -o videos=all)",
     )
     p.add_argument("--scheme", default="binary", choices=sorted(SCHEMES), help="label scheme")
-    p.add_argument("--hop-s", type=float, default=WINDOW_S, help="window hop for the balance")
+    p.add_argument(  # --hop like live/score/demo; --hop-s still accepted
+        "--hop",
+        "--hop-s",
+        dest="hop_s",
+        type=float,
+        default=WINDOW_S,
+        metavar="S",
+        help="window hop in seconds for the balance",
+    )
     p.add_argument(
         "--align",
         choices=["segment", "session"],

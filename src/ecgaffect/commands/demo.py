@@ -11,6 +11,7 @@ from ecgaffect.commands import gui as gui_command
 from ecgaffect.commands import live as live_command
 from ecgaffect.commands._common import print_emotion, print_pretext, setup_torch
 from ecgaffect.demo import demo_inputs, gui_available, has_display, probe_qt_platform
+from ecgaffect.stream.console import LEGEND
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "--replay ...` for a bounded time and prints the scores. --train instead runs a\n"
             "short pretrain + fine-tune on synthetic ECG and prints the metrics."
         ),
+        epilog="The headless console output:\n" + LEGEND,
     )
     d.add_argument("--headless", action="store_true", help="console output even with a display")
     d.add_argument(

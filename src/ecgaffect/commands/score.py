@@ -1,7 +1,8 @@
-"""``ecgaffect score RECORDING --model FILE --out OUT.csv|OUT.parquet``: offline scoring.
+"""``ecgaffect score RECORDING [--model FILE] --out OUT.csv|OUT.parquet``: offline scoring.
 
 A whole recording is scored in batches → a time series of window start/end, per-class
 probabilities and the predicted class of each task (:mod:`ecgaffect.model.offline`).
+Without ``--model`` the packaged default model scores it (a demo model, like ``live``/``gui``).
 """
 
 from __future__ import annotations
@@ -9,14 +10,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ecgaffect.commands._common import packaged_model
 from ecgaffect.model.offline import SCORE_NORMALIZATIONS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``score`` subcommand."""
-    p = sub.add_parser("score", help="score a whole recording offline → CSV/Parquet time series")
+    p = sub.add_parser(
+        "score",
+        help="score a whole recording offline → CSV/Parquet time series",
+        description=__doc__,
+    )
     p.add_argument("recording", help="ECG recording (any format ecgaffect.io.load_session reads)")
-    p.add_argument("--model", required=True, help="ecgaffect model file (.safetensors)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="ecgaffect model file (.safetensors; default: the packaged model, a demo model "
+        "not validated for affect)",
+    )
     p.add_argument("-o", "--out", nargs="+", required=True, help="OUT.csv and/or OUT.parquet")
     p.add_argument("--fs-hz", type=float, help="sampling rate of a .npy/.csv recording")
     p.add_argument("--column", help="ECG column (name or index) of a multi-column recording")
@@ -44,7 +56,12 @@ def run(args: argparse.Namespace) -> int:
     for p in outs:
         if p.suffix not in (".csv", ".parquet"):
             raise ValueError(f"--out {str(p)!r}: use a .csv or .parquet file name")
-    scorer = Scorer.load(args.model, device=args.device, batch_size=args.batch_size)
+    model = args.model if args.model is not None else packaged_model()
+    if args.model is None:
+        print(f"scoring with the packaged model {model} (a demo model, not validated for affect)")
+    elif not model.is_file():
+        raise FileNotFoundError(f"--model {str(model)!r}: no such file")
+    scorer = Scorer.load(model, device=args.device, batch_size=args.batch_size)
     table = offline.score_recording(
         scorer,
         args.recording,

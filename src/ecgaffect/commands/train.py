@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     add_source_arguments(t, labelled=True)
+    # Subject-independent only: the model's card reports this evaluation, and window-level
+    # CV (``evaluate --protocol window-kfold``) would overstate it.
     add_protocol(t, choices=("subject-kfold", "loso"))
     t.add_argument(
         "--shared-encoder",

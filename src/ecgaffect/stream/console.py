@@ -15,12 +15,20 @@ from ecgaffect.stream.sources.base import Marker, SourceStatus
 __all__ = ["LEGEND", "ConsoleSink", "format_score"]
 
 
-#: What a score line says (printed once above the first line by ``ecgaffect live``).
-LEGEND = (
-    "each line: window number | heart rate | signal quality | per task the more likely class "
-    "and its probability (0.5-1.00) | latency = from the window's last sample to its score; "
-    "a window of bad quality shows no probability (—)"
-)
+#: What a score line says (printed once above the first line by ``ecgaffect live``, and in
+#: ``ecgaffect demo --help``).
+LEGEND = """\
+One line per scored 10 s window, e.g.
+  #12 | HR  72 bpm | quality ok | arousal low 0.96 | valence high 0.71 | latency 12 ms
+  #12              window number (one window per --hop seconds)
+  HR  72 bpm       heart rate over the window (-- when the signal is unusable)
+  quality ok       signal quality; "BAD (flat,noise,...)" names why a window is unusable,
+                   and its tasks show no probability (—)
+  arousal low 0.96 per task: the more likely class and the model's probability for it
+                   (two classes: 0.50 = undecided, 1.00 = sure); the model's confidence,
+                   not its accuracy
+  latency 12 ms    time from the window's last ECG sample arriving to its score (model
+                   compute and queueing), not a delay of the signal itself"""
 
 
 def format_score(score: Score) -> str:
