@@ -10,9 +10,10 @@ from typing import TextIO
 import numpy as np
 
 from ecgaffect.stream.sinks import Score, Sink
+from ecgaffect.stream.smoothing import ScoreSmoother
 from ecgaffect.stream.sources.base import Marker, SourceStatus
 
-__all__ = ["LEGEND", "ConsoleSink", "format_score"]
+__all__ = ["LEGEND", "ConsoleSink", "format_score", "format_smoothed"]
 
 
 #: What a score line says (printed once above the first line by ``ecgaffect live``, and in
@@ -28,7 +29,11 @@ One line per scored 10 s window, e.g.
                    (two classes: 0.50 = undecided, 1.00 = sure); the model's confidence,
                    not its accuracy
   latency 12 ms    time from the window's last ECG sample arriving to its score (model
-                   compute and queueing), not a delay of the signal itself"""
+                   compute and queueing), not a delay of the signal itself
+  30 s: stress 0.62 [0.48-0.75]
+                   what to read: the probability of each two-class task's second class
+                   averaged over the good windows of the last 30 s, with its 95 % band
+                   (bad windows never move it; — when there is no good window)"""
 
 
 def format_score(score: Score) -> str:
@@ -67,15 +72,35 @@ def format_score(score: Score) -> str:
     return " | ".join(parts)
 
 
+def format_smoothed(smoothers: list[ScoreSmoother]) -> str:
+    """``30 s: stress 0.62 [0.48-0.75]`` for the smoothers' current values (— when none)."""
+    if not smoothers:
+        return ""
+    parts = []
+    for sm in smoothers:
+        cur = sm.current()
+        if not math.isfinite(cur.value):
+            parts.append(f"{sm.task} —")
+        elif math.isfinite(cur.low):
+            parts.append(f"{sm.task} {cur.value:.2f} [{cur.low:.2f}-{cur.high:.2f}]")
+        else:
+            parts.append(f"{sm.task} {cur.value:.2f}")
+    return f"{smoothers[0].horizon_s:g} s: " + ", ".join(parts)
+
+
 class ConsoleSink(Sink):
     """Prints :func:`format_score` for every score and status changes, to ``stream``.
 
     On a terminal the score line is rewritten in place (a carriage return); otherwise one
-    line each.
+    line each. With ``smooth_s`` (default 30 s) each line ends with the smoothed probability
+    of the last class of every two-class task (:class:`~ecgaffect.stream.smoothing.
+    ScoreSmoother`; bad windows never move it); ``smooth_s=None`` leaves it out.
     """
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, smooth_s: float | None = 30.0) -> None:
         self.stream = stream or sys.stdout
+        self.smooth_s = smooth_s
+        self._smoothers: list[ScoreSmoother] | None = None
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._lock = threading.Lock()
         self.n_printed = 0
@@ -90,7 +115,20 @@ class ConsoleSink(Sink):
             self.n_printed += 1
 
     def on_score(self, score: Score) -> None:
-        self._write(format_score(score), inplace=True)
+        line = format_score(score)
+        if self.smooth_s is not None:
+            if self._smoothers is None:
+                self._smoothers = [
+                    ScoreSmoother(task, names[-1], horizon_s=self.smooth_s)
+                    for task, names in score.classes.items()
+                    if len(names) == 2
+                ]
+            for sm in self._smoothers:
+                sm.add(score)
+            smoothed = format_smoothed(self._smoothers)
+            if smoothed:
+                line = f"{line} | {smoothed}"
+        self._write(line, inplace=True)
 
     def on_marker(self, marker: Marker) -> None:
         self._write(f"[marker {marker.text!r} at {marker.timestamp_s:.3f} s]", inplace=False)
