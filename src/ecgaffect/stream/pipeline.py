@@ -32,7 +32,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -44,7 +44,7 @@ from ecgaffect.stream.quality import (
     assess_window,
     hrv_summary,
 )
-from ecgaffect.stream.scoring import WindowScorer
+from ecgaffect.stream.scoring import BaselineScorer, WindowScorer
 from ecgaffect.stream.sinks import Score, Sink
 from ecgaffect.stream.sources.base import (
     EcgChunk,
@@ -56,6 +56,9 @@ from ecgaffect.stream.sources.base import (
     SourceStatus,
     local_clock,
 )
+
+if TYPE_CHECKING:
+    from ecgaffect.model.baselines import LiveBaseline
 
 __all__ = ["Pipeline", "PipelineCounters", "PipelineState"]
 
@@ -294,6 +297,14 @@ class Pipeline:
         self._fault_marks: collections.deque[tuple[int, int, str]] = collections.deque()
         self._rate_points: collections.deque[tuple[float, int]] = collections.deque()
         self._rate_bad = False
+        # personal baseline (issue 13 §2): the calibration windows, then the baseline
+        self.baseline: LiveBaseline | None = None
+        self._calibration_x: list[np.ndarray] = []
+        self._calibration_end_s = math.nan
+        self._needs_baseline = bool(getattr(scorer, "needs_baseline", False))
+        self._profile: str | None = getattr(scorer, "profile", None)
+        if self._profile:
+            self.baseline = self._load_profile(self._profile)
 
     # -- lifecycle ------------------------------------------------------------------------
     @property
@@ -712,6 +723,8 @@ class Pipeline:
             start = end - self.window_n
             self._next_window_end += self.hop_n
             self.counters.windows_cut += 1
+            if end <= self._calibration_end_n and self.baseline is None:
+                self._collect_calibration(start, end)
             if not self._calibrated(end):
                 self.counters.windows_skipped_calibrating += 1
                 continue
@@ -780,9 +793,84 @@ class Pipeline:
                 break
         self._finished.set()
 
+    # -- personal baseline (issue 13 §2) ----------------------------------------------------
+    def _load_profile(self, name: str) -> LiveBaseline | None:
+        from ecgaffect.model.baselines import check_profile_fits, load_profile
+
+        saved = load_profile(name)
+        if saved is not None:
+            check_profile_fits(
+                saved,
+                list(getattr(self.scorer, "feature_names", [])),
+                str(getattr(self.scorer.card, "name", "")),
+            )
+            log.info("profile %r: reusing its %s", name, saved.summary())
+        return saved
+
+    def _collect_calibration(self, start: int, end: int) -> None:
+        """Keep a calibration window (one that ends inside the calibration period: exactly
+        :func:`~ecgaffect.model.baselines.calibration_mask`) for the baseline.
+        """
+        assert self._pre_buffer is not None
+        assert self.buffer is not None
+        self._calibration_x.append(np.array(self._pre_buffer.get(start, end), dtype=np.float32))
+        ratio = self.fs_in_hz / self.fs_out_hz
+        try:
+            self._calibration_end_s = self.buffer.timestamp_at(
+                max((end - 1) * ratio, self.buffer.first_index)
+            )
+        except ValueError:
+            self._calibration_end_s = math.nan
+
+    def _capture_baseline(self) -> LiveBaseline | None:
+        """The baseline from the calibration windows, once (in the scoring worker: the
+        calibration windows are all cut before the first scored window is queued).
+        """
+        if self.baseline is not None or not self._calibration_x:
+            return self.baseline
+        from datetime import UTC, datetime
+
+        from ecgaffect.model.baselines import LiveBaseline, hrv_features, save_profile
+
+        x = np.stack(self._calibration_x)
+        self._calibration_x = []
+        hrv = hrv_features(x, self.fs_out_hz)
+
+        def mean(col: int) -> float:
+            v = hrv[:, col]
+            v = v[np.isfinite(v)]
+            return float(v.mean()) if v.size else math.nan
+
+        feats = np.zeros(0)
+        names: list[str] = []
+        if self._needs_baseline:
+            scorer = cast(BaselineScorer, self.scorer)
+            feats = np.asarray(scorer.baseline(x, fs_hz=self.fs_out_hz), dtype=np.float64)
+            names = list(scorer.feature_names)
+        self.baseline = LiveBaseline(
+            hr_bpm=mean(0),
+            rmssd_ms=mean(2),
+            n_windows=int(x.shape[0]),
+            taken_utc=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            stream_time_s=self._calibration_end_s,
+            features=feats,
+            feature_names=names,
+            model=str(getattr(self.scorer.card, "name", "")),
+        )
+        log.info("personal %s (%d windows)", self.baseline.summary(), x.shape[0])
+        if self._profile:
+            save_profile(self._profile, self.baseline)
+        return self.baseline
+
     def _score_batch(self, batch: list[_Window]) -> None:
         x = np.stack([w.x for w in batch])
-        probs = self.scorer.score(x, fs_hz=self.fs_out_hz)
+        base = self._capture_baseline()
+        if self._needs_baseline:
+            n, d = len(batch), base.features.shape[0] if base is not None else 0
+            rows = None if base is None else np.broadcast_to(base.features, (n, d))
+            probs = cast(BaselineScorer, self.scorer).score(x, fs_hz=self.fs_out_hz, baseline=rows)
+        else:
+            probs = self.scorer.score(x, fs_hz=self.fs_out_hz)
         for i, w in enumerate(batch):
             if w.raw_uv.shape[0] >= 2:
                 q = assess_window(
