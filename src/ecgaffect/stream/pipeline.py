@@ -20,6 +20,14 @@ end inside the calibration period are never scored, not even when the normaliser
 all at once at the end of calibration (they are counted as ``windows_skipped_calibrating``,
 not as ``windows_dropped``), so the first score is the window ending at the end of
 calibration and the scoring queue only ever drops windows because scoring is behind.
+
+**Personal baseline.** The windows that end within the calibration period (exactly
+:func:`ecgaffect.model.baselines.calibration_mask`; the last of them, ending at the end of
+calibration, is also scored) are kept; before the first score the worker computes
+:attr:`Pipeline.baseline` from them (:class:`~ecgaffect.model.baselines.LiveBaseline`: HR,
+RMSSD, time, and for a scorer with ``needs_baseline`` its ``baseline()`` vector) and passes it
+to every later ``score(..., baseline=)``. A scorer with a ``profile`` name reuses that
+profile's saved baseline, or saves the new one to it.
 """
 
 from __future__ import annotations
