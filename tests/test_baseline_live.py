@@ -184,3 +184,44 @@ def test_a_baseline_model_without_calibration_fails_clearly(model_path, recordin
         pipe.wait(60)
     assert isinstance(pipe.error, NoBaselineError)
     assert "no baseline yet" in str(pipe.error)
+
+
+def test_recalibrate_takes_a_new_baseline(model_path, recording):
+    """recalibrate() at 70 s (rest until 100 s, task after): the new baseline is taken over
+    the next 60 s, so it has a higher heart rate, and it replaces the first.
+    """
+    scorer = Scorer.load(model_path)
+    baselines = []
+
+    class Recal(CollectSink):
+        pipe = None
+        asked = False
+
+        def on_chunk(self, chunk):
+            n = self.pipe.counters.samples_in if self.pipe else 0
+            if not self.asked and n >= 70 * FS_IN:
+                self.asked = True
+                self.pipe.recalibrate()
+
+        def on_score(self, score):
+            if not baselines or baselines[-1] is not self.pipe.baseline:
+                baselines.append(self.pipe.baseline)
+
+    sink = Recal()
+    pipe = Pipeline(
+        FakeSource(recording, FS_IN, chunk_n=97),
+        scorer,
+        hop_s=HOP_S,
+        sinks=[sink],
+        max_pending=10_000,
+    )
+    sink.pipe = pipe
+    with pipe:
+        assert pipe.wait(120)
+    assert pipe.error is None
+    assert sink.asked
+    assert len(baselines) == 2
+    first, second = baselines
+    assert second.n_windows >= 9
+    assert second.hr_bpm > first.hr_bpm + 5.0
+    assert not pipe.recalibrating

@@ -308,6 +308,9 @@ class Pipeline:
         # personal baseline (issue 13 §2): the calibration windows, then the baseline
         self.baseline: LiveBaseline | None = None
         self._calibration_x: list[np.ndarray] = []
+        self._recal_from_n: int | None = None
+        self._recal_x: list[np.ndarray] = []
+        self._recal_ready: list[np.ndarray] | None = None
         self._calibration_end_s = math.nan
         self._needs_baseline = bool(getattr(scorer, "needs_baseline", False))
         self._profile: str | None = getattr(scorer, "profile", None)
@@ -732,7 +735,13 @@ class Pipeline:
             self._next_window_end += self.hop_n
             self.counters.windows_cut += 1
             if end <= self._calibration_end_n and self.baseline is None:
-                self._collect_calibration(start, end)
+                self._collect_calibration(self._calibration_x, start, end)
+            if self._recal_from_n is not None and start >= self._recal_from_n:
+                if end <= self._recal_from_n + self._calibration_end_n:
+                    self._collect_calibration(self._recal_x, start, end)
+                else:  # the new calibration period is over: the worker takes it from here
+                    self._recal_ready, self._recal_x = self._recal_x, []
+                    self._recal_from_n = None
             if not self._calibrated(end):
                 self.counters.windows_skipped_calibrating += 1
                 continue
@@ -815,13 +824,33 @@ class Pipeline:
             log.info("profile %r: reusing its %s", name, saved.summary())
         return saved
 
-    def _collect_calibration(self, start: int, end: int) -> None:
+    @property
+    def recalibrating(self) -> bool:
+        """True between :meth:`recalibrate` and the new baseline."""
+        return self._recal_from_n is not None or self._recal_ready is not None
+
+    def recalibrate(self) -> None:
+        """Take a new baseline over the next calibration period (the person should be at
+        rest): the windows that start now or later and end within ``calibration_s`` of now.
+        Scores go on against the current baseline until the new one replaces it (and is
+        saved to the profile, if one is named).
+
+        Raises:
+            RuntimeError: the pipeline is not running, or has no calibration period.
+        """
+        if self._pre_buffer is None or self._calibration_end_n <= 0:
+            raise RuntimeError("recalibrate() needs a started pipeline with a calibration period")
+        self._recal_x = []
+        self._recal_from_n = int(self._pre_buffer.total_samples)
+        log.info("recalibrating: a new baseline over the next %d samples", self._calibration_end_n)
+
+    def _collect_calibration(self, into: list[np.ndarray], start: int, end: int) -> None:
         """Keep a calibration window (one that ends inside the calibration period: exactly
         :func:`~ecgaffect.model.baselines.calibration_mask`) for the baseline.
         """
         assert self._pre_buffer is not None
         assert self.buffer is not None
-        self._calibration_x.append(np.array(self._pre_buffer.get(start, end), dtype=np.float32))
+        into.append(np.array(self._pre_buffer.get(start, end), dtype=np.float32))
         ratio = self.fs_in_hz / self.fs_out_hz
         try:
             self._calibration_end_s = self.buffer.timestamp_at(
@@ -834,6 +863,13 @@ class Pipeline:
         """The baseline from the calibration windows, once (in the scoring worker: the
         calibration windows are all cut before the first scored window is queued).
         """
+        ready = self._recal_ready
+        if ready:
+            self._recal_ready = None
+            self._calibration_x = ready
+            self.baseline = None
+        elif ready is not None:  # a recalibration period without a whole window
+            self._recal_ready = None
         if self.baseline is not None or not self._calibration_x:
             return self.baseline
         from datetime import UTC, datetime
