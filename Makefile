@@ -49,3 +49,11 @@ recordings: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
+
+# The personal-baseline stress model (issue 13): LOSO on EEGMAT through 130 Hz, then the final
+# head on every subject. STRESS_DATA: the EEGMAT folder; STRESS_ENCODER: a pretrained encoder.
+.PHONY: stress-model
+STRESS_DATA ?= ../shared/data/eegmat
+STRESS_ENCODER ?= runs/enc_qtdb_e12.pt
+stress-model: $(STAMP)
+	nice $(PY) scripts/build_stress_model.py --threads 1 --data $(STRESS_DATA) --encoder $(STRESS_ENCODER) --out src/ecgaffect/data/stress_model.safetensors

@@ -62,6 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="--replay: unit of the samples when the file does not say (uV, mV, V; default uV)",
     )
     p.add_argument("--model", type=Path, help="exported model (default: the packaged model)")
+    p.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="personal-baseline models: reuse this profile's saved baseline, or save the one "
+        "the calibration minute takes",
+    )
     p.add_argument("--hop", type=float, default=1.0, help="seconds between scores")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--record", metavar="FILE.xdf", type=Path, help="record to an XDF file")
@@ -121,6 +127,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if (args.fs_hz is not None or args.units is not None) and args.replay is None:
         raise ValueError("--fs-hz and --units apply to --replay FILE only")
     scorer: Any = factories.load_scorer(args.model)
+    scorer.profile = args.profile
     source = make_source(args)
     print(LEGEND, file=out, flush=True)
     return run_headless(  # 1: the recording misses samples (full disk)

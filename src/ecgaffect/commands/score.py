@@ -41,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="live: the same windows the live pipeline scores (causal calibration on the "
         "first minute); subject: whole-recording robust statistics, as in training",
     )
+    p.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="personal-baseline models: reuse this profile's saved baseline, or save the one "
+        "taken over this recording's first minute to it",
+    )
     p.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
     p.add_argument("--device", default="cpu", help="torch device")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -62,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     elif not model.is_file():
         raise FileNotFoundError(f"--model {str(model)!r}: no such file")
     scorer = Scorer.load(model, device=args.device, batch_size=args.batch_size)
+    scorer.profile = args.profile
     table = offline.score_recording(
         scorer,
         args.recording,

@@ -23,7 +23,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +33,11 @@ from ecgaffect._optional import require
 
 __all__ = [
     "HRV_FEATURES",
+    "LiveBaseline",
     "PersonalBaseline",
+    "load_profile",
+    "profile_path",
+    "save_profile",
     "calibration_mask",
     "hrv_features",
     "relative_to_baseline",
@@ -190,3 +196,149 @@ def relative_to_baseline(
             )
         out[m] = PersonalBaseline.fit(rows[cal]).apply(rows[m])
     return out
+
+
+# -- the live baseline and named profiles ----------------------------------------------------
+@dataclass
+class LiveBaseline:
+    """A person's baseline as the live pipeline captured it (or a profile stored it).
+
+    Attributes:
+        hr_bpm / rmssd_ms: mean heart rate and RMSSD over the calibration windows (display).
+        n_windows: calibration windows it was taken over.
+        taken_utc: when it was taken (ISO-8601 UTC).
+        stream_time_s: stream time stamp of the end of the last calibration window (NaN
+            when loaded from a profile).
+        features: the model's baseline vector (:meth:`Scorer.baseline`), empty for a model
+            that does not score relative to a baseline.
+        feature_names: names of ``features``' entries.
+        model: name of the model the features belong to.
+        profile: the named profile it was saved to / loaded from.
+    """
+
+    hr_bpm: float
+    rmssd_ms: float
+    n_windows: int
+    taken_utc: str
+    stream_time_s: float = math.nan
+    features: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    feature_names: list[str] = field(default_factory=list)
+    model: str = ""
+    profile: str | None = None
+
+    def summary(self) -> str:
+        """One line for a person, e.g. ``baseline 64 bpm, RMSSD 42 ms, taken 10:02 UTC``."""
+        taken = self.taken_utc[11:16] if len(self.taken_utc) >= 16 else self.taken_utc
+        return (
+            f"baseline {self.hr_bpm:.0f} bpm, RMSSD {self.rmssd_ms:.0f} ms, taken {taken} UTC"
+            + (f" (profile {self.profile})" if self.profile else "")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        def num(v: float) -> float | None:
+            return float(v) if math.isfinite(v) else None
+
+        return {
+            "format": "ecgaffect-baseline/1",
+            "hr_bpm": num(self.hr_bpm),
+            "rmssd_ms": num(self.rmssd_ms),
+            "n_windows": int(self.n_windows),
+            "taken_utc": self.taken_utc,
+            "model": self.model,
+            "feature_names": list(self.feature_names),
+            "features": [float(v) for v in np.asarray(self.features, dtype=np.float64)],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "baseline") -> LiveBaseline:
+        if not isinstance(data, dict) or data.get("format") != "ecgaffect-baseline/1":
+            raise ValueError(f"{source}: not an ecgaffect baseline (format ecgaffect-baseline/1)")
+        try:
+            feats = np.asarray(data.get("features", []), dtype=np.float64)
+            names = [str(n) for n in data.get("feature_names", [])]
+            hr = data.get("hr_bpm")
+            rmssd = data.get("rmssd_ms")
+            out = cls(
+                hr_bpm=math.nan if hr is None else float(hr),
+                rmssd_ms=math.nan if rmssd is None else float(rmssd),
+                n_windows=int(data["n_windows"]),
+                taken_utc=str(data["taken_utc"]),
+                features=feats,
+                feature_names=names,
+                model=str(data.get("model", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: invalid baseline ({type(exc).__name__}: {exc})") from None
+        if feats.ndim != 1 or feats.shape[0] != len(names) or not np.isfinite(feats).all():
+            raise ValueError(
+                f"{source}: baseline features must be {len(names)} finite numbers (one per "
+                "feature name)"
+            )
+        return out
+
+
+def _check_profile_name(name: str) -> str:
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise ValueError(
+            f"profile name {name!r}: use 1-64 letters, digits, '_', '-' or '.' (not first)"
+        )
+    return name
+
+
+def profile_path(name: str, root: str | Path | None = None) -> Path:
+    """The JSON file of profile ``name``: ``<user data dir>/profiles/<name>.json``
+    (platformdirs' ``user_data_dir("ecgaffect")``), or under ``root``.
+    """
+    _check_profile_name(name)
+    if root is None:
+        import platformdirs
+
+        root = Path(platformdirs.user_data_dir("ecgaffect")) / "profiles"
+    return Path(root) / f"{name}.json"
+
+
+def save_profile(name: str, baseline: LiveBaseline, root: str | Path | None = None) -> Path:
+    """Save ``baseline`` as profile ``name`` (atomically); returns the file."""
+    import json
+    import os
+
+    path = profile_path(name, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"profile": name, **baseline.to_dict()}, indent=1))
+    os.replace(tmp, path)
+    baseline.profile = name
+    log.info("saved baseline of profile %r to %s", name, path)
+    return path
+
+
+def load_profile(name: str, root: str | Path | None = None) -> LiveBaseline | None:
+    """The saved baseline of profile ``name``, or None when it has none yet.
+
+    Raises:
+        ValueError: the profile file is not a valid baseline (naming the file).
+    """
+    import json
+
+    path = profile_path(name, root)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"profile file {str(path)!r}: cannot be read as JSON: {exc}") from None
+    out = LiveBaseline.from_dict(data, source=f"profile file {str(path)!r}")
+    out.profile = name
+    return out
+
+
+def check_profile_fits(baseline: LiveBaseline, feature_names: Sequence[str], model: str) -> None:
+    """Raise ValueError when a saved baseline's features are not the model's."""
+    if list(baseline.feature_names) != list(feature_names):
+        raise ValueError(
+            f"profile {baseline.profile!r} holds a baseline of {len(baseline.feature_names)} "
+            f"features for model {baseline.model!r}; model {model!r} needs "
+            f"{len(feature_names)} ({', '.join(list(feature_names)[:4])}, ...): recalibrate"
+        )

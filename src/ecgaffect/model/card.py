@@ -405,6 +405,38 @@ class ModelCard:
         protocol = metrics.get("protocol")
         return f"{text} ({protocol})" if isinstance(protocol, str) else text
 
+    def validation(self) -> dict[str, dict[str, Any]]:
+        """Per task: ``{"validated": bool, ...}`` from ``metrics["outputs"]`` (written by
+        ``scripts/build_stress_model.py``); a task the card says nothing about, or a demo
+        card, counts as not validated.
+        """
+        outputs = self.metrics.get("outputs") if isinstance(self.metrics, dict) else None
+        out: dict[str, dict[str, Any]] = {}
+        for task in self.tasks:
+            rec = outputs.get(task) if isinstance(outputs, dict) else None
+            rec = dict(rec) if isinstance(rec, dict) else {}
+            rec["validated"] = bool(rec.get("validated", False)) and not self.demo
+            out[task] = rec
+        return out
+
+    def validation_lines(self) -> list[str]:
+        """``model-info`` lines saying per output whether it is validated, and on what."""
+        lines = ["validation:"]
+        for task, rec in self.validation().items():
+            if not rec["validated"]:
+                lines.append(f"  {task:<14}NOT VALIDATED")
+                continue
+            ba, auc = rec.get("loso_balanced_accuracy"), rec.get("loso_auroc")
+            hb, ha = rec.get("hrv_baseline_balanced_accuracy"), rec.get("hrv_baseline_auroc")
+            lines.append(
+                f"  {task:<14}VALIDATED: balanced accuracy {ba}, AUROC {auc}"
+                + (f" (HRV baseline {hb} / {ha})" if hb is not None else "")
+            )
+            on = rec.get("validated_on")
+            if isinstance(on, dict):
+                lines += [f"    {k}: {v}" for k, v in on.items()]
+        return lines
+
     def summary(self) -> str:
         """Human-readable multi-line description (``ecgaffect model-info``)."""
         lines = [f"model:          {self.name}"]
@@ -422,6 +454,7 @@ class ModelCard:
             thr = self.thresholds.get(task)
             rule = "argmax" if thr is None else f"P({classes[1]}) >= {thr:g}"
             lines.append(f"  {task:<14}{', '.join(classes)}  (outputs {a}..{b - 1}; {rule})")
+        lines += self.validation_lines()
         lines.append("preprocessing:")
         lines += [f"  {k}: {v}" for k, v in self.preprocessing.to_dict().items()]
         if self.training_data:
@@ -437,10 +470,16 @@ class ModelCard:
         ]
         if self.architecture:
             arch = self.architecture
-            lines.append(
-                f"network:        {arch.get('network')}, heads {arch.get('head_layers')} x "
-                f"{arch.get('head_width')}"
-            )
+            if "feature_set" in arch:
+                lines.append(
+                    f"network:        {arch.get('network')}, features {arch.get('feature_set')!r}"
+                    f" ({arch.get('n_features')}), relative to the person's baseline"
+                )
+            else:
+                lines.append(
+                    f"network:        {arch.get('network')}, heads {arch.get('head_layers')} x "
+                    f"{arch.get('head_width')}"
+                )
         if self.weights_sha256:
             lines.append(f"weights sha256: {self.weights_sha256}")
         if self.notes:

@@ -4,7 +4,10 @@ A model file (suffix :data:`MODEL_SUFFIX`, ``.safetensors``) is one
 `safetensors <https://github.com/huggingface/safetensors>`_ file:
 
 - the tensors are the ``state_dict`` of :class:`~ecgaffect.model.networks.ScoringModule`
-  (``encoder.features.*``, ``heads.<i>.*`` with ``i`` in the card's task order), float32;
+  (``encoder.features.*``, ``heads.<i>.*`` with ``i`` in the card's task order), float32 —
+  or, for the personal-baseline stress model, of
+  :class:`~ecgaffect.model.stress_model.StressModule` (``head.*`` and, with an encoder,
+  ``encoder.features.*``; architecture network ``ecgaffect.StressBaseline/1``);
 - the header's ``__metadata__`` holds ``format`` (:data:`FORMAT_NAME`), ``format_version``
   (:data:`FORMAT_VERSION`) and ``card``, the model card's JSON. The card records the
   network's ``architecture`` (a few numbers, see
@@ -44,7 +47,7 @@ import torch
 from ecgaffect.model.card import CARD_FILENAME, ModelCard, ModelCardError, ModelFormatError
 
 if TYPE_CHECKING:
-    from ecgaffect.model.networks import EmotionNet, ScoringModule
+    from ecgaffect.model.networks import EmotionNet
 
 __all__ = [
     "FORMAT_NAME",
@@ -183,7 +186,7 @@ def save_model_file(
 
 
 def _save_module(
-    module: ScoringModule, architecture: dict[str, Any], card: ModelCard, path: Path
+    module: torch.nn.Module, architecture: dict[str, Any], card: ModelCard, path: Path
 ) -> ModelCard:
     import safetensors.torch
 
@@ -388,7 +391,7 @@ def _names(names: Iterable[str], limit: int = 5) -> str:
 
 def load_model_file(
     path: str | Path, *, device: str | torch.device = "cpu"
-) -> tuple[ScoringModule, ModelCard]:
+) -> tuple[Any, ModelCard]:
     """Load a model file: the network rebuilt from our classes, with the file's weights.
 
     Args:
@@ -396,7 +399,10 @@ def load_model_file(
         device: torch device for the module.
 
     Returns:
-        ``(module, card)``; the module is in eval mode, without gradients.
+        ``(module, card)``; the module is in eval mode, without gradients: a
+        :class:`~ecgaffect.model.networks.ScoringModule`, or a
+        :class:`~ecgaffect.model.stress_model.StressModule` for a personal-baseline stress
+        model (architecture network ``ecgaffect.StressBaseline/1``).
 
     Raises:
         FileNotFoundError: no such file.
@@ -413,7 +419,13 @@ def load_model_file(
     table, card, start = _parse_header(path, data)
     tasks = {t: len(c) for t, c in card.tasks.items()}
     try:
-        skeleton = build_scoring_module(card.architecture, tasks, card.window_n, device="meta")
+        skeleton: torch.nn.Module
+        if _is_stress_architecture(card.architecture):
+            from ecgaffect.model.stress_model import build_stress_module
+
+            skeleton = build_stress_module(card.architecture, tasks, card.window_n, device="meta")
+        else:
+            skeleton = build_scoring_module(card.architecture, tasks, card.window_n, device="meta")
     except ValueError as exc:
         raise ModelFileError(path, f"card architecture: {exc}") from None
     expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
@@ -459,6 +471,17 @@ def load_model_file(
     except (RuntimeError, ValueError) as exc:
         raise ModelFileError(path, f"weights do not fit the network: {exc}") from None
     return module, card
+
+
+def _is_stress_architecture(architecture: Any) -> bool:
+    """Whether a card's architecture is the personal-baseline stress model
+    (:mod:`ecgaffect.model.stress_model`); every other record is an EmotionNet's.
+    """
+    from ecgaffect.model.stress_model import STRESS_ARCHITECTURE_NAME
+
+    return (
+        isinstance(architecture, dict) and architecture.get("network") == STRESS_ARCHITECTURE_NAME
+    )
 
 
 def _torch_device(device: str | torch.device) -> torch.device:

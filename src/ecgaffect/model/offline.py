@@ -96,13 +96,75 @@ def preprocess_windows(
     return np.asarray(windows, dtype=np.float32), np.asarray(starts) / card.fs_hz
 
 
+def _personal_baseline(
+    scorer: Scorer, windows: np.ndarray, start_s: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """For a model that scores relative to a personal baseline: the baseline (the scorer's
+    profile's saved one, else the mean over the calibration windows — those ending within
+    the card's ``calibration_s``, :func:`~ecgaffect.model.baselines.calibration_mask` — saved
+    to the profile if one is named) and the calibration mask. ``(None, None)`` otherwise.
+    """
+    if not getattr(scorer, "needs_baseline", False):
+        return None, None
+    from datetime import UTC, datetime
+
+    from ecgaffect.model.baselines import (
+        LiveBaseline,
+        calibration_mask,
+        check_profile_fits,
+        hrv_features,
+        load_profile,
+        save_profile,
+    )
+    from ecgaffect.model.stress_model import NoBaselineError
+
+    card = scorer.card
+    cal_s = float(card.preprocessing.calibration_s)
+    cal = calibration_mask(np.zeros(len(start_s)), np.asarray(start_s), card.window_s, cal_s)
+    profile = getattr(scorer, "profile", None)
+    if profile:
+        saved = load_profile(profile)
+        if saved is not None:
+            check_profile_fits(saved, scorer.feature_names, card.name)
+            return saved.features, cal
+    if not cal.any():
+        raise NoBaselineError(
+            f"model {card.name!r} scores relative to the person's baseline, taken over the "
+            f"windows ending within the first {cal_s:g} s; the recording has none "
+            "(use --hop <= 10, or --profile NAME with a saved baseline)"
+        )
+    base = scorer.baseline(windows[cal], fs_hz=card.fs_hz)
+    if profile:
+        hrv = hrv_features(windows[cal], card.fs_hz)
+        with np.errstate(all="ignore"):
+            hr, rmssd = (float(np.nanmean(hrv[:, i])) for i in (0, 2))
+        save_profile(
+            profile,
+            LiveBaseline(
+                hr_bpm=hr,
+                rmssd_ms=rmssd,
+                n_windows=int(cal.sum()),
+                taken_utc=datetime.now(UTC)
+                .replace(microsecond=0)
+                .isoformat()
+                .replace("+00:00", "Z"),
+                features=base,
+                feature_names=scorer.feature_names,
+                model=card.name,
+            ),
+        )
+    return base, cal
+
+
 def score_table(
     scorer: Scorer, windows: np.ndarray, start_s: np.ndarray, *, progress: bool = True
 ) -> dict[str, np.ndarray]:
     """Score ``windows`` in the scorer's batches → column table.
 
-    Columns: ``window_start_s``, ``window_end_s``, ``{task}_p_{class}`` for every class and
-    ``{task}_pred`` (predicted class name: card threshold for binary tasks, else argmax).
+    Columns: ``window_start_s``, ``window_end_s``, (for a model scoring relative to the
+    person's baseline: ``calibration``, 1 for the windows the baseline was taken over, which
+    live scoring would not show), ``{task}_p_{class}`` for every class and ``{task}_pred``
+    (predicted class name: card threshold for binary tasks, else argmax).
     """
     from tqdm.auto import tqdm
 
@@ -112,14 +174,19 @@ def score_table(
         raise ValueError(f"{n} windows but {len(start_s)} start times")
     outputs = np.empty((n, card.n_outputs), dtype=np.float32)
     bs = scorer.batch_size
+    baseline, cal = _personal_baseline(scorer, windows, start_s)
     with tqdm(total=n, unit="win", desc="scoring", disable=not progress) as bar:
         for a in range(0, n, bs):
-            outputs[a : a + bs] = scorer.score_outputs(windows[a : a + bs], fs_hz=card.fs_hz)
+            outputs[a : a + bs] = scorer.score_outputs(
+                windows[a : a + bs], fs_hz=card.fs_hz, baseline=baseline
+            )
             bar.update(min(bs, n - a))
     table: dict[str, np.ndarray] = {
         "window_start_s": np.asarray(start_s, dtype=np.float64),
         "window_end_s": np.asarray(start_s, dtype=np.float64) + card.window_s,
     }
+    if cal is not None:
+        table["calibration"] = cal.astype(np.int64)
     for task, probs in card.split_outputs(outputs).items():
         classes = card.classes(task)
         for j, cls in enumerate(classes):

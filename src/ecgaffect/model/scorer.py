@@ -67,6 +67,8 @@ class Scorer:
         self.format = fmt
         self.device = device
         self.batch_size = self._check_batch_size(batch_size)
+        #: Named profile whose saved personal baseline ``score``/``live`` reuse (``--profile``).
+        self.profile: str | None = None
 
     @staticmethod
     def _check_batch_size(batch_size: int) -> int:
@@ -119,6 +121,64 @@ class Scorer:
         """Class names of ``task``."""
         return self.card.classes(task)
 
+    @property
+    def needs_baseline(self) -> bool:
+        """True for a model that scores relative to the person's baseline
+        (:mod:`ecgaffect.model.stress_model`); such a model refuses to score without one.
+        """
+        return bool(getattr(self._module, "needs_baseline", False))
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the baseline vector's entries (empty for a model without a baseline)."""
+        return list(getattr(self._module, "names", []))
+
+    # -- baseline ---------------------------------------------------------------------------
+    def features(self, windows: np.ndarray | torch.Tensor, *, fs_hz: float) -> np.ndarray:
+        """``[n, d]`` per-window features the baseline is taken over (float64; NaN where a
+        window has too few clean beats). Only for a model with :attr:`needs_baseline`.
+        """
+        if not self.needs_baseline:
+            raise ValueError(f"model {self.card.name!r} does not use a personal baseline")
+        x = self._check_windows(windows, fs_hz).squeeze(1).numpy()
+        return np.asarray(self._module.features(x, float(fs_hz)), dtype=np.float64)
+
+    def baseline(self, windows: np.ndarray | torch.Tensor, *, fs_hz: float) -> np.ndarray:
+        """The person's baseline ``[d]`` from their calibration windows: the mean feature
+        vector (:class:`~ecgaffect.model.baselines.PersonalBaseline`) — the one rule used by
+        the offline evaluation, ``ecgaffect score`` and the live pipeline.
+
+        For a model without :attr:`needs_baseline` it is an empty vector.
+        """
+        from ecgaffect.model.baselines import PersonalBaseline
+
+        if not self.needs_baseline:
+            return np.zeros(0)
+        return PersonalBaseline.fit(self.features(windows, fs_hz=fs_hz)).mean
+
+    def _baseline_rows(self, baseline: Any, n: int) -> np.ndarray:
+        from ecgaffect.model.stress_model import NoBaselineError
+
+        d = len(self.feature_names)
+        if baseline is None:
+            raise NoBaselineError(
+                f"model {self.card.name!r} scores relative to the person's baseline and has "
+                "no baseline yet: calibrate first (the first minute at rest), or load a saved "
+                "profile (--profile NAME)"
+            )
+        b = np.asarray(baseline, dtype=np.float64)
+        if b.ndim == 1:
+            b = np.broadcast_to(b, (n, b.shape[0]))
+        if b.shape != (n, d):
+            raise ValueError(
+                f"baseline has shape {np.asarray(baseline).shape}; model {self.card.name!r} "
+                f"needs [{d}] or one row per window [{n}, {d}] ({', '.join(self.feature_names[:8])}"
+                f"{', ...' if d > 8 else ''})"
+            )
+        if not np.isfinite(b).all():
+            raise ValueError("baseline contains NaN or infinite values")
+        return b
+
     # -- scoring --------------------------------------------------------------------------
     def _check_windows(self, windows: np.ndarray | torch.Tensor, fs_hz: float) -> torch.Tensor:
         card = self.card
@@ -152,21 +212,38 @@ class Scorer:
         return x
 
     def score_outputs(
-        self, windows: np.ndarray | torch.Tensor, *, fs_hz: float, batch_size: int | None = None
+        self,
+        windows: np.ndarray | torch.Tensor,
+        *,
+        fs_hz: float,
+        batch_size: int | None = None,
+        baseline: np.ndarray | None = None,
     ) -> np.ndarray:
         """Raw model outputs ``[batch, n_outputs]`` (float32 numpy), batched.
 
+        ``baseline``: for a model with :attr:`needs_baseline`, the person's baseline
+        (:meth:`baseline`), ``[d]`` or one row per window ``[batch, d]`` (so a service
+        scoring several people in one batch passes each window its person's row); models
+        without a baseline ignore it.
+
         Raises:
+            NoBaselineError: (a ``ValueError``) a model that needs a baseline got none.
             ValueError: windows that do not fit the card, or are not finite.
             ModelOutputError: the model returned NaN or infinite values (damaged weights).
         """
         x = self._check_windows(windows, fs_hz)
         bs = self.batch_size if batch_size is None else self._check_batch_size(batch_size)
         out = np.empty((x.shape[0], self.card.n_outputs), dtype=np.float32)
+        rows = self._baseline_rows(baseline, x.shape[0]) if self.needs_baseline else None
         with torch.inference_mode():
             for start in range(0, x.shape[0], bs):
-                chunk = x[start : start + bs].to(self.device)
-                y = self._module(chunk)
+                chunk = x[start : start + bs]
+                if rows is not None:
+                    feats = self._module.features(chunk.squeeze(1).numpy(), float(fs_hz))
+                    rel = feats - rows[start : start + chunk.shape[0]]
+                    y = self._module(torch.as_tensor(rel, dtype=torch.float32).to(self.device))
+                else:
+                    y = self._module(chunk.to(self.device))
                 out[start : start + chunk.shape[0]] = y.detach().cpu().numpy()
         if not np.isfinite(out).all():
             rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
@@ -178,16 +255,22 @@ class Scorer:
         return out
 
     def score(
-        self, windows: np.ndarray | torch.Tensor, *, fs_hz: float, batch_size: int | None = None
+        self,
+        windows: np.ndarray | torch.Tensor,
+        *,
+        fs_hz: float,
+        batch_size: int | None = None,
+        baseline: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """Class probabilities ``{task: [batch, n_classes]}`` for ``windows``.
 
         ``windows`` is ``[batch, window_n]`` or ``[batch, 1, window_n]`` of preprocessed ECG
         at ``fs_hz`` (must equal the card's rate). Runs in chunks of ``batch_size`` (default:
         :attr:`batch_size`) under ``torch.inference_mode``. Raises ValueError for a wrong
-        rate, length or non-finite values.
+        rate, length or non-finite values. ``baseline``: see :meth:`score_outputs` (required
+        by a model with :attr:`needs_baseline`, ignored by the others).
         """
-        outputs = self.score_outputs(windows, fs_hz=fs_hz, batch_size=batch_size)
+        outputs = self.score_outputs(windows, fs_hz=fs_hz, batch_size=batch_size, baseline=baseline)
         return {t: np.ascontiguousarray(p) for t, p in self.card.split_outputs(outputs).items()}
 
     def predict(self, probabilities: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

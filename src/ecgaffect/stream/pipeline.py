@@ -20,6 +20,14 @@ end inside the calibration period are never scored, not even when the normaliser
 all at once at the end of calibration (they are counted as ``windows_skipped_calibrating``,
 not as ``windows_dropped``), so the first score is the window ending at the end of
 calibration and the scoring queue only ever drops windows because scoring is behind.
+
+**Personal baseline.** The windows that end within the calibration period (exactly
+:func:`ecgaffect.model.baselines.calibration_mask`; the last of them, ending at the end of
+calibration, is also scored) are kept; before the first score the worker computes
+:attr:`Pipeline.baseline` from them (:class:`~ecgaffect.model.baselines.LiveBaseline`: HR,
+RMSSD, time, and for a scorer with ``needs_baseline`` its ``baseline()`` vector) and passes it
+to every later ``score(..., baseline=)``. A scorer with a ``profile`` name reuses that
+profile's saved baseline, or saves the new one to it.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -44,7 +52,7 @@ from ecgaffect.stream.quality import (
     assess_window,
     hrv_summary,
 )
-from ecgaffect.stream.scoring import WindowScorer
+from ecgaffect.stream.scoring import BaselineScorer, WindowScorer
 from ecgaffect.stream.sinks import Score, Sink
 from ecgaffect.stream.sources.base import (
     EcgChunk,
@@ -56,6 +64,9 @@ from ecgaffect.stream.sources.base import (
     SourceStatus,
     local_clock,
 )
+
+if TYPE_CHECKING:
+    from ecgaffect.model.baselines import LiveBaseline
 
 __all__ = ["Pipeline", "PipelineCounters", "PipelineState"]
 
@@ -294,6 +305,17 @@ class Pipeline:
         self._fault_marks: collections.deque[tuple[int, int, str]] = collections.deque()
         self._rate_points: collections.deque[tuple[float, int]] = collections.deque()
         self._rate_bad = False
+        # personal baseline (issue 13 §2): the calibration windows, then the baseline
+        self.baseline: LiveBaseline | None = None
+        self._calibration_x: list[np.ndarray] = []
+        self._recal_from_n: int | None = None
+        self._recal_x: list[np.ndarray] = []
+        self._recal_ready: list[np.ndarray] | None = None
+        self._calibration_end_s = math.nan
+        self._needs_baseline = bool(getattr(scorer, "needs_baseline", False))
+        self._profile: str | None = getattr(scorer, "profile", None)
+        if self._profile:
+            self.baseline = self._load_profile(self._profile)
 
     # -- lifecycle ------------------------------------------------------------------------
     @property
@@ -712,6 +734,14 @@ class Pipeline:
             start = end - self.window_n
             self._next_window_end += self.hop_n
             self.counters.windows_cut += 1
+            if end <= self._calibration_end_n and self.baseline is None:
+                self._collect_calibration(self._calibration_x, start, end)
+            if self._recal_from_n is not None and start >= self._recal_from_n:
+                if end <= self._recal_from_n + self._calibration_end_n:
+                    self._collect_calibration(self._recal_x, start, end)
+                else:  # the new calibration period is over: the worker takes it from here
+                    self._recal_ready, self._recal_x = self._recal_x, []
+                    self._recal_from_n = None
             if not self._calibrated(end):
                 self.counters.windows_skipped_calibrating += 1
                 continue
@@ -780,9 +810,111 @@ class Pipeline:
                 break
         self._finished.set()
 
+    # -- personal baseline (issue 13 §2) ----------------------------------------------------
+    def _load_profile(self, name: str) -> LiveBaseline | None:
+        from ecgaffect.model.baselines import check_profile_fits, load_profile
+
+        saved = load_profile(name)
+        if saved is not None:
+            check_profile_fits(
+                saved,
+                list(getattr(self.scorer, "feature_names", [])),
+                str(getattr(self.scorer.card, "name", "")),
+            )
+            log.info("profile %r: reusing its %s", name, saved.summary())
+        return saved
+
+    @property
+    def recalibrating(self) -> bool:
+        """True between :meth:`recalibrate` and the new baseline."""
+        return self._recal_from_n is not None or self._recal_ready is not None
+
+    def recalibrate(self) -> None:
+        """Take a new baseline over the next calibration period (the person should be at
+        rest): the windows that start now or later and end within ``calibration_s`` of now.
+        Scores go on against the current baseline until the new one replaces it (and is
+        saved to the profile, if one is named).
+
+        Raises:
+            RuntimeError: the pipeline is not running, or has no calibration period.
+        """
+        if self._pre_buffer is None or self._calibration_end_n <= 0:
+            raise RuntimeError("recalibrate() needs a started pipeline with a calibration period")
+        self._recal_x = []
+        self._recal_from_n = int(self._pre_buffer.total_samples)
+        log.info("recalibrating: a new baseline over the next %d samples", self._calibration_end_n)
+
+    def _collect_calibration(self, into: list[np.ndarray], start: int, end: int) -> None:
+        """Keep a calibration window (one that ends inside the calibration period: exactly
+        :func:`~ecgaffect.model.baselines.calibration_mask`) for the baseline.
+        """
+        assert self._pre_buffer is not None
+        assert self.buffer is not None
+        into.append(np.array(self._pre_buffer.get(start, end), dtype=np.float32))
+        ratio = self.fs_in_hz / self.fs_out_hz
+        try:
+            self._calibration_end_s = self.buffer.timestamp_at(
+                max((end - 1) * ratio, self.buffer.first_index)
+            )
+        except ValueError:
+            self._calibration_end_s = math.nan
+
+    def _capture_baseline(self) -> LiveBaseline | None:
+        """The baseline from the calibration windows, once (in the scoring worker: the
+        calibration windows are all cut before the first scored window is queued).
+        """
+        ready = self._recal_ready
+        if ready:
+            self._recal_ready = None
+            self._calibration_x = ready
+            self.baseline = None
+        elif ready is not None:  # a recalibration period without a whole window
+            self._recal_ready = None
+        if self.baseline is not None or not self._calibration_x:
+            return self.baseline
+        from datetime import UTC, datetime
+
+        from ecgaffect.model.baselines import LiveBaseline, hrv_features, save_profile
+
+        x = np.stack(self._calibration_x)
+        self._calibration_x = []
+        hrv = hrv_features(x, self.fs_out_hz)
+
+        def mean(col: int) -> float:
+            v = hrv[:, col]
+            v = v[np.isfinite(v)]
+            return float(v.mean()) if v.size else math.nan
+
+        feats = np.zeros(0)
+        names: list[str] = []
+        if self._needs_baseline:
+            scorer = cast(BaselineScorer, self.scorer)
+            feats = np.asarray(scorer.baseline(x, fs_hz=self.fs_out_hz), dtype=np.float64)
+            names = list(scorer.feature_names)
+        self.baseline = LiveBaseline(
+            hr_bpm=mean(0),
+            rmssd_ms=mean(2),
+            n_windows=int(x.shape[0]),
+            taken_utc=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            stream_time_s=self._calibration_end_s,
+            features=feats,
+            feature_names=names,
+            model=str(getattr(self.scorer.card, "name", "")),
+        )
+        log.info("personal %s (%d windows)", self.baseline.summary(), x.shape[0])
+        if self._profile:
+            save_profile(self._profile, self.baseline)
+        return self.baseline
+
     def _score_batch(self, batch: list[_Window]) -> None:
         x = np.stack([w.x for w in batch])
-        probs = self.scorer.score(x, fs_hz=self.fs_out_hz)
+        base = self._capture_baseline()
+        if self._needs_baseline:
+            n, d = len(batch), base.features.shape[0] if base is not None else 0
+            rows = None if base is None else np.broadcast_to(base.features, (n, d))
+            probs = cast(BaselineScorer, self.scorer).score(x, fs_hz=self.fs_out_hz, baseline=rows)
+        else:
+            probs = self.scorer.score(x, fs_hz=self.fs_out_hz)
         for i, w in enumerate(batch):
             if w.raw_uv.shape[0] >= 2:
                 q = assess_window(

@@ -1,7 +1,11 @@
 """What the live pipeline needs of a scorer: the typed seam between ``stream`` and ``model``.
 
 :class:`ecgaffect.model.scorer.Scorer` satisfies :class:`WindowScorer`; so does any test fake
-with the same members. ``stream`` never imports the model's torch code through this module.
+with the same members. A scorer whose model scores relative to the person's baseline
+(``needs_baseline`` true) also satisfies :class:`BaselineScorer`: the pipeline computes the
+baseline from the calibration windows and passes it, one row per window, to every later
+``score()``; scorers without ``needs_baseline`` are called exactly as before. ``stream``
+never imports the model's torch code through this module.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["ScorerCard", "WindowScorer"]
+__all__ = ["BaselineScorer", "ScorerCard", "WindowScorer"]
 
 
 class ScorerCard(Protocol):
@@ -52,4 +56,28 @@ class WindowScorer(Protocol):
 
     def score(self, windows: np.ndarray, *, fs_hz: float) -> dict[str, np.ndarray]:
         """Class probabilities ``{task: [batch, n_classes]}`` of ``[batch, window_n]`` windows."""
+        ...
+
+
+class BaselineScorer(WindowScorer, Protocol):
+    """A :class:`WindowScorer` whose model scores relative to a personal baseline."""
+
+    @property
+    def needs_baseline(self) -> bool:
+        """True: :meth:`score` needs ``baseline=``."""
+        ...
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the baseline vector's entries."""
+        ...
+
+    def baseline(self, windows: np.ndarray, *, fs_hz: float) -> np.ndarray:
+        """The baseline vector ``[d]`` of the calibration windows ``[n, window_n]``."""
+        ...
+
+    def score(
+        self, windows: np.ndarray, *, fs_hz: float, baseline: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Probabilities of ``windows``; ``baseline`` ``[d]`` or ``[batch, d]`` per window."""
         ...
