@@ -56,6 +56,10 @@ LIMITS = (
 )
 
 
+#: The subject of recordings/eegmat_subject07_rest_arithmetic.xdfz (the demo): never trained on.
+DEMO_SUBJECT = "Subject07"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="EEGMAT folder")
@@ -66,6 +70,15 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=ROOT / "docs" / "results" / "stress_model_v2",
         help="where results.json goes",
+    )
+    parser.add_argument(
+        "--exclude-subject",
+        action="append",
+        default=None,
+        metavar="SUBJECT",
+        help="keep this subject out of the final model's training (repeatable; default: "
+        f"{DEMO_SUBJECT}, the subject of the bundled demo recording). LOSO still reports "
+        "every subject",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
@@ -134,8 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     if FEATURE_SETS[best]:
         assert module.encoder is not None
         module.encoder.load_state_dict(encoder.state_dict())
+    # windows name subjects "eegmat/SubjectNN"; accept either spelling
+    excluded = sorted(
+        {e if "/" in e else f"eegmat/{e}" for e in args.exclude_subject or [DEMO_SUBJECT]}
+    )
+    unknown = [e for e in excluded if e not in set(subject.tolist())]
+    if unknown:
+        parser.error(f"--exclude-subject {unknown}: not in {args.data}")
     rel = relative_to_baseline(feats[best], subject, cal)
-    fit_stress_head(module, rel, y, temperature=temperature)
+    train = ~np.isin(subject, excluded)
+    fit_stress_head(module, rel[train], y[train], temperature=temperature)
+    say(f"final head fitted on {len(np.unique(subject[train]))} subjects (left out: {excluded})")
     module.eval()
 
     def metrics(name: str, protocol: str) -> dict[str, Any]:
@@ -184,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         thresholds={"stress": 0.5},
         training_data={
             "dataset": "EEGMAT",
-            "subjects": n_sub,
+            "subjects": int(len(np.unique(subject[train]))),
+            "subjects_left_out": excluded,
+            "subjects_left_out_why": "the subject of the bundled demo recording",
             "windows": int(len(ws)),
             "window": "10 s, hop 5 s",
             "path_through_strap_hz": STRAP_FS_HZ,

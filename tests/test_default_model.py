@@ -20,7 +20,11 @@ from ecgaffect.stream import factories
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = json.loads((ROOT / "recordings" / "manifest.json").read_text(encoding="utf-8"))
 #: Bundled recordings the packaged model predates.
-NOT_YET_IN_PACKAGED_MODEL = {"recordings/polar_h10_detectpvc.xdfz"}
+NOT_YET_IN_PACKAGED_MODEL = {
+    "recordings/polar_h10_detectpvc.xdfz",
+    # the demo model predates it; the stress model (stress_model.safetensors) never trains on it
+    "recordings/eegmat_subject07_rest_arithmetic.xdfz",
+}
 
 
 @pytest.fixture(scope="module")
@@ -199,4 +203,6 @@ def test_converted_model_scores_as_the_legacy_pt2_did(scorer):
         session.ecg_uv(), session.fs_hz, scorer.card, hop_s=scorer.card.window_s
     )
     out = scorer.score_outputs(windows[:6], fs_hz=scorer.card.fs_hz)
-    np.testing.assert_allclose(out, LEGACY_PT2_OUTPUTS, atol=2e-6)
+    # the reference values are rounded to 5-6 decimals; 1e-5 also absorbs float32 rounding
+    # differences between scipy/torch builds in the preprocessing
+    np.testing.assert_allclose(out, LEGACY_PT2_OUTPUTS, atol=1e-5)
