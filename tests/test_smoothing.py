@@ -17,10 +17,12 @@ from ecgaffect.stream.smoothing import (
 CLASSES = {"stress": ("rest", "stress")}
 
 
-def _score(t: float, p: float, *, ok: bool = True, peaks: tuple[float, ...] = ()) -> Score:
+def _score(
+    t: float, p: float, *, ok: bool = True, peaks: tuple[float, ...] = (), speed: float = 1.0
+) -> Score:
     return Score(
         timestamp_s=t,
-        window_start_s=t - 10.0,
+        window_start_s=t - 10.0 / speed,
         window_index=int(t),
         probabilities={"stress": np.array([1.0 - p, p])},
         classes=CLASSES,
@@ -41,6 +43,18 @@ def test_mean_over_the_horizon_only():
     for t in range(60):
         sm2.add(_score(float(t), float(t % 2)))
     assert sm2.current().value == pytest.approx(0.5)
+
+
+def test_a_fast_replay_smooths_over_the_same_seconds_of_signal():
+    live = ScoreSmoother("stress", "stress", horizon_s=30.0)
+    fast = ScoreSmoother("stress", "stress", horizon_s=30.0)
+    for k in range(100):
+        p = 1.0 if k < 80 else 0.0
+        live.add(_score(float(k), p))
+        fast.add(_score(k / 20.0, p, speed=20.0))  # a 20x replay: hop 1 s = 0.05 clock-s
+    assert live.current().n_windows == 30
+    assert fast.current().n_windows == 30
+    assert fast.current().value == live.current().value == pytest.approx(10 / 30)
 
 
 def test_flagged_windows_never_move_the_value():

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ecgaffect.model import default_model_path
+from ecgaffect.model import stress_model_path
 
 __all__ = [
     "BUNDLED_DEMO_RECORDING",
@@ -35,8 +35,10 @@ _QT_PROBE = (
     "sys.stdout.write(app.platformName())\n"
 )
 
-#: The recording ``ecgaffect demo`` replays (in ``recordings/``).
-BUNDLED_DEMO_RECORDING = "systole_emotional_images.xdfz"
+#: The recording ``ecgaffect demo`` replays (in ``recordings/``): EEGMAT Subject07 at rest,
+#: then doing mental arithmetic (task onset marker at 182 s); the stress model never trained
+#: on this subject.
+BUNDLED_DEMO_RECORDING = "eegmat_subject07_rest_arithmetic.xdfz"
 
 
 def find_bundled_recording(name: str = BUNDLED_DEMO_RECORDING) -> Path | None:
@@ -99,7 +101,8 @@ def probe_qt_platform(
 
 def demo_inputs(recording: Path | None = None) -> tuple[Path, Path]:
     """``(recording, model)`` for the demo: ``recording`` or the bundled one, and the
-    packaged default model; :class:`FileNotFoundError` naming what is missing.
+    packaged stress model (validated on EEGMAT); :class:`FileNotFoundError` naming what is
+    missing.
     """
     recording = recording or find_bundled_recording()
     if recording is None or not Path(recording).is_file():
@@ -107,9 +110,9 @@ def demo_inputs(recording: Path | None = None) -> tuple[Path, Path]:
             f"demo recording not found ({recording or 'recordings/' + BUNDLED_DEMO_RECORDING}); "
             "run from the repository folder or pass --recording FILE"
         )
-    model = default_model_path()
+    model = stress_model_path()
     if model is None:
         raise FileNotFoundError(
-            "the packaged default model is missing; rebuild it with `make model`"
+            "the packaged stress model is missing; rebuild it with `make stress-model`"
         )
     return Path(recording), model

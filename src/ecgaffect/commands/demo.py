@@ -20,8 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="the newcomer's first run: a bundled recording scored live by the default model",
         description=(
-            "Replay the bundled real ECG recording as if it were live and score it with the\n"
-            "packaged default model (a demo model, not validated for affect). With a display\n"
+            "Replay a bundled real ECG recording as if it were live - EEGMAT Subject07 resting\n"
+            "for 3 minutes, then doing mental arithmetic (task onset marker) - and score it\n"
+            "with the packaged stress model (HRV relative to the person's baseline from the\n"
+            "first minute; validated on EEGMAT, leave-one-subject-out, and never trained on\n"
+            "this subject). With a display\n"
             "this opens the GUI; without one (or with --headless) it runs `ecgaffect live\n"
             "--replay ...` for a bounded time and prints the scores. --train instead runs a\n"
             "short pretrain + fine-tune on synthetic ECG and prints the metrics."
@@ -33,15 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--recording",
         type=Path,
         default=None,
-        help="recording to replay (default: the bundled systole recording)",
+        help="recording to replay (default: the bundled EEGMAT rest -> arithmetic session)",
     )
     d.add_argument("--speed", type=float, default=6.0, help="replay speed (1 = real time)")
     d.add_argument(
         "--duration",
         type=float,
-        default=30.0,
+        default=None,
         metavar="S",
-        help="headless: seconds to run (the first 60 s of signal calibrate)",
+        help="headless: seconds to run (default: until the recording ends; the first 60 s "
+        "of signal take the baseline)",
     )
     d.add_argument("--hop", type=float, default=2.0, metavar="S", help="seconds between scores")
     d.add_argument(
@@ -69,7 +73,16 @@ def run(args: argparse.Namespace) -> int:
         return _run_train(args)
     recording, model = demo_inputs(args.recording)
     print(f"ecgaffect demo: replaying {recording} at {args.speed:g}x, scored by {model.name}")
-    print("  (a DEMO MODEL, not validated for affect: its emotion heads learned synthetic ECG)")
+    if args.recording is None:
+        print(
+            "  EEGMAT Subject07 (Zyma et al. 2019, PhysioNet, ODC-By 1.0): rest, then mental "
+            "arithmetic from the task marker at 182 s"
+        )
+    print(
+        "  stress model: validated on EEGMAT only (28 students, lab arithmetic, clinical "
+        "electrodes; LOSO balanced accuracy 0.81) - not a medical device; `ecgaffect "
+        "model-info` says more"
+    )
     common = ["--replay", str(recording), "--speed", str(args.speed), "--hop", str(args.hop)]
     if not args.headless and has_display() and gui_available():
         qt_ok, why = probe_qt_platform()
@@ -79,11 +92,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {why}\n  running headless instead")
     elif not args.headless:
         print("  no display found: running headless (the GUI needs a display)")
+    until = "until the recording ends" if args.duration is None else f"for {args.duration:g} s"
     print(
-        f"  the first 60 s of signal calibrate the normalisation ({60 / args.speed:.0f} s at "
-        f"this speed), then one line per score for {args.duration:g} s in all"
+        f"  the first 60 s of signal take the person's baseline ({60 / args.speed:.0f} s at "
+        f"this speed), then one line per score {until}"
     )
-    live_argv = ["live", *common, "--model", str(model), "--duration", str(args.duration)]
+    live_argv = ["live", *common, "--model", str(model)]
+    if args.duration is not None:
+        live_argv += ["--duration", str(args.duration)]
     return live_command.run(_parse(live_command, [*live_argv, "--no-outlet"]))
 
 

@@ -36,6 +36,18 @@ def default_model_path() -> Path | None:
     return None
 
 
+#: The validated stress model (issue 13): HRV relative to the personal baseline, EEGMAT LOSO.
+STRESS_MODEL_NAME = "stress_model.safetensors"
+
+
+def stress_model_path() -> Path | None:
+    """The packaged stress model (``ecgaffect/data/stress_model.safetensors``, validated on
+    EEGMAT under leave-one-subject-out with a personal baseline; see its card), or ``None``.
+    """
+    candidate = _data_dir() / STRESS_MODEL_NAME
+    return candidate if candidate.is_file() else None
+
+
 def default_model_card_path() -> Path | None:
     """The JSON copy of the default model's card, or ``None`` when it is not installed."""
     candidate = _data_dir() / DEFAULT_MODEL_CARD

@@ -120,8 +120,10 @@ class ScoreSmoother:
     """Running display value of ``task``/``cls`` over the last ``horizon_s`` seconds.
 
     Feed every :class:`~ecgaffect.stream.sinks.Score` to :meth:`add` (any thread, but one at a
-    time); read :meth:`current`. The horizon is measured in stream time (the windows' end
-    timestamps), so a replay at 10× smooths over the same 30 s of recording as live.
+    time); read :meth:`current`. The horizon is seconds of *signal*: a replay at 10× stamps
+    its windows 10× closer together on the stream clock, so the horizon is scaled by the
+    windows' own span on that clock (``timestamp_s - window_start_s`` over ``window_s``),
+    and a 10× replay smooths over the same 30 s of recording as live.
     """
 
     def __init__(
@@ -138,6 +140,7 @@ class ScoreSmoother:
         # (end time, probability or NaN for a flagged window, R-peak times)
         self._items: collections.deque[tuple[float, float, tuple[float, ...]]] = collections.deque()
         self._latest_s = -math.inf
+        self._clock_per_signal_s = 1.0  # stream-clock seconds per second of signal
 
     def add(self, score: Score) -> None:
         """Take one window's score (flagged windows are counted, never averaged)."""
@@ -148,12 +151,16 @@ class ScoreSmoother:
         if not math.isfinite(p):
             p = math.nan
         peaks = tuple(score.r_peaks_s) if score.quality_ok else ()
+        span = float(score.timestamp_s) - float(score.window_start_s)
+        if math.isfinite(span) and span > 0:
+            self._clock_per_signal_s = span / self.window_s
         self._items.append((t, p, peaks))
         self._latest_s = max(self._latest_s, t)
         self._expire()
 
     def _expire(self) -> None:
-        while self._items and self._items[0][0] <= self._latest_s - self.horizon_s:
+        horizon = self.horizon_s * self._clock_per_signal_s
+        while self._items and self._items[0][0] <= self._latest_s - horizon:
             self._items.popleft()
 
     def current(self) -> SmoothedScore:
