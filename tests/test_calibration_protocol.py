@@ -178,3 +178,69 @@ def test_console_presenter_asks_again_on_bad_answers_and_allows_skipping():
     assert out.getvalue().count("please type a whole number from 1 to 9") == 2
     p2 = ConsolePresenter(out, ask=lambda _prompt: "")
     assert p2.ask_sam("rest") is None
+
+
+# ---------------------------------------------------------------------------------------
+# The personal model and `ecgaffect calibrate`, end to end with a scripted user
+# ---------------------------------------------------------------------------------------
+
+
+def test_calibrate_end_to_end_makes_a_model_live_accepts(tmp_path):
+    import pyxdf
+
+    from ecgaffect.cli import main
+    from ecgaffect.model.scorer import Scorer
+
+    rec = tmp_path / "me.npy"
+    np.save(rec, _session(185.0, 75.0).ecg.astype(np.float32))
+    model = tmp_path / "me.safetensors"
+    xdf = tmp_path / "me.xdf"
+    answers = iter(["6", "2", "4", "8"])  # SAM after rest, then after the task
+    import builtins
+
+    real_input = builtins.input
+    builtins.input = lambda _prompt="": next(answers)
+    try:
+        code = main(
+            ["calibrate", "--replay", str(rec), "--fs-hz", "130", "--speed", "inf",
+             "--task-min", "1", "--out", str(model), "--record", str(xdf), "--profile", "me",
+             "--seed", "2"]
+        )  # fmt: skip
+    finally:
+        builtins.input = real_input
+    assert code == 0
+    scorer = Scorer.load(model)
+    out = scorer.card.metrics["outputs"]["stress"]
+    assert out["personal"] is True
+    assert out["validated"] is False  # personal: not validated on other people
+    assert out["cv_balanced_accuracy"] >= 0.8  # the fixture's HR rises 62 -> 88 bpm
+    assert scorer.card.training_data["profile"] == "me"
+    streams, _ = pyxdf.load_xdf(str(xdf))
+    texts = [m[0] for s in streams if s["info"]["type"][0] == "Markers" for m in s["time_series"]]
+    assert any("sam rest valence=6 arousal=2" in t for t in texts)
+    assert any("sam task valence=4 arousal=8" in t for t in texts)
+    # live accepts it: a replay of a new rest -> task session scores the task higher
+    from ecgaffect.model.offline import preprocess_windows
+    from ecgaffect.model.stress_model import score_session_offline
+
+    ecg = _session(120.0, 60.0).ecg
+    x, start = preprocess_windows(ecg, FS, scorer.card, hop_s=5.0, normalization="live")
+    p, cal = score_session_offline(scorer, x, start)
+    rest = ~cal & (start + 10 <= 120)
+    task = start >= 120
+    assert np.nanmean(p[task]) > np.nanmean(p[rest]) + 0.3
+
+
+def test_personal_model_refuses_too_little_data(tmp_path):
+    from ecgaffect.datasets.session import Segment
+    from ecgaffect.model.personal_model import PersonalModelError, fit_personal_model
+
+    s = _session(120.0, 60.0)
+    x = s.ecg.copy()
+    x[int(130 * FS) : int(170 * FS)] = np.nan  # a strap off for 40 s of the task
+    s = Session("test", "S01", "t", x, FS, segments=(
+        Segment(0.0, 120.0, {"stress": "rest"}), Segment(120.0, 180.0, {"stress": "arithmetic"})
+    ))  # fmt: skip
+    with pytest.raises(PersonalModelError, match=r"too few usable windows.* during the task"):
+        fit_personal_model(s, tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()

@@ -17,5 +17,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "datasets",
     "live",
     "gateway",
+    "calibrate",
     "gui",
 )
