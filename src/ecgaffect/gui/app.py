@@ -195,6 +195,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._model_loading = False
         #: the dataset session the replay field stands for (None: the field holds a path)
         self._replay_session: Any = None
+        #: ``(timestamp_s, text)`` of markers typed here, not yet drawn (drawn differently)
+        self._user_markers: set[tuple[float, str]] = set()
         #: ``(path, fs_hz, units)`` the user gave for a CSV/NPY file that does not say them
         self._replay_options: tuple[str, float | None, str | None] | None = None
         #: the last recording read (key -> Session), so a reconnect does not parse it again;
@@ -453,9 +455,15 @@ class MainWindow(QtWidgets.QMainWindow):
         def done(scorer: Any, exc: BaseException | None) -> None:
             self._model_loading = False
             if exc is not None:
-                self._error(f"model: {exc}")
-                self.card_panel.set_card(None, str(exc))
                 self._pending_connect = None
+                if self.scorer is not None:  # the model in use stays loaded and shown
+                    self.card_panel.set_card(self.scorer.card, str(self.scorer.path))
+                    self._error(
+                        f"model not loaded, keeping {self.scorer.card.name}: {_error_text(exc)}"
+                    )
+                else:
+                    self._error(f"model: {_error_text(exc)}")
+                    self.card_panel.set_card(None, _error_text(exc))
                 return
             self.scorer = scorer
             self.settings.model_path = path
@@ -640,6 +648,8 @@ class MainWindow(QtWidgets.QMainWindow):
         name = name.split(" (type ")[0].strip().strip("'")
         self.settings.source_kind, self.settings.lsl_name = "lsl", name
         self.source_kind.setCurrentIndex(1)
+        if name and self.lsl_combo.currentText() != name:
+            self.lsl_combo.setEditText(name)  # the picker shows the stream being read
 
         def make() -> Any:
             from ecgaffect.stream.sources.lsl import LslSource
@@ -665,7 +675,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.scorer is None:
             if self._model_loading:
                 self._pending_connect = lambda: self._start(make_source, message)
-                self.status_panel.set_status("waiting for the model to load…")
+                self.status_panel.set_status(f"loading the model… then {message}")
             else:
                 self._error("no model loaded: choose one first")
             return
@@ -862,6 +872,7 @@ class MainWindow(QtWidgets.QMainWindow):
             stream_s = self.recorder_slot.stream_time_s()
             t_s = stream_s if math.isfinite(stream_s) else t_s
         marker = Marker(t_s, text)
+        self._user_markers.add((marker.timestamp_s, marker.text))
         self.pipeline.add_marker(marker)
         self.markers_sent += 1
         self.marker_text.clear()
@@ -897,7 +908,11 @@ class MainWindow(QtWidgets.QMainWindow):
             if not self._latest_flags:  # the device's own figure, unless the signal is bad
                 self._hr_bpm = hr.bpm
         for marker in batch.markers:
-            self.timeline.add_marker(self.trace.stream_time(marker.timestamp_s), marker.text)
+            key = (marker.timestamp_s, marker.text)
+            user = key in self._user_markers
+            self._user_markers.discard(key)
+            t_s = self.trace.stream_time(marker.timestamp_s)
+            self.timeline.add_marker(t_s, marker.text, user=user)
         if batch.statuses:
             self._status = batch.statuses[-1]
         if not batch.empty or self.pipeline is not None:
@@ -963,6 +978,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
             self._hrv_shown = math.isfinite(hrv.rmssd_ms) or math.isfinite(hrv.sdnn_ms)
             self.status_panel.set_hrv(hrv.rmssd_ms, hrv.sdnn_ms)
+            if self._hrv_shown and not math.isfinite(self._hr_bpm):
+                # no score yet (calibrating): the same clean beats give the heart rate
+                self._hr_bpm = hrv.hr_bpm
+                self.status_panel.set_heart_rate(self._hr_bpm)
 
         self._hrv_future = self._submit(self._background, work, done)
 
@@ -1054,13 +1073,20 @@ def run_gui(args: argparse.Namespace) -> int:
         settings.hop_s = float(args.hop)
     win = MainWindow(settings)
     win.show()
-    win.load_model(str(args.model) if args.model else settings.model_path)
-    if args.replay is not None:
-        win.start_replay(args.replay, args.speed)
-    elif args.lsl is not None:
-        win.start_lsl(args.lsl)
-    elif args.polar:
-        win.start_polar(settings.polar_address)
+    win.status_panel.set_status("starting…")
+    app.processEvents()  # paint the window before the loading takes the CPU
+
+    def begin() -> None:
+        # from the running event loop: the window is drawn, and says what it is loading
+        win.load_model(str(args.model) if args.model else settings.model_path)
+        if args.replay is not None:
+            win.start_replay(args.replay, args.speed)
+        elif args.lsl is not None:
+            win.start_lsl(args.lsl)
+        elif args.polar:
+            win.start_polar(settings.polar_address)
+
+    QtCore.QTimer.singleShot(100, begin)
     if args.quit_after is not None:
 
         def finish() -> None:
