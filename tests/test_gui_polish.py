@@ -127,3 +127,26 @@ def test_legend_and_marker_labels_are_outside_the_plot_area(qtbot):
     tl.scroll(40.0)
     tl.redraw()
     assert tl.marker_ticks == [(5.0, "neutral ima…"), (30.0, "✎ note")]
+
+
+def test_r_peak_marks_sit_on_the_drawn_line_never_over_a_gap(qtbot):
+    import numpy as np
+
+    from ecgaffect.gui.widgets import TraceView
+
+    tv = TraceView(window_s=4.0)
+    qtbot.addWidget(tv)
+    tv.configure(100.0)
+    y = np.sin(np.arange(400) / 10.0) * 1000.0
+    gap = np.zeros(400, bool)
+    gap[200] = True  # the line is broken at sample 200
+    tv.append(y, 10.0 + np.arange(400) / 100.0, gap, wall_s=0.0)
+    tv.set_r_peaks(10.0, 14.0, [10.5, 12.0, 13.0])  # 12.0 is the gap's sample
+    assert tv.redraw()
+    px, py = tv._peaks.getData()
+    cx, cy = tv._curve.getData()
+    np.testing.assert_allclose(px, [0.5, 3.0])
+    for x, v in zip(px, py, strict=True):  # each mark is on a drawn sample of the line
+        i = int(np.flatnonzero(np.isclose(cx, x))[0])
+        assert np.isfinite(cy[i])
+        assert v == cy[i]

@@ -288,9 +288,9 @@ class TraceView(pg.PlotWidget):
         peaks = self._peak_times[(self._peak_times >= t[0]) & (self._peak_times <= t[-1])]
         if peaks.size:
             idx = first + np.clip(np.searchsorted(t, peaks), 0, t.size - 1)
-            y = self._y[idx]
-            top = np.nanmax(self._y[first:]) if np.isfinite(self._y[first:]).any() else 0.0
-            self._peaks.setData(self._x[idx], np.where(np.isfinite(y), y, top))
+            # a mark only where the line is drawn: none floating over a gap
+            idx = idx[np.isfinite(self._y[idx])]
+            self._peaks.setData(self._x[idx], self._y[idx])
         else:
             self._peaks.setData([], [])
         return True
