@@ -20,6 +20,7 @@ import concurrent.futures
 import gc
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,6 +89,50 @@ def window_flags(score: Any, timestamp_scale: float = 1.0) -> tuple[str, ...]:
     return ()
 
 
+def _session_label(session: Any) -> str:
+    """What the replay field shows for a dataset session."""
+    return f"dataset session: {getattr(session, 'key', session)}"
+
+
+def _elide_path(path: Path, max_chars: int = 40) -> str:
+    text = str(path)
+    return text if len(text) <= max_chars else "…" + text[-(max_chars - 1) :]
+
+
+def _error_text(exc: BaseException) -> str:
+    """An exception as one readable line (no Python ``b'...'`` reprs)."""
+    text = str(exc) or type(exc).__name__
+    text = re.sub(r"\bb'([^']*)'", r"\1", text)
+    text = re.sub(r'\bb"([^"]*)"', r"\1", text)
+    return " ".join(text.split())
+
+
+def new_recording_path(folder: Path) -> Path:
+    """An absolute, not yet existing ``ecgaffect-YYYYmmdd-HHMMSS.xdf`` in ``folder``."""
+    folder = Path(folder).expanduser().resolve()
+    stem = time.strftime("ecgaffect-%Y%m%d-%H%M%S")
+    path, k = folder / f"{stem}.xdf", 1
+    while path.exists():
+        path, k = folder / f"{stem}-{k}.xdf", k + 1
+    return path
+
+
+def recording_filters(suffixes: tuple[str, ...]) -> str:
+    """The Open… dialog's filters: every format, then XDF, tables and NumPy apart."""
+    groups = [
+        ("XDF recordings", (".xdf", ".xdfz")),
+        ("CSV / TSV / text tables", (".csv", ".tsv", ".txt")),
+        ("NumPy arrays", (".npy", ".npz")),
+    ]
+    parts = [f"recordings ({' '.join(f'*{s}' for s in suffixes)})"]
+    for name, group in groups:
+        have = [s for s in group if s in suffixes]
+        if have:
+            parts.append(f"{name} ({' '.join(f'*{s}' for s in have)})")
+    parts.append("all files (*)")
+    return ";;".join(parts)
+
+
 class MainWindow(QtWidgets.QMainWindow):
     """The ecgaffect main window (see the module docstring for the threading).
 
@@ -148,6 +193,15 @@ class MainWindow(QtWidgets.QMainWindow):
         #: ``(make_source, message)`` of the last source started (restarted on a model change)
         self._last_make: tuple[Callable[[], Any], str] | None = None
         self._model_loading = False
+        #: the dataset session the replay field stands for (None: the field holds a path)
+        self._replay_session: Any = None
+        #: ``(timestamp_s, text)`` of markers typed here, not yet drawn (drawn differently)
+        self._user_markers: set[tuple[float, str]] = set()
+        #: ``(path, fs_hz, units)`` the user gave for a CSV/NPY file that does not say them
+        self._replay_options: tuple[str, float | None, str | None] | None = None
+        #: the last recording read (key -> Session), so a reconnect does not parse it again;
+        #: only the control thread touches it
+        self._recording_cache: dict[tuple, Any] = {}
         #: every pipeline the control thread started (appended there; stopped at shutdown)
         self._started: list[Pipeline] = []
         #: recorders being closed on the control thread (closed at shutdown if still pending)
@@ -250,6 +304,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.replay_speed.setDecimals(2)
         self.replay_speed.setSuffix("×")
         self.replay_speed.setValue(self.settings.replay_speed)
+        self.replay_speed.setToolTip("replay speed; a change applies at once")
+        self.replay_speed.valueChanged.connect(self._speed_changed)
+        self.replay_path.textEdited.connect(self._path_edited)
         dataset = QtWidgets.QPushButton("Dataset session…")
         dataset.setToolTip("replay one session of SWELL, AMIGOS, DREAMER, WESAD, recordings")
         dataset.clicked.connect(self.open_dataset_dialog)
@@ -310,11 +367,16 @@ class MainWindow(QtWidgets.QMainWindow):
     def _record_box(self) -> Any:
         box = QtWidgets.QGroupBox("Record")
         gl = QtWidgets.QGridLayout(box)
-        self.record_button = QtWidgets.QPushButton("● Record")
+        self.record_button = QtWidgets.QPushButton(self.RECORD_TEXT)
         self.record_button.setCheckable(True)
         self.record_button.toggled.connect(self._record_toggled)
         self.record_label = QtWidgets.QLabel("not recording")
         self.record_label.setWordWrap(True)
+        self.record_folder = QtWidgets.QLabel("")
+        self.record_folder.setWordWrap(True)
+        self.record_folder_button = QtWidgets.QPushButton("Folder…")
+        self.record_folder_button.clicked.connect(self._choose_record_dir)
+        self._show_record_dir()
         self.marker_text = QtWidgets.QLineEdit()
         self.marker_text.setPlaceholderText("marker text (e.g. task start)")
         self.marker_text.returnPressed.connect(lambda: self.add_marker())
@@ -322,9 +384,47 @@ class MainWindow(QtWidgets.QMainWindow):
         self.marker_button.clicked.connect(lambda: self.add_marker())
         gl.addWidget(self.record_button, 0, 0)
         gl.addWidget(self.record_label, 0, 1)
-        gl.addWidget(self.marker_text, 1, 0)
-        gl.addWidget(self.marker_button, 1, 1)
+        gl.addWidget(self.record_folder, 1, 0)
+        gl.addWidget(self.record_folder_button, 1, 1)
+        gl.addWidget(self.marker_text, 2, 0)
+        gl.addWidget(self.marker_button, 2, 1)
         return box
+
+    RECORD_TEXT, STOP_TEXT = "● Record", "■ Stop"
+
+    def record_dir(self) -> Path:
+        """The absolute folder new recordings go to (the setting, or the default)."""
+        return settings_mod.record_dir(self.settings)
+
+    def _show_record_dir(self) -> None:
+        folder = self.record_dir()
+        self.record_folder.setText(f"to {_elide_path(folder)}")
+        self.record_folder.setToolTip(str(folder))
+
+    def set_record_dir(self, folder: str | Path) -> None:
+        """Record new files into ``folder`` (saved in the settings)."""
+        self.settings.record_dir = str(Path(folder).expanduser().resolve())
+        self._show_record_dir()
+
+    def _choose_record_dir(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(
+            self, "Folder for new recordings", str(self.record_dir())
+        )
+        if folder:
+            self.set_record_dir(folder)
+
+    def _set_record_button(self, on: bool) -> None:
+        self.record_button.blockSignals(True)
+        self.record_button.setChecked(on)
+        self.record_button.blockSignals(False)
+        self.record_button.setText(self.STOP_TEXT if on else self.RECORD_TEXT)
+        # a recording stretches timestamps by one replay speed: the speed is fixed meanwhile
+        self.replay_speed.setEnabled(not on)
+        self.replay_speed.setToolTip(
+            "the replay speed is fixed while recording"
+            if on
+            else "replay speed; a change applies at once"
+        )
 
     # -- background work ------------------------------------------------------------------
     def _submit(self, executor: Any, fn: Callable, done: Callable[[Any, Any], None], *args):
@@ -355,9 +455,15 @@ class MainWindow(QtWidgets.QMainWindow):
         def done(scorer: Any, exc: BaseException | None) -> None:
             self._model_loading = False
             if exc is not None:
-                self._error(f"model: {exc}")
-                self.card_panel.set_card(None, str(exc))
                 self._pending_connect = None
+                if self.scorer is not None:  # the model in use stays loaded and shown
+                    self.card_panel.set_card(self.scorer.card, str(self.scorer.path))
+                    self._error(
+                        f"model not loaded, keeping {self.scorer.card.name}: {_error_text(exc)}"
+                    )
+                else:
+                    self._error(f"model: {_error_text(exc)}")
+                    self.card_panel.set_card(None, _error_text(exc))
                 return
             self.scorer = scorer
             self.settings.model_path = path
@@ -382,27 +488,86 @@ class MainWindow(QtWidgets.QMainWindow):
     def _browse_recording(self) -> None:
         from ecgaffect.io import SUPPORTED_SUFFIXES
 
-        patterns = " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES)
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open a recording", "", f"recordings ({patterns});;all files (*)"
+            self, "Open a recording", "", recording_filters(SUPPORTED_SUFFIXES)
         )
         if path:
-            self.replay_path.setText(path)
+            self.open_recording(path)
+
+    def open_recording(self, path: str | Path) -> Any:
+        """What Open… does with the chosen file: replay it now, at the speed shown (a CSV or
+        NPY file that does not state its rate or unit first asks for them; the dialog is
+        returned, else None).
+        """
+        path = str(path)
+        self._replay_session = None
+        self.replay_path.setText(path)
+        from ecgaffect.gui.replay_dialog import ReplayOptionsDialog, probe_array_file
+
+        try:
+            probe = probe_array_file(path)
+        except Exception as exc:
+            self._error(f"replay: {_error_text(exc)}")
+            return None
+        if probe is None or (probe[0] is not None and probe[1] is not None):
+            self.start_replay(path, float(self.replay_speed.value()))
+            return None
+        dialog = ReplayOptionsDialog(path, *probe, parent=self)
+        dialog.finished.connect(dialog.deleteLater)
+
+        def accepted() -> None:
+            fs_hz, units = dialog.values()
+            self._replay_options = (path, fs_hz, units)
+            self.start_replay(path, float(self.replay_speed.value()), fs_hz=fs_hz, units=units)
+
+        dialog.accepted.connect(accepted)
+        dialog.open()
+        return dialog
+
+    def _speed_changed(self, value: float) -> None:
+        """A new speed plays at once (the running replay changes pace, no restart)."""
+        self.settings.replay_speed = float(value)
+        src = self.source
+        if src is not None and hasattr(src, "set_speed") and self.recorder_slot.active is None:
+            src.set_speed(float(value))
+
+    def _path_edited(self, _: str) -> None:
+        self._replay_session = None  # typed a path: Connect plays that file, not the session
 
     # -- sources ----------------------------------------------------------------------------
     def connect_selected(self) -> None:
         """Start the source chosen in the Source box (replacing a running one)."""
         kind = settings_mod.SOURCE_KINDS[self.source_kind.currentIndex()]
         if kind == "replay":
-            self.start_replay(self.replay_path.text(), self.replay_speed.value())
+            speed = float(self.replay_speed.value())
+            session = self._replay_session
+            if session is not None and self.replay_path.text() == _session_label(session):
+                self.start_replay_session(session, speed)
+                return
+            path = self.replay_path.text().strip()
+            opts = self._replay_options
+            if opts is not None and opts[0] == path:
+                self.start_replay(path, speed, fs_hz=opts[1], units=opts[2])
+            elif path and Path(path).is_file():
+                self.open_recording(path)
+            else:
+                self.start_replay(path, speed)
         elif kind == "lsl":
             self.start_lsl(self.lsl_combo.currentText())
         else:
             self.start_polar(self.polar_combo.currentText())
 
-    def start_replay(self, path: str | Path, speed: float = 1.0) -> None:
+    def start_replay(
+        self,
+        path: str | Path,
+        speed: float = 1.0,
+        *,
+        fs_hz: float | None = None,
+        units: str | None = None,
+    ) -> None:
         """Replay a recording (any format :func:`ecgaffect.io.load_session` reads, as
-        ``live --replay``) at ``speed``× real time.
+        ``live --replay``) at ``speed``× real time; ``fs_hz`` and ``units`` as ``live
+        --fs-hz/--units`` for a CSV/NPY file that does not state them.
         """
         path = str(path).strip()
         if not path:
@@ -417,15 +582,29 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.source_kind, self.settings.replay_path = "replay", path
         self.settings.replay_speed = float(speed)
         self.source_kind.setCurrentIndex(0)
+        self._replay_session = None
         self.replay_path.setText(path)
         self.replay_speed.setValue(speed)
 
         def make() -> Any:
             from ecgaffect.stream.sources.replay import ReplaySource
 
-            return ReplaySource(path, speed=speed)
+            session = self._load_recording(path, fs_hz, units)
+            return ReplaySource(session, speed=self.settings.replay_speed)
 
-        self._start(make, f"opening {Path(path).name}…")
+        self._start(make, f"loading recording {Path(path).name}…")
+
+    def _load_recording(self, path: str, fs_hz: float | None, units: str | None) -> Any:
+        """The recording as a Session, parsed once (control thread only)."""
+        from ecgaffect.io import load_session
+
+        st = Path(path).stat()
+        key = (str(Path(path).resolve()), st.st_mtime_ns, st.st_size, fs_hz, units)
+        session = self._recording_cache.get(key)
+        if session is None:
+            session = load_session(Path(path), fs_hz=fs_hz, units=units)
+            self._recording_cache = {key: session}
+        return session
 
     def start_replay_session(self, session: Any, speed: float = 1.0) -> None:
         """Replay a :class:`~ecgaffect.datasets.session.Session` (e.g. of a dataset)."""
@@ -438,11 +617,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.replay_speed = float(speed)
         self.source_kind.setCurrentIndex(0)
         self.replay_speed.setValue(speed)
+        self._replay_session = session
+        self.replay_path.setText(_session_label(session))
 
         def make() -> Any:
             from ecgaffect.stream.sources.replay import ReplaySource
 
-            return ReplaySource(session, speed=speed)
+            return ReplaySource(session, speed=self.settings.replay_speed)
 
         self._start(make, f"opening {session.key}…")
 
@@ -467,6 +648,8 @@ class MainWindow(QtWidgets.QMainWindow):
         name = name.split(" (type ")[0].strip().strip("'")
         self.settings.source_kind, self.settings.lsl_name = "lsl", name
         self.source_kind.setCurrentIndex(1)
+        if name and self.lsl_combo.currentText() != name:
+            self.lsl_combo.setEditText(name)  # the picker shows the stream being read
 
         def make() -> Any:
             from ecgaffect.stream.sources.lsl import LslSource
@@ -492,7 +675,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.scorer is None:
             if self._model_loading:
                 self._pending_connect = lambda: self._start(make_source, message)
-                self.status_panel.set_status("waiting for the model to load…")
+                self.status_panel.set_status(f"loading the model… then {message}")
             else:
                 self._error("no model loaded: choose one first")
             return
@@ -500,7 +683,7 @@ class MainWindow(QtWidgets.QMainWindow):
         hop_s = float(self.hop.value())
         self.settings.hop_s = hop_s
         old, self.pipeline, self.source = self.pipeline, None, None
-        self.stop_recording()
+        self.stop_recording(reason="the source change")
         self.recorder_slot = RecorderSlot()
         self.bridge = GuiBridge()
         bridge, slot, scorer = self.bridge, self.recorder_slot, self.scorer
@@ -547,12 +730,17 @@ class MainWindow(QtWidgets.QMainWindow):
     def stop_source(self) -> None:
         """Stop the running source (in the background)."""
         old, self.pipeline, self.source = self.pipeline, None, None
-        self.stop_recording()
+        saved = self.stop_recording(reason="Disconnect")
         self.bridge = GuiBridge()  # a connection still being opened is now superseded
         if old is not None:
             self._submit(self._control, old.stop, lambda *_: None)
         self._clear_readings()
-        self.status_panel.set_status("disconnected")
+        text = "disconnected"
+        if saved is not None:
+            text += f" · recording stopped, saved to {saved}"
+        if old is not None and getattr(old.source, "speed", None) is not None:
+            text += " · Connect replays from the start"
+        self.status_panel.set_status(text)
 
     def _clear_readings(self) -> None:
         """Heart rate, HRV and the signal light back to "not known" (no stale figures)."""
@@ -614,8 +802,10 @@ class MainWindow(QtWidgets.QMainWindow):
         from ecgaffect.stream.recorder import XdfRecorder
 
         if path is None:
-            folder = Path(self.settings.record_dir or ".")
-            path = folder / time.strftime("ecgaffect-%Y%m%d-%H%M%S.xdf")
+            folder = self.record_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            path = new_recording_path(folder)
+        path = Path(path).expanduser().resolve()
         scorer = self.pipeline.scorer  # the model scoring this source (self.scorer may be newer)
         recorder = XdfRecorder(
             path,
@@ -625,34 +815,33 @@ class MainWindow(QtWidgets.QMainWindow):
             timestamp_scale=getattr(self.pipeline.source, "timestamp_scale", 1.0),
         )
         self.recorder_slot.start(recorder)
-        self.recording_path = Path(path)
-        self.record_label.setText(f"recording to {Path(path).name}")
-        self.record_button.blockSignals(True)
-        self.record_button.setChecked(True)
-        self.record_button.blockSignals(False)
-        return Path(path)
+        self.recording_path = path
+        self.record_label.setText(f"recording to {path.name}")
+        self.record_label.setToolTip(str(path))
+        self._set_record_button(True)
+        return path
 
-    def stop_recording(self) -> Path | None:
+    def stop_recording(self, reason: str = "") -> Path | None:
         """Stop the recording; returns its path (None if none was running).
 
         The recorder is unplugged at once; closing it (flush, stream footers, fsync) runs on
-        the control thread, and the label says "saved" when that is done.
+        the control thread, and the label says "saved" when that is done. ``reason`` (e.g.
+        "Disconnect") is shown when something other than the Stop button ended it.
         """
         rec = self.recorder_slot.detach()
-        self.record_button.blockSignals(True)
-        self.record_button.setChecked(False)
-        self.record_button.blockSignals(False)
+        self._set_record_button(False)
         if rec is None:
             return None
         path = self.recording_path
         name = path.name if path else "the recording"
-        self.record_label.setText(f"saving {name}…")
+        why = f" ({reason} stopped the recording)" if reason else ""
+        self.record_label.setText(f"saving {name}…{why}")
 
         def done(_: Any, exc: BaseException | None) -> None:
             if exc is not None:
-                self._error(f"record: could not close {name}: {exc}")
+                self._error(f"record: could not close {name}: {_error_text(exc)}")
             elif self.recording_path == path and self.recorder_slot.active is None:
-                self.record_label.setText(f"saved {name}")
+                self.record_label.setText(f"saved {name}{why}")
 
         self._recorders_closing = [(f, r) for f, r in self._recorders_closing if not f.done()]
         self._recorders_closing.append((self._submit(self._control, rec.close, done), rec))
@@ -665,10 +854,8 @@ class MainWindow(QtWidgets.QMainWindow):
             else:
                 self.stop_recording()
         except Exception as exc:
-            self.record_button.blockSignals(True)
-            self.record_button.setChecked(False)
-            self.record_button.blockSignals(False)
-            self._error(f"record: {exc}")
+            self._set_record_button(False)
+            self._error(f"record: {_error_text(exc)}")
 
     def add_marker(self, text: str | None = None) -> Marker | None:
         """Put a text marker at this instant into the running pipeline's sinks (the recording,
@@ -678,7 +865,14 @@ class MainWindow(QtWidgets.QMainWindow):
             self._error("marker: connect a source first")
             return None
         text = (self.marker_text.text() if text is None else text).strip() or "marker"
-        marker = Marker(local_clock(), text)
+        t_s = local_clock()
+        if not getattr(self.pipeline.source, "live", True):
+            # a replay's timeline is not the wall clock (N× faster, behind when it waits):
+            # the marker goes at the newest sample the pipeline delivered
+            stream_s = self.recorder_slot.stream_time_s()
+            t_s = stream_s if math.isfinite(stream_s) else t_s
+        marker = Marker(t_s, text)
+        self._user_markers.add((marker.timestamp_s, marker.text))
         self.pipeline.add_marker(marker)
         self.markers_sent += 1
         self.marker_text.clear()
@@ -714,7 +908,11 @@ class MainWindow(QtWidgets.QMainWindow):
             if not self._latest_flags:  # the device's own figure, unless the signal is bad
                 self._hr_bpm = hr.bpm
         for marker in batch.markers:
-            self.timeline.add_marker(self.trace.stream_time(marker.timestamp_s), marker.text)
+            key = (marker.timestamp_s, marker.text)
+            user = key in self._user_markers
+            self._user_markers.discard(key)
+            t_s = self.trace.stream_time(marker.timestamp_s)
+            self.timeline.add_marker(t_s, marker.text, user=user)
         if batch.statuses:
             self._status = batch.statuses[-1]
         if not batch.empty or self.pipeline is not None:
@@ -780,6 +978,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
             self._hrv_shown = math.isfinite(hrv.rmssd_ms) or math.isfinite(hrv.sdnn_ms)
             self.status_panel.set_hrv(hrv.rmssd_ms, hrv.sdnn_ms)
+            if self._hrv_shown and not math.isfinite(self._hr_bpm):
+                # no score yet (calibrating): the same clean beats give the heart rate
+                self._hr_bpm = hrv.hr_bpm
+                self.status_panel.set_heart_rate(self._hr_bpm)
 
         self._hrv_future = self._submit(self._background, work, done)
 
@@ -871,13 +1073,20 @@ def run_gui(args: argparse.Namespace) -> int:
         settings.hop_s = float(args.hop)
     win = MainWindow(settings)
     win.show()
-    win.load_model(str(args.model) if args.model else settings.model_path)
-    if args.replay is not None:
-        win.start_replay(args.replay, args.speed)
-    elif args.lsl is not None:
-        win.start_lsl(args.lsl)
-    elif args.polar:
-        win.start_polar(settings.polar_address)
+    win.status_panel.set_status("starting…")
+    app.processEvents()  # paint the window before the loading takes the CPU
+
+    def begin() -> None:
+        # from the running event loop: the window is drawn, and says what it is loading
+        win.load_model(str(args.model) if args.model else settings.model_path)
+        if args.replay is not None:
+            win.start_replay(args.replay, args.speed)
+        elif args.lsl is not None:
+            win.start_lsl(args.lsl)
+        elif args.polar:
+            win.start_polar(settings.polar_address)
+
+    QtCore.QTimer.singleShot(100, begin)
     if args.quit_after is not None:
 
         def finish() -> None:

@@ -13,7 +13,9 @@ The bridge imports no Qt; it is testable on its own.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
 
@@ -135,11 +137,25 @@ class RecorderSlot(Sink):
 
     The pipeline's sink list is fixed once it runs; this slot stays in it and the GUI plugs
     an :class:`~ecgaffect.stream.recorder.XdfRecorder` (any :class:`Sink`) in and out.
+
+    It also keeps the stream's own clock for markers typed in the GUI: :meth:`stream_time_s`
+    is the timestamp of the newest sample it saw (a replay's timeline runs behind the wall
+    clock when the pipeline makes it wait, and N times faster at N× speed, so a marker
+    stamped with the wall clock lands out of place). Markers are forwarded in time order: one
+    stamped before the previous one (typed while a chunk with a recorded marker was on its
+    way) is forwarded at the previous one's time, so the recording's Markers stream stays
+    monotonic.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sink: Sink | None = None
+        self._newest_sample_s = math.nan
+        self._last_marker_s = -math.inf
+
+    def stream_time_s(self) -> float:
+        """Timestamp of the newest sample seen (NaN before the first chunk)."""
+        return self._newest_sample_s
 
     @property
     def active(self) -> Sink | None:
@@ -171,6 +187,8 @@ class RecorderSlot(Sink):
                 getattr(self._sink, method)(item)
 
     def on_chunk(self, chunk: EcgChunk) -> None:
+        if len(chunk):
+            self._newest_sample_s = float(chunk.timestamps_s[-1])
         self._forward("on_chunk", chunk)
 
     def on_score(self, score: Score) -> None:
@@ -180,7 +198,12 @@ class RecorderSlot(Sink):
         self._forward("on_heart_rate", hr)
 
     def on_marker(self, marker: Marker) -> None:
-        self._forward("on_marker", marker)
+        with self._lock:
+            if marker.timestamp_s < self._last_marker_s:
+                marker = dataclasses.replace(marker, timestamp_s=self._last_marker_s)
+            self._last_marker_s = marker.timestamp_s
+            if self._sink is not None:
+                self._sink.on_marker(marker)
 
     def on_status(self, status: SourceStatus) -> None:
         self._forward("on_status", status)

@@ -24,6 +24,7 @@ __all__ = [
     "GuiSettings",
     "config_dir",
     "load_settings",
+    "record_dir",
     "save_settings",
     "settings_path",
 ]
@@ -48,7 +49,7 @@ class GuiSettings:
         hop_s: seconds between scores.
         trace_window_s: seconds of ECG shown in the scrolling trace.
         model_path: the exported model; empty = the packaged default.
-        record_dir: folder for new recordings; empty = the current folder.
+        record_dir: folder for new recordings; empty = :data:`DEFAULT_RECORD_DIR`.
     """
 
     source_kind: str = "replay"
@@ -81,6 +82,15 @@ class GuiSettings:
         for name in ("polar_address", "lsl_name", "replay_path", "model_path", "record_dir"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
+
+
+#: where recordings go until a folder is chosen (``~/ecgaffect-recordings``)
+DEFAULT_RECORD_DIR = Path("~") / "ecgaffect-recordings"
+
+
+def record_dir(settings: GuiSettings) -> Path:
+    """The absolute folder for new recordings: ``settings.record_dir`` or the default."""
+    return Path(settings.record_dir or DEFAULT_RECORD_DIR).expanduser().resolve()
 
 
 def config_dir() -> Path:

@@ -288,9 +288,9 @@ class TraceView(pg.PlotWidget):
         peaks = self._peak_times[(self._peak_times >= t[0]) & (self._peak_times <= t[-1])]
         if peaks.size:
             idx = first + np.clip(np.searchsorted(t, peaks), 0, t.size - 1)
-            y = self._y[idx]
-            top = np.nanmax(self._y[first:]) if np.isfinite(self._y[first:]).any() else 0.0
-            self._peaks.setData(self._x[idx], np.where(np.isfinite(y), y, top))
+            # a mark only where the line is drawn: none floating over a gap
+            idx = idx[np.isfinite(self._y[idx])]
+            self._peaks.setData(self._x[idx], self._y[idx])
         else:
             self._peaks.setData([], [])
         return True
@@ -320,14 +320,20 @@ class TimelineView(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.getPlotItem().hideButtons()
         self.addLine(y=0.5, pen=pg.mkPen("#adb5bd", style=QtCore.Qt.PenStyle.DashLine))
-        self.legend = self.addLegend(offset=(8, 4), labelTextSize="8pt")
+        # the legend is the plot's title line and the marker labels are the top axis's
+        # ticks: neither is drawn over the curves
+        self.legend_text = ""
+        self.showAxis("top")
+        top = self.getPlotItem().getAxis("top")
+        top.setTicks([[], []])
+        top.setStyle(tickLength=0)
+        top.setTextPen(pg.mkPen(self.STIMULUS_COLOUR))
         self.curves: list[tuple[str, str, int]] = []
         self._items: list[Any] = []
         self._poor = pg.ScatterPlotItem(
             size=7, symbol="x", pen=pg.mkPen(POOR_COLOUR), brush=pg.mkBrush(POOR_COLOUR)
         )
         self.addItem(self._poor)
-        self.legend.addItem(self._poor, "poor signal")
         self._t = np.full(self.capacity, np.nan)
         self._ok = np.zeros(self.capacity, dtype=bool)
         self._p = np.full((0, self.capacity), np.nan)
@@ -340,10 +346,9 @@ class TimelineView(pg.PlotWidget):
         """Set up one curve per :func:`affect_curves` entry (clears the history)."""
         for item in self._items:
             self.removeItem(item)
-            self.legend.removeItem(item)
         self.curves = affect_curves(classes)
         self._items = []
-        for i, (label, _, _) in enumerate(self.curves):
+        for i in range(len(self.curves)):
             colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
             item = self.plot(
                 pen=pg.mkPen(colour, width=2),
@@ -352,9 +357,15 @@ class TimelineView(pg.PlotWidget):
                 symbolPen=None,
                 symbolBrush=colour,
                 connect="finite",
-                name=label,
             )
             self._items.append(item)
+        entries = [
+            f'<span style="color:{CURVE_COLOURS[i % len(CURVE_COLOURS)]}">━ {label}</span>'
+            for i, (label, _, _) in enumerate(self.curves)
+        ]
+        entries.append(f'<span style="color:{POOR_COLOUR}">✕ poor signal</span>')
+        self.legend_text = "&nbsp;&nbsp;".join(entries)
+        self.setTitle(self.legend_text, size="8pt")
         self._t[:] = np.nan
         self._ok[:] = False
         self._p = np.full((len(self.curves), self.capacity), np.nan)
@@ -375,15 +386,26 @@ class TimelineView(pg.PlotWidget):
         self.n_scores += 1
         self._dirty = True
 
-    def add_marker(self, t_s: float, text: str) -> None:
-        """A vertical line at stream time ``t_s``."""
+    #: marker labels longer than this are cut (with "…"); the full text is the tooltip
+    LABEL_CHARS = 12
+    STIMULUS_COLOUR, USER_COLOUR = "#5f3dc4", "#e8590c"
+
+    def add_marker(self, t_s: float, text: str, *, user: bool = False) -> None:
+        """A vertical line at stream time ``t_s``: dotted purple for a marker of the source
+        (stimulus), solid orange for one typed in the GUI (``user``). The label is cut to
+        :attr:`LABEL_CHARS` and shown on the top axis, above the plot (a user marker's with a
+        ✎), never over the curves; hovering over the line shows the whole text.
+        """
+        colour = self.USER_COLOUR if user else self.STIMULUS_COLOUR
+        style = QtCore.Qt.PenStyle.SolidLine if user else QtCore.Qt.PenStyle.DotLine
+        short = text if len(text) <= self.LABEL_CHARS else text[: self.LABEL_CHARS - 1] + "…"
         line = pg.InfiniteLine(
-            pos=float(t_s),
-            angle=90,
-            pen=pg.mkPen("#5f3dc4", width=1, style=QtCore.Qt.PenStyle.DotLine),
-            label=text,
-            labelOpts={"position": 0.92, "color": "#5f3dc4", "rotateAxis": (1, 0)},
+            pos=float(t_s), angle=90, pen=pg.mkPen(colour, width=1.5 if user else 1, style=style)
         )
+        line.setToolTip(text)
+        line.user_marker = user
+        line.full_text = text
+        line.short_text = ("✎ " if user else "") + short
         self.addItem(line)
         self._marker_lines.append((float(t_s), line))
         self._dirty = True
@@ -439,7 +461,27 @@ class TimelineView(pg.PlotWidget):
                 else:
                     kept.append((ts, line))
             self._marker_lines = kept
+        self._marker_ticks()
         return True
+
+    def _marker_ticks(self) -> None:
+        """The visible markers' labels as the top axis's ticks (the newest wins when two
+        would overlap).
+        """
+        lo = self._t_now - self.history_s if math.isfinite(self._t_now) else -math.inf
+        width_px = max(self.getPlotItem().getViewBox().width(), 1.0)
+        min_gap_s = self.history_s * 80.0 / width_px  # about a label's width
+        ticks: list[tuple[float, str]] = []
+        for ts, line in sorted(self._marker_lines, key=lambda m: m[0], reverse=True):
+            if ts >= lo and all(abs(ts - t) >= min_gap_s for t, _ in ticks):
+                ticks.append((ts, line.short_text))
+        self.getPlotItem().getAxis("top").setTicks([sorted(ticks), []])
+
+    @property
+    def marker_ticks(self) -> list[tuple[float, str]]:
+        """The marker labels on the top axis: ``(stream time, text)``."""
+        major = self.getPlotItem().getAxis("top")._tickLevels
+        return list(major[0]) if major else []
 
     @property
     def n_markers(self) -> int:
@@ -650,6 +692,25 @@ class StatusPanel(QtWidgets.QFrame):
         self.pipeline.setText(text)
 
 
+def _cut(text: str, n: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def card_lines(card: Any, path: str = "", width: int = 46) -> list[str]:
+    """The few lines the model panel shows (the whole card is its tooltip)."""
+    lines = [
+        "outputs: " + _cut(", ".join(card.tasks), width),
+        f"input: {card.window_s:g} s windows at {card.fs_hz:g} Hz",
+        "trained on: " + _cut(card.training_summary(), width),
+        "evaluated: " + _cut(card.metrics_summary(), width),
+    ]
+    if path:
+        lines.append("file: " + _cut(os.path.basename(str(path)), width))
+    lines.append("(hover for the whole model card)")
+    return lines
+
+
 class ModelCardPanel(QtWidgets.QFrame):
     """The loaded model's card: name, tasks, training data, evaluated metrics, demo banner."""
 
@@ -683,14 +744,10 @@ class ModelCardPanel(QtWidgets.QFrame):
         from ecgaffect.model.card import DEMO_WARNING
 
         self.title.setText(card.name)
-        tasks = "; ".join(f"{t} ({'/'.join(c)})" for t, c in card.tasks.items())
-        self.body.setText(
-            f"outputs: {tasks}\n"
-            f"trained on: {card.training_summary()}\n"
-            f"evaluated: {card.metrics_summary()}\n"
-            f"input: {card.window_s:g} s at {card.fs_hz:g} Hz" + (f"\nfile: {path}" if path else "")
-        )
-        self.body.setToolTip(card.summary())
+        self.body.setText("\n".join(card_lines(card, path)))
+        details = card.summary() + (f"\n\nfile: {path}" if path else "")
+        self.body.setToolTip(details)
+        self.title.setToolTip(details)
         if card.demo:
             self.banner.setText(f"⚠ {DEMO_WARNING}")
             self.banner.show()

@@ -108,7 +108,32 @@ class ReplaySource(Source):
         self._events = sorted(recording.events, key=lambda e: e.time_s)
         self._ecg_outlet = None
         self._marker_outlet = None
+        self._new_speed: float | None = None
         self._reset()
+
+    def set_speed(self, speed: float) -> None:
+        """Play at ``speed`` from the next chunk on (thread-safe: the next read applies it).
+
+        The timeline stays continuous: the next sample follows the last one delivered at the
+        new spacing (no timestamp jump). :attr:`timestamp_scale` changes with it, so a
+        recording of this replay should not span a speed change.
+        """
+        if not (isinstance(speed, int | float) and speed > 0 and not math.isnan(speed)):
+            raise ValueError(f"speed must be > 0 (math.inf = as fast as possible), got {speed!r}")
+        self._new_speed = float(speed)
+
+    def _apply_speed(self) -> None:
+        new, self._new_speed = self._new_speed, None
+        if new is None or new == self.speed:
+            return
+        if math.isnan(self._t_start):
+            self.speed = new
+            return
+        t_next = self._sample_time(float(self.n_delivered))  # at the old speed
+        self.speed = new
+        rate = self.fs_hz if math.isinf(new) else self.fs_hz * new
+        self._t_start = t_next - self.n_delivered / rate
+        log.info("replay of %s now at %gx", self.session.key, new)
 
     def _reset(self) -> None:
         self._t_start = math.nan
@@ -160,6 +185,8 @@ class ReplaySource(Source):
         return self._t_start + k_end / (self.fs_hz * self.speed)
 
     def _read(self, timeout_s: float) -> list[SourceItem]:
+        if self._new_speed is not None:
+            self._apply_speed()
         items: list[SourceItem] = []
         if not self._status_sent:
             items.append(self.status)
