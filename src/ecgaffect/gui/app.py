@@ -233,8 +233,16 @@ class MainWindow(QtWidgets.QMainWindow):
         ml = QtWidgets.QVBoxLayout(model_box)
         self.model_button = QtWidgets.QPushButton("Choose model…")
         self.model_button.clicked.connect(self._choose_model)
+        self.recalibrate_button = QtWidgets.QPushButton("Recalibrate")
+        self.recalibrate_button.setToolTip(
+            "take a new personal baseline over the next minute (sit still, at rest); scores go "
+            "on against the current baseline until the new one is ready"
+        )
+        self.recalibrate_button.setEnabled(False)
+        self.recalibrate_button.clicked.connect(self._recalibrate)
         ml.addWidget(self.card_panel)
         ml.addWidget(self.model_button)
+        ml.addWidget(self.recalibrate_button)
         cl.addWidget(model_box, 1)
         controls.setMinimumWidth(260)
         # a small screen scrolls the controls instead of cutting off "Choose model…"
@@ -951,10 +959,32 @@ class MainWindow(QtWidgets.QMainWindow):
         p = self.pipeline
         if p is not None:
             c = p.counters
-            self.status_panel.set_pipeline(
+            baseline = getattr(p, "baseline", None)
+            uses_baseline = bool(getattr(p.scorer, "needs_baseline", False))
+            line = (
                 f"{p.state.value} · {c.windows_scored} windows scored · {c.samples_in} samples"
                 f" · {c.gaps} gaps · {c.windows_dropped} dropped"
             )
+            if baseline is not None:
+                line += f"\n{baseline.summary()}"
+            elif uses_baseline:
+                line += "\npersonal baseline: taken over the first minute (sit still)"
+            self.status_panel.set_pipeline(line)
+            self.recalibrate_button.setEnabled(
+                uses_baseline and p.state is PipelineState.RUNNING and hasattr(p, "recalibrate")
+            )
+
+    def _recalibrate(self) -> None:
+        """Take a new personal baseline over the next calibration period."""
+        p = self.pipeline
+        if p is None:
+            return
+        try:
+            p.recalibrate()
+        except (RuntimeError, ValueError) as exc:
+            self.status_panel.set_status(f"cannot recalibrate: {exc}", error=True)
+            return
+        self.status_panel.set_status("recalibrating: sit still for a minute")
 
     def _maybe_hrv(self) -> None:
         p = self.pipeline
