@@ -200,7 +200,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="loader option, repeatable (e.g. -o lead=III -o videos=all)",
     )
     p.add_argument("--scheme", default="binary", choices=sorted(SCHEMES), help="label scheme")
-    p.add_argument("--hop-s", type=float, default=WINDOW_S, help="window hop for the balance")
+    p.add_argument(
+        "--hop", dest="hop_s", type=float, default=WINDOW_S, help="window hop for the balance"
+    )
+    p.add_argument("--hop-s", dest="hop_s", type=float, help=argparse.SUPPRESS)  # old spelling
     p.add_argument(
         "--align",
         choices=["segment", "session"],
