@@ -425,8 +425,41 @@ def run_lab(
                 flush=True,
             )
 
+    def open_all(sources: list[LslSource]) -> list[LslSource]:
+        """Open the sources in parallel (each resolve and clock sync takes a while);
+        the ones that fail are reported and left out.
+        """
+        errors: dict[int, BaseException] = {}
+
+        def one(i: int) -> None:
+            try:
+                sources[i].open()
+            except Exception as exc:
+                errors[i] = exc
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(sources))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for i, exc in errors.items():
+            log.error("%s: %s", sources[i].name, exc)
+            with out_lock:
+                print(f"lab: cannot score {sources[i].name}: {exc}", file=out, flush=True)
+        return [s for i, s in enumerate(sources) if i not in errors]
+
+    def add_all(sources: list[LslSource]) -> None:
+        for src in open_all(sources):
+            try:
+                add(src)
+            except Exception as exc:  # one bad stream never stops the others
+                log.error("%s: %s", src.name, exc)
+                with out_lock:
+                    print(f"lab: cannot score {src.name}: {exc}", file=out, flush=True)
+
     def scan() -> None:
         assert resolve_type is not None
+        new: list[LslSource] = []
         for info in _lsl_streams(resolve_type, timeout_s=0.5):
             sid = info.source_id()
             key = sid or f"{info.name()}@{info.hostname()}"
@@ -438,27 +471,30 @@ def run_lab(
             else:
                 src = LslSource(name=info.name(), type=resolve_type, channel=channel)
             src.resolve_timeout_s = resolve_timeout_s
-            try:
-                add(src)
-            except Exception as exc:  # one bad stream never stops the others
-                log.error("LSL stream %r: %s", info.name(), exc)
-                with out_lock:
-                    print(f"lab: cannot score {info.name()!r}: {exc}", file=out, flush=True)
+            new.append(src)
+        add_all(new)
 
     stop = threading.Event()
     restore = None
     if threading.current_thread() is threading.main_thread():
         restore = signal_module.signal(signal_module.SIGTERM, lambda *_: stop.set())
-    t_end = None if duration_s is None else time.monotonic() + duration_s
+    t_end = None
     inlet = None
     interrupted = False
     try:
-        for name in names:
-            src = LslSource(name=name, channel=channel, resolve_timeout_s=resolve_timeout_s)
-            add(src)
+        named = [
+            LslSource(name=name, channel=channel, resolve_timeout_s=resolve_timeout_s)
+            for name in names
+        ]
+        add_all(named)
+        for src in named:
             if src.description is not None:
                 d = src.description
                 seen_keys.add(d.source_id or f"{d.name}@{d.hostname}")
+        if names and not participants:
+            raise RuntimeError(f"none of the LSL streams {list(names)} could be scored")
+        # the duration counts from the moment the named streams are scored
+        t_end = None if duration_s is None else time.monotonic() + duration_s
         if markers is not None:
             from ecgaffect.stream.outlets import MarkerInlet
 
