@@ -126,16 +126,18 @@ def run_one(n: int, args: argparse.Namespace, scorer) -> dict:
     wall = time.monotonic() - t_meas[0]
     cpu = time.process_time() - t_meas[1]
     scored = sum(p.counters.windows_scored for p in pipelines)
+    active = sum(1 for p in pipelines if p.counters.windows_scored)
     dropped = sum(p.counters.windows_dropped for p in pipelines)
     lat = np.asarray(latencies) * 1000
     return {
         "n": n,
+        "active": active,
         "scored": scored,
         "dropped": dropped,
         "p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
         "p99": float(np.percentile(lat, 99)) if lat.size else float("nan"),
-        "cpu": 100 * cpu / wall / n,
-        "rss": (rss_mb() - rss0) / n,
+        "cpu": 100 * cpu / wall / max(active, 1),
+        "rss": (rss_mb() - rss0) / max(active, 1),
         "rss_total": rss_mb(),
     }
 
@@ -155,11 +157,15 @@ def main(argv=None) -> int:
 
     scorer = factories.load_scorer(None)
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (shared machine)")
-    print("    N | scored | dropped | p50 ms | p99 ms | CPU %/participant | RSS MB/participant")
+    print(
+        "    N | scoring | scored | dropped | p50 ms | p99 ms | CPU %/participant | "
+        "RSS MB/participant"
+    )
     for n in args.n:
         r = run_one(n, args, scorer)
         print(
-            f"{r['n']:5d} | {r['scored']:6d} | {r['dropped']:7d} | {r['p50']:6.0f} | "
+            f"{r['n']:5d} | {r['active']:7d} | {r['scored']:6d} | {r['dropped']:7d} | "
+            f"{r['p50']:6.0f} | "
             f"{r['p99']:6.0f} | {r['cpu']:17.2f} | {r['rss']:8.2f} (total {r['rss_total']:.0f})",
             flush=True,
         )

@@ -14,6 +14,12 @@ Markers    Markers   text markers                                               
 Status     Status    source status changes (``streaming``, ``reconnecting: ...``)  irregular
 =========  ========  =========================================================  ===========
 
+A lab recording (``participants=True``, written by ``ecgaffect live`` with several streams)
+starts with the shared ``Markers`` stream only; :meth:`XdfRecorder.add_participant` adds, per
+participant, an ``ECG`` stream with the name and source id of the participant's LSL ECG
+stream, an ``Affect`` stream with those of its affect outlet (``P01-affect``,
+``<ecg source id>/affect``) and a ``P01-status`` stream, as LabRecorder would list them.
+
 Data are buffered per stream and written as complete *Samples* chunks about every
 ``flush_interval_s`` (from a background thread, so a quiet stream is flushed too) through
 :class:`ecgaffect.io.xdf.XdfWriter`, which hands each chunk to the (unbuffered) file in one
