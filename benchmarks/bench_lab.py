@@ -152,7 +152,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import pylsl
 
-    pylsl.set_config_content("[multicast]\nResolveScope = machine\n")
+    # liblsl gives outlets ports from BasePort to BasePort + PortRange (32: about 16 outlets
+    # per machine); the others cannot be resolved. A gateway with many straps needs the same
+    # setting in its lsl_api.cfg.
+    pylsl.set_config_content("[multicast]\nResolveScope = machine\n[ports]\nPortRange = 1024\n")
     from ecgaffect.stream import factories
 
     scorer = factories.load_scorer(None)

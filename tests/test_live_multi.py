@@ -197,7 +197,8 @@ def test_all_by_type_picks_up_a_newcomer_and_survives_a_vanishing_one(scorer, tm
     n_a, n_b, n_c = (len(_lines(text, f"{n}: #")) for n in (a, b, c))
     assert n_c >= 2, text  # the newcomer is scored
     assert n_b > n_a, text  # b goes on after a stopped
-    assert f"{a}: [" in text  # a's status change (reconnecting) is on its own console line
+    assert f"{a}: [reconnecting" in text  # a's loss is on a's console line, nobody else's
+    assert f"{b}: [reconnecting" not in text
 
 
 def test_cli_routes_several_streams_and_all_to_the_lab_run(monkeypatch, capsys):

@@ -73,7 +73,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: LSL streams opened (resolved, connected, clock-synced) at the same time by a lab run.
-OPEN_CONCURRENCY = 4
+OPEN_CONCURRENCY = 16
 
 
 @dataclass
@@ -433,8 +433,7 @@ def run_lab(
         the ones that fail are reported and left out.
         """
         errors: dict[int, BaseException] = {}
-        # liblsl answers a few concurrent resolves per machine: 50 at once time out
-        # (measured: 33 of 50 "not found" within 5 s), OPEN_CONCURRENCY at a time do not
+        # bounds the threads and the resolve queries on the network at one time
         gate = threading.Semaphore(OPEN_CONCURRENCY)
 
         def one(i: int) -> None:
