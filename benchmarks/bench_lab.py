@@ -99,6 +99,19 @@ def run_one(n: int, args: argparse.Namespace, scorer) -> dict:
         pipelines.append(p)
         return p
 
+    model_s = [0.0, 0]  # seconds inside scorer.score() while measuring, calls
+    real_score = scorer.score
+
+    def timed_score(x, **kw):
+        t = time.perf_counter()
+        try:
+            return real_score(x, **kw)
+        finally:
+            if t_meas[0]:
+                model_s[0] += time.perf_counter() - t
+                model_s[1] += 1
+
+    scorer.score = timed_score
     tag = f"benchlab{os.getpid()}n{n}"
     outlets = Outlets(n, tag, f"ECG-{tag}")
     rss0 = rss_mb()
@@ -123,6 +136,7 @@ def run_one(n: int, args: argparse.Namespace, scorer) -> dict:
         )
     finally:
         outlets.close()
+        scorer.score = real_score
     wall = time.monotonic() - t_meas[0]
     cpu = time.process_time() - t_meas[1]
     scored = sum(p.counters.windows_scored for p in pipelines)
@@ -139,6 +153,8 @@ def run_one(n: int, args: argparse.Namespace, scorer) -> dict:
         "cpu": 100 * cpu / wall / max(active, 1),
         "rss": (rss_mb() - rss0) / max(active, 1),
         "rss_total": rss_mb(),
+        "model": 100 * model_s[0] / wall,
+        "calls": model_s[1] / wall,
     }
 
 
@@ -162,14 +178,15 @@ def main(argv=None) -> int:
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (shared machine)")
     print(
         "    N | scoring | scored | dropped | p50 ms | p99 ms | CPU %/participant | "
-        "RSS MB/participant"
+        "RSS MB/participant | model % of wall | model calls/s"
     )
     for n in args.n:
         r = run_one(n, args, scorer)
         print(
             f"{r['n']:5d} | {r['active']:7d} | {r['scored']:6d} | {r['dropped']:7d} | "
             f"{r['p50']:6.0f} | "
-            f"{r['p99']:6.0f} | {r['cpu']:17.2f} | {r['rss']:8.2f} (total {r['rss_total']:.0f})",
+            f"{r['p99']:6.0f} | {r['cpu']:17.2f} | {r['rss']:8.2f} (total {r['rss_total']:.0f}) | "
+            f"{r['model']:5.1f} | {r['calls']:4.1f}",
             flush=True,
         )
     return 0
