@@ -193,7 +193,8 @@ def test_all_by_type_picks_up_a_newcomer_and_survives_a_vanishing_one(scorer, tm
         t.join()
     text = out.getvalue()
     assert rc == 0, text
-    assert sorted(line.split()[2] for line in _lines(text, "lab: + ")) == sorted([a, b, c])
+    added = sorted(line.split()[2] for line in _lines(text, "lab: + "))
+    assert added == sorted([a, b, c]), text
     n_a, n_b, n_c = (len(_lines(text, f"{n}: #")) for n in (a, b, c))
     assert n_c >= 2, text  # the newcomer is scored
     assert n_b > n_a, text  # b goes on after a stopped

@@ -14,10 +14,12 @@ machine (busy with a training job, so the figures are noisy): the packaged model
 ``score(batch 1)`` took 87 ms wall (42 ms CPU) alone and 598 ms wall while one other Python
 thread merely spun (the 36-module forward pass waiting for the GIL at every operator);
 quality/HRV (neurokit2 R-peaks, ``assess_window``) costs 0.4 ms per window and does not slow
-a concurrent Python thread noticeably, so it is not the bottleneck. 10 threads each scoring
-one window took 170 ms wall, one call on 10 windows 424 ms: on this machine a batched call
-costs ~14 ms CPU per window once the batch is large (100 windows: 1.38 s), so at 100
-participants and a 1 s hop the model alone needs ~1.4 cores.
+a concurrent Python thread noticeably, so it is not the bottleneck. (A quick test of 10
+threads each scoring one window against one 10-window call was inconclusive on the loaded
+machine: 170 ms against 424 ms wall.) A batched call cost ~14 ms CPU per window once the
+batch is large (100 windows: 1.38 s, under contention), so at 100
+participants and a 1 s hop the model alone needs ~1.4 cores (in the lab benchmark, with
+less contention, it took 0.49 s a second for 100 participants).
 
 The cure is to make one call for everyone: :class:`BatchScorer` wraps the real scorer; each
 pipeline gets a :meth:`BatchScorer.client` (which has the scorer's ``card``, ``tasks``,
@@ -325,10 +327,14 @@ class Participant:
     reported_end: bool = False
 
 
-def _lsl_streams(stream_type: str, timeout_s: float) -> list[Any]:
+def _type_resolver(stream_type: str) -> Any:
+    """The continuous liblsl resolver for streams of ``stream_type`` (what LabRecorder uses):
+    it keeps listening, so a scan sees every stream that answered lately, where one short
+    ``resolve_byprop`` misses some.
+    """
     from ecgaffect.stream.sources.lsl import _pylsl
 
-    return list(_pylsl().resolve_byprop("type", stream_type, minimum=0, timeout=timeout_s))
+    return _pylsl().ContinuousResolver(prop="type", value=stream_type, forget_after=5.0)
 
 
 def run_lab(
@@ -454,19 +460,25 @@ def run_lab(
                 print(f"lab: cannot score {sources[i].name}: {exc}", file=out, flush=True)
         return [s for i, s in enumerate(sources) if i not in errors]
 
-    def add_all(sources: list[LslSource]) -> None:
-        for src in open_all(sources):
+    def add_all(sources: list[LslSource]) -> list[LslSource]:
+        """Open and add ``sources``; returns the ones that could not be added."""
+        opened = open_all(sources)
+        failed = [s for s in sources if s not in opened]
+        for src in opened:
             try:
                 add(src)
             except Exception as exc:  # one bad stream never stops the others
+                failed.append(src)
                 log.error("%s: %s", src.name, exc)
                 with out_lock:
                     print(f"lab: cannot score {src.name}: {exc}", file=out, flush=True)
+        return failed
 
     def scan() -> None:
         assert resolve_type is not None
-        new: list[LslSource] = []
-        for info in _lsl_streams(resolve_type, timeout_s=0.5):
+        assert resolver is not None
+        new: dict[str, LslSource] = {}
+        for info in resolver.results():
             sid = info.source_id()
             key = sid or f"{info.name()}@{info.hostname()}"
             if key in seen_keys:
@@ -477,9 +489,13 @@ def run_lab(
             else:
                 src = LslSource(name=info.name(), type=resolve_type, channel=channel)
             src.resolve_timeout_s = resolve_timeout_s
-            new.append(src)
-        add_all(new)
+            new[key] = src
+        failed = add_all(list(new.values()))
+        for key, src in new.items():
+            if src in failed:
+                seen_keys.discard(key)  # tried again at the next scan
 
+    resolver = _type_resolver(resolve_type) if resolve_type is not None else None
     stop = threading.Event()
     restore = None
     if threading.current_thread() is threading.main_thread():
