@@ -89,7 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--hop", type=float, default=1.0, metavar="S", help="seconds between scores (default: 1)"
     )
-    p.add_argument("--hop-s", dest="hop", type=float, help=argparse.SUPPRESS)  # old spelling
+    # hidden alias: the spelling `datasets` used before it took --hop too
+    p.add_argument("--hop-s", dest="hop", type=float, help=argparse.SUPPRESS)
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--record", metavar="FILE.xdf", type=Path, help="record to an XDF file")
     p.add_argument(
