@@ -27,7 +27,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--polar", action="store_true", help="a Polar H10 over Bluetooth LE")
-    src.add_argument("--lsl", metavar="NAME", help="an LSL ECG stream with this name")
+    src.add_argument(
+        "--lsl",
+        metavar="NAME",
+        nargs="+",
+        help="the LSL ECG stream(s) with these names (several: one participant each, scored "
+        "in one batched model call per hop, one affect outlet each)",
+    )
+    src.add_argument(
+        "--lsl-type",
+        metavar="TYPE",
+        help="the first LSL stream of this type (e.g. ECG); with --all every one of them",
+    )
     src.add_argument(
         "--replay", metavar="FILE", type=Path, help="replay a recording (.xdf, .csv, .npy, ...)"
     )
@@ -36,6 +47,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="replay one session of a dataset (swell, amigos, dreamer, wesad, ...); "
         "needs --root and --session",
+    )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="with --lsl-type: score every stream of that type on the network, one "
+        "participant each, looking again every --rescan seconds for new ones",
+    )
+    p.add_argument(
+        "--rescan",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="--all: seconds between looks for new streams (default: 5)",
     )
     p.add_argument("--address", metavar="A", help="Polar: BLE address or name to connect to")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time)")
@@ -68,12 +92,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="personal-baseline models: reuse this profile's saved baseline, or save the one "
         "the calibration minute takes",
     )
-    p.add_argument("--hop", type=float, default=1.0, help="seconds between scores")
+    p.add_argument(
+        "--hop", type=float, default=1.0, metavar="S", help="seconds between scores (default: 1)"
+    )
+    # hidden alias: the spelling `datasets` used before it took --hop too
+    p.add_argument("--hop-s", dest="hop", type=float, help=argparse.SUPPRESS)
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--record", metavar="FILE.xdf", type=Path, help="record to an XDF file")
-    p.add_argument("--no-outlet", dest="outlet", action="store_false", help="no LSL affect outlet")
     p.add_argument(
-        "--outlet-name", default="ecgaffect-affect", help="name of the LSL affect stream"
+        "--no-outlet",
+        dest="outlet",
+        action="store_false",
+        help="do not publish the scores on an LSL affect outlet (published by default)",
+    )
+    p.add_argument(
+        "--outlet-name",
+        default="ecgaffect-affect",
+        help="name of the LSL affect stream (one participant; several: each participant's is "
+        "named after its ECG stream, P01-ECG -> P01-affect)",
     )
     p.add_argument(
         "--publish-ecg",
@@ -95,9 +131,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def make_source(args: argparse.Namespace) -> Source:
     """The source the options ask for (not opened yet)."""
+    if getattr(args, "lsl_type", None) is not None:
+        from ecgaffect.stream.sources.lsl import LslSource
+
+        return LslSource(type=args.lsl_type, channel=factories.parse_channel(args.ecg_channel))
     return factories.make_source(
         polar_address=args.address,
-        lsl_name=args.lsl,
+        lsl_name=args.lsl[0] if args.lsl else None,
         replay_file=args.replay,
         replay_dataset=args.replay_dataset,
         root=args.root,
@@ -126,8 +166,32 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise ValueError(f"--fs-hz must be a positive number of Hz, got {args.fs_hz}")
     if (args.fs_hz is not None or args.units is not None) and args.replay is None:
         raise ValueError("--fs-hz and --units apply to --replay FILE only")
+    lab = bool(args.all) or (args.lsl is not None and len(args.lsl) > 1)
+    if args.all and args.lsl_type is None:
+        raise ValueError("--all needs --lsl-type TYPE (e.g. --lsl-type ECG --all)")
+    if lab and args.publish_ecg:
+        raise ValueError("--publish-ecg applies to one stream; the lab streams are on LSL already")
+    if not args.rescan > 0:
+        raise ValueError(f"--rescan must be > 0 seconds, got {args.rescan}")
     scorer: Any = factories.load_scorer(args.model)
     scorer.profile = args.profile
+    if lab:
+        from ecgaffect.stream.multi import run_lab
+
+        print(LEGEND, file=out, flush=True)
+        return run_lab(
+            scorer,
+            out,
+            hop_s=args.hop,
+            names=args.lsl or (),
+            resolve_type=args.lsl_type if args.all else None,
+            rescan_s=args.rescan,
+            duration_s=args.duration,
+            record=args.record,
+            outlet=args.outlet,
+            markers=args.markers,
+            channel=factories.parse_channel(args.ecg_channel),
+        )
     source = make_source(args)
     print(LEGEND, file=out, flush=True)
     return run_headless(  # 1: the recording misses samples (full disk)

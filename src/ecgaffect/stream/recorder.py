@@ -14,6 +14,12 @@ Markers    Markers   text markers                                               
 Status     Status    source status changes (``streaming``, ``reconnecting: ...``)  irregular
 =========  ========  =========================================================  ===========
 
+A lab recording (``participants=True``, written by ``ecgaffect live`` with several streams)
+starts with the shared ``Markers`` stream only; :meth:`XdfRecorder.add_participant` adds, per
+participant, an ``ECG`` stream with the name and source id of the participant's LSL ECG
+stream, an ``Affect`` stream with those of its affect outlet (``P01-affect``,
+``<ecg source id>/affect``) and a ``P01-status`` stream, as LabRecorder would list them.
+
 Data are buffered per stream and written as complete *Samples* chunks about every
 ``flush_interval_s`` (from a background thread, so a quiet stream is flushed too) through
 :class:`ecgaffect.io.xdf.XdfWriter`, which hands each chunk to the (unbuffered) file in one
@@ -147,6 +153,9 @@ class XdfRecorder(Sink):
             (full disk) before the oldest is dropped.
         timestamp_scale: stretch timestamps by this factor (a replay at speed N: N), so the
             file's timeline is the recording's own; see the module docstring.
+        participants: a lab recording of several participants: the file starts with the
+            shared Markers stream only, and :meth:`add_participant` adds each participant's
+            ECG, Affect and Status streams (the recorder itself then takes markers only).
     """
 
     def __init__(
@@ -162,6 +171,7 @@ class XdfRecorder(Sink):
         fsync_interval_s: float = 5.0,
         max_buffer_bytes: int = 64 * 1024 * 1024,
         timestamp_scale: float = 1.0,
+        participants: bool = False,
     ) -> None:
         if not (math.isfinite(ecg_fs_hz) and ecg_fs_hz > 0):
             raise ValueError(f"ecg_fs_hz must be a positive number, got {ecg_fs_hz!r}")
@@ -212,23 +222,14 @@ class XdfRecorder(Sink):
             meta["subject"] = subject
         if self.timestamp_scale != 1.0:
             meta["timestamp_scale"] = repr(self.timestamp_scale)
+        self._score_labels: list[str] | None = None
+        self._participants: dict[str, _ParticipantRecording] = {}
         try:
             self._writer = XdfWriter(self._file)
-            self._add_stream(
-                "ecg",
-                "ECG",
-                [("ECG", "microvolts")],
-                ecg_fs_hz,
-                "float32",
-                desc_xml("ecgaffect", meta),
-            )
-            self._add_stream("hr", "HR", [("heart_rate_bpm", "bpm"), ("contact", "bool")])
-            self._add_stream("rr", "RR", [("rr_s", "seconds")])
-            self._add_stream("markers", "Markers", [("marker", "text")], fmt="string")
-            self._add_stream("status", "Status", [("status", "text")], fmt="string")
-            self._score_labels: list[str] | None = None
-            if score_classes is not None:
-                self._add_score_stream(score_classes)
+            if participants:
+                self._add_stream("markers", "Markers", [("marker", "text")], fmt="string")
+            else:
+                self._add_default_streams(ecg_fs_hz, meta, score_classes)
         except OSError as exc:
             self._file.close()
             raise RecorderError(f"cannot write recording {self.path}: {exc}") from exc
@@ -239,6 +240,92 @@ class XdfRecorder(Sink):
         self._flusher.start()
         log.info("recording to %s", self.path)
 
+    def _add_default_streams(
+        self,
+        ecg_fs_hz: float,
+        meta: Mapping[str, object],
+        score_classes: Mapping[str, Sequence[str]] | None,
+    ) -> None:
+        self._add_stream(
+            "ecg",
+            "ECG",
+            [("ECG", "microvolts")],
+            ecg_fs_hz,
+            "float32",
+            desc_xml("ecgaffect", dict(meta)),
+        )
+        self._add_stream("hr", "HR", [("heart_rate_bpm", "bpm"), ("contact", "bool")])
+        self._add_stream("rr", "RR", [("rr_s", "seconds")])
+        self._add_stream("markers", "Markers", [("marker", "text")], fmt="string")
+        self._add_stream("status", "Status", [("status", "text")], fmt="string")
+        if score_classes is not None:
+            self._add_score_stream(score_classes)
+
+    # -- lab recordings: several participants in one file -----------------------------------
+    def add_participant(
+        self,
+        participant: str,
+        *,
+        ecg_name: str,
+        ecg_source_id: str,
+        ecg_fs_hz: float,
+        score_classes: Mapping[str, Sequence[str]],
+        affect_name: str,
+        affect_source_id: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Sink:
+        """Streams for one participant (ECG, Affect, Status) and the sink that fills them.
+
+        The ECG stream keeps the name and source id of the participant's LSL ECG stream and
+        the Affect stream those of the participant's affect outlet, as LabRecorder would
+        record them; markers stay in the one shared Markers stream (the sink ignores them).
+        Closing the returned sink closes nothing: :meth:`close` the recorder at the end.
+        Adding a participant that is already there returns its existing sink.
+        """
+        if not (math.isfinite(ecg_fs_hz) and ecg_fs_hz > 0):
+            raise ValueError(f"ecg_fs_hz must be a positive number, got {ecg_fs_hz!r}")
+        with self._lock:
+            if participant in self._participants:
+                return self._participants[participant]
+            if self._closed:
+                raise RecorderError(f"recording {self.path} is closed")
+            meta: dict[str, object] = dict(metadata or {})
+            meta["subject"] = participant
+            p = participant
+            labels = score_channel_labels(score_classes)
+            units = ["probability"] * (len(labels) - 2) + ["bool", "bpm"]
+            try:
+                self._add_stream(
+                    f"{p}:ecg",
+                    ecg_name,
+                    [("ECG", "microvolts")],
+                    ecg_fs_hz,
+                    desc=desc_xml("ecgaffect", meta),
+                    stream_type="ECG",
+                    source_id=ecg_source_id,
+                )
+                self._add_stream(
+                    f"{p}:affect",
+                    affect_name,
+                    list(zip(labels, units, strict=True)),
+                    stream_type="Affect",
+                    source_id=affect_source_id,
+                )
+                self._add_stream(
+                    f"{p}:status",
+                    f"{p}-status",
+                    [("status", "text")],
+                    fmt="string",
+                    stream_type="Status",
+                    source_id=f"{ecg_source_id}/status",
+                )
+            except OSError as exc:
+                self._write_failed(exc, f"the stream headers of {p}")
+                raise RecorderError(f"cannot write recording {self.path}: {exc}") from exc
+            sink = _ParticipantRecording(self, p, labels)
+            self._participants[p] = sink
+            return sink
+
     # -- streams ---------------------------------------------------------------------------
     def _add_stream(
         self,
@@ -248,14 +335,18 @@ class XdfRecorder(Sink):
         srate: float = 0.0,
         fmt: str = "float32",
         desc: str = "",
+        *,
+        stream_type: str | None = None,
+        source_id: str | None = None,
     ) -> _Stream:
+        kind = stream_type or name
         spec = XdfStreamSpec(
             name=name,
-            type=name,
-            channels=[{"label": lab, "unit": unit, "type": name} for lab, unit in channels],
+            type=kind,
+            channels=[{"label": lab, "unit": unit, "type": kind} for lab, unit in channels],
             nominal_srate=srate,
             channel_format=fmt,
-            source_id=f"ecgaffect-{key}-{self._sid}",
+            source_id=source_id or f"ecgaffect-{key}-{self._sid}",
             created_at=local_clock(),
             uid=str(uuid.uuid4()),
             hostname=self._hostname,
@@ -475,7 +566,14 @@ class XdfRecorder(Sink):
         """One line for the user: what was written and what is missing."""
         counts = self.sample_counts()
         lost = self.samples_not_written()
-        text = f"recording {self.path}: {counts.get('ECG', 0)} ECG samples written"
+        if self._participants:
+            n_ecg = sum(counts.get(p.ecg_name, 0) for p in self._participants.values())
+            text = (
+                f"recording {self.path}: {n_ecg} ECG samples of {len(self._participants)} "
+                "participants written"
+            )
+        else:
+            text = f"recording {self.path}: {counts.get('ECG', 0)} ECG samples written"
         if any(lost.values()):
             missing = ", ".join(f"{n} {k}" for k, n in lost.items() if n)
             text += (
@@ -518,3 +616,28 @@ class XdfRecorder(Sink):
 
     def __enter__(self) -> XdfRecorder:
         return self
+
+
+class _ParticipantRecording(Sink):
+    """One participant's view of a lab :class:`XdfRecorder` (see ``add_participant``)."""
+
+    def __init__(self, recorder: XdfRecorder, participant: str, labels: list[str]) -> None:
+        self._rec = recorder
+        self.participant = participant
+        self._labels = labels
+        self.ecg_name = recorder._streams[f"{participant}:ecg"].spec.name
+
+    def on_chunk(self, chunk: EcgChunk) -> None:
+        if len(chunk) == 0:
+            return
+        values = np.asarray(chunk.samples_uv, dtype=np.float32).reshape(-1, 1)
+        ts = np.asarray(chunk.timestamps_s, dtype=np.float64)
+        self._rec._append(f"{self.participant}:ecg", ts, values)
+
+    def on_score(self, score: Score) -> None:
+        row = score_row(score, self._labels).reshape(1, -1)
+        self._rec._append(f"{self.participant}:affect", np.array([score.timestamp_s]), row)
+
+    def on_status(self, status: SourceStatus) -> None:
+        key = f"{self.participant}:status"
+        self._rec._append(key, np.array([status.timestamp_s]), [str(status)])
