@@ -466,3 +466,66 @@ def test_serialised_scanner_lets_one_strap_scan_at_a_time():
     assert calls == [3.0] * 3
     assert overlaps[0] == 1
     assert not lock.locked()
+
+
+def test_fake_straps_through_a_gateway_into_one_batched_lab_scorer(tmp_path):
+    """Issue 14's end to end: three fake straps (one misbehaving, one never found) -> a
+    gateway -> LSL -> one `live --lsl ...` lab run with one batched scorer: the two straps
+    that stream are scored, each on its own affect outlet, all in one XDF.
+    """
+    import pyxdf
+
+    from _export_fixtures import make_card
+    from ecgaffect.signal import PreprocessConfig
+    from ecgaffect.stream import multi
+    from ecgaffect.stream.pipeline import Pipeline
+    from stream_fakes import FAKE_TASKS, FakeScorer
+
+    ids = {k: unique_name(k) for k in ("good", "bad", "gone")}
+    addrs = {"good": "A0:9E:1A:00:07:01", "bad": "A0:9E:1A:00:07:02", "gone": "A0:9E:1A:00:07:03"}
+    cfgs = {
+        "good": FakeH10Config(speedup=1.0, clock_start=0.0),
+        "bad": FakeH10Config(
+            speedup=1.0, clock_start=0.0, garbage_every_frames=2, disconnect_after_frames=[3]
+        ),
+        "gone": FakeH10Config(speedup=1.0, clock_start=0.0),
+    }
+    by_id = {ids[k]: k for k in ids}
+    study = Study(tuple(Participant(ids[k], addrs[k]) for k in ("good", "bad", "gone")))
+    gw = Gateway(
+        study,
+        acc=None,
+        make_source=lambda p: fake_source(cfgs[by_id[p.id]], p.strap, found=by_id[p.id] != "gone"),
+        retry_initial_s=0.2,
+    )
+    scorer = FakeScorer(make_card(name="fake", tasks=FAKE_TASKS, window_s=1.0))
+
+    def fast_pipeline(source, scorer, *, hop_s, sinks):  # the real 130 -> 256 Hz path
+        cfg = PreprocessConfig(
+            normalization="calibrated", calibration_s=1.0, update_s=1.0, window_s=1.0
+        )
+        return Pipeline(source, scorer, hop_s=hop_s, sinks=sinks, config=cfg, max_pending=100)
+
+    names = [stream_name(ids[k], "ECG") for k in ("good", "bad")]
+    rec = tmp_path / "lab.xdf"
+    out = io.StringIO()
+    gw.start()
+    try:
+        for n in names:
+            resolve_one(n)
+        rc = multi.run_lab(
+            scorer, out, hop_s=0.5, names=names, duration_s=4.0, record=rec,
+            max_wait_s=0.3, pipeline_factory=fast_pipeline,
+        )  # fmt: skip
+    finally:
+        gw.stop()
+    text = out.getvalue()
+    assert rc == 0, text
+    for n in names:  # both streaming straps scored, the misbehaving one included
+        assert sum(1 for ln in text.splitlines() if ln.startswith(f"{n}: #")) >= 2, text
+    assert max(scorer.batches) >= 2  # windows of both participants in one model call
+    streams, _ = pyxdf.load_xdf(str(rec), synchronize_clocks=False, dejitter_timestamps=False)
+    got = {s["info"]["name"][0] for s in streams}
+    for k in ("good", "bad"):
+        assert stream_name(ids[k], "ECG") in got
+        assert f"{ids[k]}-affect" in got

@@ -469,9 +469,13 @@ def run_lab(
                 add(src)
             except Exception as exc:  # one bad stream never stops the others
                 failed.append(src)
-                log.error("%s: %s", src.name, exc)
+                log.error("%s: %s", src.name, str(exc) or repr(exc), exc_info=True)
                 with out_lock:
-                    print(f"lab: cannot score {src.name}: {exc}", file=out, flush=True)
+                    print(
+                        f"lab: cannot score {src.name}: {str(exc) or repr(exc)}",
+                        file=out,
+                        flush=True,
+                    )
         return failed
 
     def scan() -> None:
