@@ -469,7 +469,7 @@ def run_lab(
                 add(src)
             except Exception as exc:  # one bad stream never stops the others
                 failed.append(src)
-                log.error("%s: %s", src.name, str(exc) or repr(exc), exc_info=True)
+                log.exception("%s: %s", src.name, str(exc) or repr(exc))
                 with out_lock:
                     print(
                         f"lab: cannot score {src.name}: {str(exc) or repr(exc)}",
