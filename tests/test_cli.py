@@ -117,7 +117,13 @@ def test_train_documents_only_the_protocols_it_accepts(capsys):
 def test_no_flag_reads_off_by_default():
     live = {" ".join(p): x for p, x in _all_parsers()}["live"]
     text = " ".join(live.format_help().split())
-    assert "no LSL affect outlet (default: off)" in text
+    # a --no-X flag never reads "(default: on)" (which would say the outlet is off)
+    assert "do not publish the scores on an LSL affect outlet (published by default)" in text
+    assert "--no-outlet (default: on)" not in text
+    for p, x in _all_parsers():
+        for a in x._actions:
+            if any(o.startswith("--no-") for o in a.option_strings):
+                assert "(default: on)" not in (x._get_formatter()._get_help_string(a) or ""), p
 
 
 def test_model_info_without_a_path_describes_the_packaged_model(capsys):
