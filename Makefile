@@ -51,9 +51,10 @@ clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
 
 # The personal-baseline stress model (issue 13): LOSO on EEGMAT through 130 Hz, then the final
-# head on every subject. STRESS_DATA: the EEGMAT folder; STRESS_ENCODER: a pretrained encoder.
+# head on every subject but the demo recording's. Needs STRESS_DATA=the EEGMAT folder (e.g.
+# from `ecgaffect datasets download eegmat`) and STRESS_ENCODER=a pretrained encoder checkpoint.
 .PHONY: stress-model
-STRESS_DATA ?= ../shared/data/eegmat
-STRESS_ENCODER ?= runs/enc_qtdb_e12.pt
+STRESS_ENCODER ?= runs/pretrain-qtdb/checkpoint.pt
 stress-model: $(STAMP)
+	@test -n "$(STRESS_DATA)" || { echo "make stress-model: set STRESS_DATA=/path/to/eegmat"; exit 2; }
 	nice $(PY) scripts/build_stress_model.py --threads 1 --data $(STRESS_DATA) --encoder $(STRESS_ENCODER) --out src/ecgaffect/data/stress_model.safetensors

@@ -584,23 +584,6 @@ def polar_entry(rdata_path: Path, out_dir: Path) -> dict[str, Any]:
     }
 
 
-def _kept_polar_entry(out_dir: Path) -> dict[str, Any] | None:
-    """The committed Polar entry when ``--polar-rdata`` is not given (file checked)."""
-    manifest = out_dir / "manifest.json"
-    if not manifest.is_file():
-        return None
-    for e in json.loads(manifest.read_text(encoding="utf-8"))["recordings"]:
-        if e["file"] == POLAR_FILE:
-            path = out_dir / POLAR_FILE
-            if not path.is_file() or sha256_file(path) != e["file_sha256"]:
-                raise RuntimeError(
-                    f"{path} does not match its manifest entry; rebuild it with --polar-rdata"
-                )
-            log.info("kept %s (pass --polar-rdata to rebuild it)", path)
-            return e
-    return None
-
-
 EEGMAT_SUBJECT = "Subject07"
 EEGMAT_FILE = "eegmat_subject07_rest_arithmetic.xdfz"
 EEGMAT_TASK_MARKER = "task onset: serial subtraction"
@@ -686,12 +669,17 @@ def update_entry(out_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
     manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
     manifest["recordings"] = [e for e in manifest["recordings"] if e["file"] != entry["file"]]
     manifest["recordings"].append(entry)
+    _write_manifest(out_dir, manifest)
+    return manifest
+
+
+def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
+    """Check the size budget, then write ``manifest.json`` and ``README.md``."""
     total = sum(e["file_bytes"] for e in manifest["recordings"])
     if total > MAX_TOTAL_BYTES:
         raise RuntimeError(f"bundled recordings take {total} bytes > budget {MAX_TOTAL_BYTES}")
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     (out_dir / "README.md").write_text(readme(manifest), encoding="utf-8")
-    return manifest
 
 
 def build(
@@ -757,44 +745,28 @@ def build(
         }
         manifest["recordings"].append(entry)
         log.info("wrote %s (%.1f s, %d bytes)", path, rec.duration_s, entry["file_bytes"])
-    if polar_rdata is not None:
-        manifest["recordings"].append(polar_entry(polar_rdata, out_dir))
-    else:
-        kept = _kept_polar_entry(keep_from or out_dir)
-        if kept is not None:
-            if (keep_from or out_dir) != out_dir:
-                (out_dir / POLAR_FILE).write_bytes(
-                    ((keep_from or out_dir) / POLAR_FILE).read_bytes()
-                )
-            manifest["recordings"].append(kept)
-    if eegmat_root is not None:
-        manifest["recordings"].append(eegmat_entry(eegmat_root, out_dir))
-    else:
-        src = keep_from or out_dir
-        kept = _kept_entry(src, EEGMAT_FILE, "with --eegmat ROOT")
+    built = {
+        POLAR_FILE: (lambda: polar_entry(polar_rdata, out_dir)) if polar_rdata else None,
+        EEGMAT_FILE: (lambda: eegmat_entry(eegmat_root, out_dir)) if eegmat_root else None,
+    }
+    how = {POLAR_FILE: "with --polar-rdata", EEGMAT_FILE: "with --eegmat ROOT"}
+    src = keep_from or out_dir
+    for file, make in built.items():  # built from their source, or the committed ones kept
+        if make is not None:
+            manifest["recordings"].append(make())
+            continue
+        kept = _kept_entry(src, file, how[file])
         if kept is not None:
             if src != out_dir:
-                (out_dir / EEGMAT_FILE).write_bytes((src / EEGMAT_FILE).read_bytes())
+                (out_dir / file).write_bytes((src / file).read_bytes())
             manifest["recordings"].append(kept)
-    total = sum(e["file_bytes"] for e in manifest["recordings"])
-    if total > MAX_TOTAL_BYTES:
-        raise RuntimeError(f"bundled recordings take {total} bytes > budget {MAX_TOTAL_BYTES}")
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "README.md").write_text(readme(manifest), encoding="utf-8")
+    _write_manifest(out_dir, manifest)
     return manifest
 
 
 def update_polar(out_dir: Path, polar_rdata: Path) -> dict[str, Any]:
     """Rebuild only the Polar H10 recording (no download); the other entries are kept."""
-    manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
-    manifest["recordings"] = [e for e in manifest["recordings"] if e["file"] != POLAR_FILE]
-    manifest["recordings"].append(polar_entry(polar_rdata, out_dir))
-    total = sum(e["file_bytes"] for e in manifest["recordings"])
-    if total > MAX_TOTAL_BYTES:
-        raise RuntimeError(f"bundled recordings take {total} bytes > budget {MAX_TOTAL_BYTES}")
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "README.md").write_text(readme(manifest), encoding="utf-8")
-    return manifest
+    return update_entry(out_dir, polar_entry(polar_rdata, out_dir))
 
 
 def readme(manifest: dict[str, Any]) -> str:

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 r"""Build the personal-baseline stress model ``src/ecgaffect/data/stress_model.safetensors``.
 
-    python scripts/build_stress_model.py --data /work/shared/data/eegmat \\
-        --encoder runs/enc_qtdb_e12.pt --out src/ecgaffect/data/stress_model.safetensors
-    make stress-model DATA=... ENCODER=...
+    python scripts/build_stress_model.py --data ../shared/data/eegmat \\
+        --encoder runs/enc_qtdb_e30.pt --out src/ecgaffect/data/stress_model.safetensors
+    make stress-model STRESS_DATA=... STRESS_ENCODER=...
 
 1. EEGMAT through the strap's bandwidth (500 Hz → 130 Hz → 256 Hz, 10 s windows, 5 s hop,
    calibrated normalisation: :func:`ecgaffect.model.stress_eval.eegmat_stress_windows`).
