@@ -36,19 +36,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class _Collect:
-    """A sink keeping every score (the pipeline's Sink protocol, duck-typed)."""
+def _collector() -> Any:
+    """A sink keeping every score."""
+    from ecgaffect.stream.sinks import Sink
 
-    def __init__(self) -> None:
-        self.scores: list[Any] = []
+    class Collect(Sink):
+        def __init__(self) -> None:
+            self.scores: list[Any] = []
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("on_") or name in ("close", "flush"):
-            return lambda *a, **k: None
-        raise AttributeError(name)
+        def on_score(self, score: Any) -> None:
+            self.scores.append(score)
 
-    def on_score(self, score: Any) -> None:
-        self.scores.append(score)
+    return Collect()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(tmp) / f"{session.subject}.safetensors"
             save_stress_model_file(module, card, path)
             scorer = Scorer.load(path)
-            sink = _Collect()
+            sink = _collector()
             source = ReplaySource(session, speed=math.inf)
             with Pipeline(source, scorer, hop_s=args.hop, sinks=[sink]) as pipe:
                 pipe.wait(600)
