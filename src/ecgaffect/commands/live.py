@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from ecgaffect.stream import factories
 from ecgaffect.stream.console import LEGEND
 from ecgaffect.stream.headless import run_headless
+from ecgaffect.stream.shards import Share, Workers, parse_share, python_command, share_record_path
 from ecgaffect.stream.sources.base import Source
 
 
@@ -60,6 +61,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=5.0,
         metavar="S",
         help="--all: seconds between looks for new streams (default: 5)",
+    )
+    p.add_argument(
+        "--share",
+        metavar="I/K",
+        help="several LSL streams: score only share I of K (1 <= I <= K) -- the streams whose "
+        "source id (else name; --lsl: the name given) hashes there (SHA-256 mod K), so K scorers "
+        "started with the same K, on one machine or several, split the streams with no overlap",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="K",
+        help="several LSL streams: run K scorer processes on this machine (this one is share "
+        "1/K, K-1 children --share 2/K..K/K), past the one core one process uses; --record "
+        "FILE.xdf then writes one file per share, FILE-share1ofK.xdf ...",
     )
     p.add_argument("--address", metavar="A", help="Polar: BLE address or name to connect to")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time)")
@@ -166,13 +182,27 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise ValueError(f"--fs-hz must be a positive number of Hz, got {args.fs_hz}")
     if (args.fs_hz is not None or args.units is not None) and args.replay is None:
         raise ValueError("--fs-hz and --units apply to --replay FILE only")
+    share = parse_share(args.share) if args.share is not None else None
+    workers = args.workers
+    if workers is not None and not workers >= 1:
+        raise ValueError(f"--workers expects a number of processes >= 1, got {workers}")
+    if workers is not None and share is not None:
+        raise ValueError("--workers starts its own shares: give --workers K or --share I/K")
     lab = bool(args.all) or (args.lsl is not None and len(args.lsl) > 1)
+    if (share is not None or workers is not None) and not (lab or args.lsl is not None):
+        raise ValueError(
+            "--share and --workers split several LSL streams: use them with --lsl NAME ... "
+            "or --lsl-type TYPE --all"
+        )
+    lab = lab or share is not None or workers is not None
     if args.all and args.lsl_type is None:
         raise ValueError("--all needs --lsl-type TYPE (e.g. --lsl-type ECG --all)")
     if lab and args.publish_ecg:
         raise ValueError("--publish-ecg applies to one stream; the lab streams are on LSL already")
     if not args.rescan > 0:
         raise ValueError(f"--rescan must be > 0 seconds, got {args.rescan}")
+    if workers is not None and workers > 1:
+        return _run_workers(args, workers, out)
     scorer: Any = factories.load_scorer(args.model)
     scorer.profile = args.profile
     if lab:
@@ -191,6 +221,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             outlet=args.outlet,
             markers=args.markers,
             channel=factories.parse_channel(args.ecg_channel),
+            share=share,
         )
     source = make_source(args)
     print(LEGEND, file=out, flush=True)
@@ -206,3 +237,70 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         publish_ecg=args.publish_ecg,
         markers=args.markers,
     )
+
+
+def share_argv(args: argparse.Namespace, share: Share) -> list[str]:
+    """The ``live`` options of a lab run (``args``) for the scorer of ``share``."""
+    argv = ["live", "--share", str(share)]
+    if args.lsl is not None:
+        argv += ["--lsl", *args.lsl]
+    else:
+        argv += ["--lsl-type", args.lsl_type, "--all", "--rescan", repr(args.rescan)]
+    argv += ["--hop", repr(args.hop)]
+    for flag, value in (
+        ("--ecg-channel", args.ecg_channel),
+        ("--model", args.model),
+        ("--profile", args.profile),
+        ("--duration", None if args.duration is None else repr(args.duration)),
+        ("--record", None if args.record is None else share_record_path(args.record, share)),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    if not args.outlet:
+        argv.append("--no-outlet")
+    if args.markers is not None:
+        argv += ["--markers", args.markers] if args.markers else ["--markers"]
+    return argv
+
+
+def _run_workers(args: argparse.Namespace, k: int, out: TextIO) -> int:
+    """``--workers K``: children for shares 2..K, this process scores share 1/K.
+
+    SIGTERM (and Ctrl-C) reach the children: they are terminated when this process ends,
+    and a child that ends early is reported while the others go on.
+    """
+    import signal
+    import threading
+    import time
+
+    shares = [Share(i, k) for i in range(1, k + 1)]
+    own = argparse.Namespace(**vars(args))
+    own.share, own.workers = str(shares[0]), None
+    if args.record is not None:
+        own.record = share_record_path(args.record, shares[0])
+    restore = None
+    if threading.current_thread() is threading.main_thread():
+        # until run_lab sets its own handler (loading the model takes seconds): end cleanly
+
+        def on_term(*_: object) -> None:
+            raise KeyboardInterrupt
+
+        restore = signal.signal(signal.SIGTERM, on_term)
+    cmd = python_command()
+    workers = Workers(
+        [[*cmd, *share_argv(args, s)] for s in shares[1:]], [str(s) for s in shares[1:]], out
+    )
+    t0 = time.monotonic()
+    rc = 1
+    try:
+        rc = run(own, out)
+    finally:
+        # --duration ran out: the children (started at about the same time) end by themselves
+        ran_out = args.duration is not None and time.monotonic() - t0 >= args.duration
+        workers.stop(timeout_s=0.0 if ran_out and workers.wait(timeout_s=30.0) else 10.0)
+        if restore is not None:
+            signal.signal(signal.SIGTERM, restore)
+    if workers.failed:
+        print(f"workers: shares {', '.join(workers.failed)} failed", file=out, flush=True)
+        return rc or 1
+    return rc

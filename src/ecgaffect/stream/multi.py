@@ -61,6 +61,7 @@ import numpy as np
 
 from ecgaffect.stream.pipeline import Pipeline, PipelineState
 from ecgaffect.stream.scoring import WindowScorer
+from ecgaffect.stream.shards import Share, stream_key
 from ecgaffect.stream.sinks import Sink
 
 __all__ = [
@@ -353,13 +354,16 @@ def run_lab(
     max_wait_s: float = 0.05,
     pipeline_factory: Callable[..., Pipeline] | None = None,
     resolve_timeout_s: float = 5.0,
+    share: Share | None = None,
 ) -> int:
     """Score several LSL ECG streams with one batched scorer until ``duration_s``, Ctrl-C
     or SIGTERM.
 
     ``names``: the streams (by name) to score; ``resolve_type``: also every stream of this
     type on the network, looked for every ``rescan_s`` (streams are told apart by source
-    id, else by name and host). Returns 0, or 1 when the recording misses samples.
+    id, else by name and host). ``share``: score only the streams of this share
+    (:mod:`ecgaffect.stream.shards`: a named stream by its name, a resolved one by its source
+    id, else its name). Returns 0, or 1 when the recording misses samples.
     """
     from ecgaffect.stream import factories
     from ecgaffect.stream.console import ConsoleSink
@@ -367,6 +371,27 @@ def run_lab(
 
     if not names and resolve_type is None:
         raise ValueError("run_lab needs stream names or a stream type to resolve")
+    left_out: list[str] = []  # streams left to the other shares
+    if share is not None:
+        if names:
+            names, left_out = share.split(names)
+            print(
+                f"lab: share {share} takes {len(names)} of the {len(names) + len(left_out)} "
+                f"named streams ({', '.join(names) or 'none'}); {len(left_out)} left to the "
+                "other shares",
+                file=out,
+                flush=True,
+            )
+        if resolve_type is not None:
+            print(
+                f"lab: share {share} takes the {resolve_type!r} streams whose source id (else "
+                f"name) falls into it (sha256 mod {share.count})",
+                file=out,
+                flush=True,
+            )
+        if not names and resolve_type is None:
+            print(f"lab: share {share} has no stream to score", file=out, flush=True)
+            return 0
     make_pipeline = pipeline_factory or (
         lambda source, sc, *, hop_s, sinks: Pipeline(source, sc, hop_s=hop_s, sinks=sinks)
     )
@@ -482,18 +507,31 @@ def run_lab(
         assert resolve_type is not None
         assert resolver is not None
         new: dict[str, LslSource] = {}
+        left_now: list[str] = []
         for info in resolver.results():
             sid = info.source_id()
             key = sid or f"{info.name()}@{info.hostname()}"
             if key in seen_keys:
                 continue
             seen_keys.add(key)
+            if share is not None and not share.takes(stream_key(info.name(), sid)):
+                left_now.append(info.name())
+                continue
             if sid:
                 src = LslSource(source_id=sid, type=resolve_type, channel=channel)
             else:
                 src = LslSource(name=info.name(), type=resolve_type, channel=channel)
             src.resolve_timeout_s = resolve_timeout_s
             new[key] = src
+        if left_now:
+            left_out.extend(left_now)
+            with out_lock:
+                print(
+                    f"lab: share {share} leaves {len(left_now)} new streams to the other shares "
+                    f"({', '.join(left_now)}; {len(left_out)} so far)",
+                    file=out,
+                    flush=True,
+                )
         failed = add_all(list(new.values()))
         for key, src in new.items():
             if src in failed:
@@ -578,7 +616,8 @@ def run_lab(
         )
     sizes = batcher.batch_sizes
     print(
-        f"lab: {len(participants)} participants, {batcher.n_calls} model calls"
+        (f"lab: share {share}: {len(left_out)} streams left to the other shares\n" if share else "")
+        + f"lab: {len(participants)} participants, {batcher.n_calls} model calls"
         + (f", {np.mean(sizes):.1f} windows per call" if sizes else ""),
         file=out,
         flush=True,
