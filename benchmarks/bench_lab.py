@@ -52,6 +52,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -106,7 +107,10 @@ class Outlets:
         self.outlets.clear()
 
 
-def run_one(n: int, args: argparse.Namespace, scorer) -> dict:
+def measure(names: list[str], args: argparse.Namespace, scorer, share=None) -> dict:
+    """Run :func:`~ecgaffect.stream.multi.run_lab` on ``names`` (this ``share`` of them) and
+    measure it once every pipeline scores: latencies, CPU and RSS of this process.
+    """
     from ecgaffect.stream import multi
     from ecgaffect.stream.pipeline import Pipeline, _default_config
     from ecgaffect.stream.sinks import Sink
@@ -139,8 +143,6 @@ def run_one(n: int, args: argparse.Namespace, scorer) -> dict:
                 model_s[1] += 1
 
     scorer.score = timed_score
-    tag = f"benchlab{os.getpid()}n{n}"
-    outlets = Outlets(n, tag, f"ECG-{tag}")
     rss0 = rss_mb()
     t_meas = [0.0, 0.0]
 
@@ -155,65 +157,201 @@ def run_one(n: int, args: argparse.Namespace, scorer) -> dict:
             scorer,
             io.StringIO(),
             hop_s=args.hop,
-            names=[f"{tag}-P{i:03d}-ECG" for i in range(n)],
+            names=names,
             duration_s=args.calibration + 12.0 + args.seconds,
             outlet=False,
             pipeline_factory=factory,
             max_wait_s=args.max_wait,
+            share=share,
         )
     finally:
-        outlets.close()
         scorer.score = real_score
-    wall = time.monotonic() - t_meas[0]
-    cpu = time.process_time() - t_meas[1]
-    scored = sum(p.counters.windows_scored for p in pipelines)
-    active = sum(1 for p in pipelines if p.counters.windows_scored)
-    dropped = sum(p.counters.windows_dropped for p in pipelines)
-    lat = np.asarray(latencies) * 1000
+    measured = bool(t_meas[0]) and bool(pipelines)  # a share that took no stream: nothing
+    wall = time.monotonic() - t_meas[0] if measured else 0.0
+    cpu = time.process_time() - t_meas[1] if measured else 0.0
     return {
-        "n": n,
-        "active": active,
-        "scored": scored,
-        "dropped": dropped,
-        "p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
-        "p99": float(np.percentile(lat, 99)) if lat.size else float("nan"),
-        "cpu": 100 * cpu / wall / max(active, 1),
-        "rss": (rss_mb() - rss0) / max(active, 1),
-        "rss_total": rss_mb(),
-        "model": 100 * model_s[0] / wall,
-        "calls": model_s[1] / wall,
+        "active": sum(1 for p in pipelines if p.counters.windows_scored),
+        "scored": sum(p.counters.windows_scored for p in pipelines),
+        "dropped": sum(p.counters.windows_dropped for p in pipelines),
+        "latencies_ms": [round(x * 1000, 2) for x in latencies],
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "rss_growth_mb": rss_mb() - rss0,
+        "rss_mb": rss_mb(),
+        "model_s": model_s[0],
+        "calls": model_s[1],
     }
 
 
+def stream_names(tag: str, n: int) -> list[str]:
+    return [f"{tag}-P{i:03d}-ECG" for i in range(n)]
+
+
+class LoadSampler:
+    """The machine's 1-minute load average, sampled every second (shared machine)."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(1.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def close(self) -> tuple[float, float]:
+        self.stop.set()
+        self.thread.join()
+        s = self.samples or [os.getloadavg()[0]]
+        return float(np.mean(s)), float(np.max(s))
+
+
+def summarise(n: int, parts: list[dict]) -> dict:
+    """One row from the per-process results of one N."""
+    active = sum(p["active"] for p in parts)
+    lat = np.concatenate([np.asarray(p["latencies_ms"], dtype=float) for p in parts])
+    ran = [p for p in parts if p["wall_s"] > 0]  # the shares that had streams
+    wall = float(np.mean([p["wall_s"] for p in ran]))
+    return {
+        "n": n,
+        "active": active,
+        "scored": sum(p["scored"] for p in parts),
+        "dropped": sum(p["dropped"] for p in parts),
+        "p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+        "p99": float(np.percentile(lat, 99)) if lat.size else float("nan"),
+        "cpu": 100 * sum(p["cpu_s"] for p in parts) / wall / max(active, 1),
+        "rss": sum(p["rss_growth_mb"] for p in parts) / max(active, 1),
+        "rss_total": sum(p["rss_mb"] for p in parts),
+        "model": float(np.mean([100 * p["model_s"] / p["wall_s"] for p in ran])),
+        "calls": sum(p["calls"] / p["wall_s"] for p in ran),
+        "per_share": [p["active"] for p in parts],
+    }
+
+
+def run_one(n: int, args: argparse.Namespace, scorer) -> dict:
+    """N outlets and the scorer in this one process (CPU includes the outlets' thread)."""
+    tag = f"benchlab{os.getpid()}n{n}"
+    outlets = Outlets(n, tag, f"ECG-{tag}")
+    load = LoadSampler()
+    try:
+        part = measure(stream_names(tag, n), args, scorer)
+    finally:
+        outlets.close()
+        loads = load.close()
+    return {**summarise(n, [part]), "load": loads, "outlets_cpu": float("nan")}
+
+
+def run_processes(n: int, args: argparse.Namespace) -> dict:
+    """N outlets in this process, ``--processes K`` scorer processes, each on its share."""
+    import json
+    import subprocess
+
+    k = args.processes
+    tag = f"benchlab{os.getpid()}n{n}k{k}"
+    outlets = Outlets(n, tag, f"ECG-{tag}")
+    load = LoadSampler()
+    t0, c0 = time.monotonic(), time.process_time()
+    procs = []
+    try:
+        for i in range(1, k + 1):
+            cmd = [sys.executable, os.path.abspath(__file__), "--worker", f"{i}/{k}"]
+            cmd += ["--tag", tag, "--n", str(n), "--seconds", repr(args.seconds)]
+            cmd += ["--hop", repr(args.hop), "--calibration", repr(args.calibration)]
+            cmd += ["--max-wait", repr(args.max_wait), "--model", str(args.model)]
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
+        parts = []
+        for i, proc in enumerate(procs, 1):
+            stdout, _ = proc.communicate()
+            lines = [x for x in stdout.splitlines() if x.startswith("BENCH_JSON ")]
+            if proc.returncode != 0 or not lines:
+                raise RuntimeError(f"scorer process {i}/{k} failed (exit code {proc.returncode})")
+            parts.append(json.loads(lines[-1][len("BENCH_JSON ") :]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        outlets_cpu = 100 * (time.process_time() - c0) / (time.monotonic() - t0)
+        outlets.close()
+        loads = load.close()
+    return {**summarise(n, parts), "load": loads, "outlets_cpu": outlets_cpu}
+
+
+def worker(args: argparse.Namespace) -> int:
+    """One scorer process of ``--processes K``: its share of the benchmark's streams."""
+    import json
+
+    from ecgaffect.stream import factories
+    from ecgaffect.stream.shards import parse_share
+
+    scorer = factories.load_scorer(args.model)
+    share = parse_share(args.worker)
+    part = measure(stream_names(args.tag, args.n[0]), args, scorer, share=share)
+    print("BENCH_JSON " + json.dumps(part), flush=True)
+    return 0
+
+
 def main(argv=None) -> int:
+    from ecgaffect.model import default_model_path
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[1, 10, 50, 100])
     ap.add_argument("--seconds", type=float, default=30.0, help="measured seconds per N")
     ap.add_argument("--hop", type=float, default=1.0)
     ap.add_argument("--calibration", type=float, default=10.0)
     ap.add_argument("--max-wait", type=float, default=0.05)
+    ap.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="K scorer processes, each on its share (ecgaffect live --share I/K) of the "
+        "streams; 0: the scorer in this process, with the outlets",
+    )
+    ap.add_argument(
+        "--model",
+        type=Path,
+        default=default_model_path(),
+        help="exported model (default: the packaged encoder model default_model.safetensors)",
+    )
+    ap.add_argument("--worker", metavar="I/K", help=argparse.SUPPRESS)
+    ap.add_argument("--tag", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     import pylsl
 
     # liblsl gives outlets ports from BasePort to BasePort + PortRange (32: about 16 outlets
     # per machine); the others cannot be resolved. A gateway with many straps needs the same
     # setting in its lsl_api.cfg.
-    pylsl.set_config_content("[multicast]\nResolveScope = machine\n[ports]\nPortRange = 1024\n")
-    from ecgaffect.stream import factories
+    pylsl.set_config_content(
+        "[multicast]\nResolveScope = machine\n[ports]\nPortRange = 1024\n[log]\nlevel = -2\n"
+    )
+    if args.worker is not None:
+        return worker(args)
+    if args.processes < 0:
+        raise SystemExit(f"--processes must be >= 0, got {args.processes}")
+    scorer = None
+    if args.processes == 0:
+        from ecgaffect.stream import factories
 
-    scorer = factories.load_scorer(None)
-    print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (shared machine)")
+        scorer = factories.load_scorer(args.model)
     print(
-        "    N | scoring | scored | dropped | p50 ms | p99 ms | CPU %/participant | "
-        "RSS MB/participant | model % of wall | model calls/s"
+        f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (shared machine); "
+        f"model {args.model.name}; "
+        + (f"{args.processes} scorer processes" if args.processes else "one process")
+    )
+    print(
+        "    N | scoring (per share) | scored | dropped | p50 ms | p99 ms | CPU %/participant | "
+        "RSS MB/participant | model % of wall | model calls/s | load avg mean/max | "
+        "outlets CPU %"
     )
     for n in args.n:
-        r = run_one(n, args, scorer)
+        r = run_processes(n, args) if args.processes else run_one(n, args, scorer)
+        shares = "+".join(str(a) for a in r["per_share"])
         print(
-            f"{r['n']:5d} | {r['active']:7d} | {r['scored']:6d} | {r['dropped']:7d} | "
+            f"{r['n']:5d} | {r['active']:4d} ({shares}) | {r['scored']:6d} | {r['dropped']:7d} | "
             f"{r['p50']:6.0f} | "
             f"{r['p99']:6.0f} | {r['cpu']:17.2f} | {r['rss']:8.2f} (total {r['rss_total']:.0f}) | "
-            f"{r['model']:5.1f} | {r['calls']:4.1f}",
+            f"{r['model']:5.1f} | {r['calls']:4.1f} | {r['load'][0]:.1f}/{r['load'][1]:.1f} | "
+            f"{r['outlets_cpu']:.0f}",
             flush=True,
         )
     return 0
