@@ -1,4 +1,4 @@
-"""How many participants one ``ecgaffect live`` scores: N LSL ECG outlets into one batched lab run.
+"""How many participants ``ecgaffect live`` scores: N LSL ECG outlets into batched lab runs.
 
 Streams N synthetic ECG outlets at 130 Hz (Polar H10 rate, 73-sample chunks, the generator of
 ``bench_live.py``) on this machine, runs :func:`ecgaffect.stream.multi.run_lab` in-process
@@ -10,11 +10,21 @@ shortened to 10 s (``--calibration``) so the run scores sooner; it does not chan
 per window.
 
     PYTHONPATH=src python benchmarks/bench_lab.py --n 1 10 50 100 --seconds 30
+    PYTHONPATH=src python benchmarks/bench_lab.py --processes 2 --n 1 10 50 100 200 --seconds 30
 
-Results (2-core machine shared with a training job and other sessions, load average 2.5-3,
-so CPU was contended; hop 1 s, 30 s measured after calibration; "windows scored" counts the
-whole run; the last row is a rerun of N = 100 alone with the model time measured:
-``--n 100``)::
+``--processes K`` runs K scorer processes (this script again, ``--worker I/K``), each running
+``run_lab(..., share=Share(I, K))`` -- what ``ecgaffect live --share I/K`` runs -- on its
+share of the N streams, while the outlets stay in the parent; each reports its latencies,
+CPU and RSS as one JSON line. Rows add the shares up (p50/p99 over every share's windows;
+CPU %/participant = the scorers' CPU over the participants, the outlets' own CPU shown
+apart). ``--model`` picks the model (default: the packaged encoder model
+``default_model.safetensors``, loaded explicitly, whatever ``live`` defaults to). The
+machine's 1-minute load average is sampled every second during each run; it counts this
+benchmark's own threads (hundreds of pipeline threads) as well as other jobs.
+
+Results, one process (``--n 1 10 50 100``; 2-core machine shared with a training job and
+other sessions, load average 2.5-3; hop 1 s, 30 s measured after calibration; "windows
+scored" counts the whole run; the last row is a rerun of N = 100 alone)::
 
     | N | scoring | scored | dropped | p50 ms | p99 ms | CPU %/participant | RSS MB/participant |
     |---|---|---|---|---|---|---|---|
@@ -24,19 +34,41 @@ whole run; the last row is a rerun of N = 100 alone with the model time measured
     | 100 | 100 | 4901 | 0 | 495 | 1073 | 0.90 | 5.9 |
     | 100 (rerun) | 100 | 5050 | 0 | 351 | 794 | 0.86 | 10.2 |
 
-    N = 100 rerun: model call 48.5 % of wall time, 2.6 calls/s (~38 windows per call).
+Results, scorer shards (2 December 2026, the same 2-core machine shared by six sessions:
+during the loaded runs another session ran this benchmark's N = 100 and a GUI with 250
+outlets; "load" is the mean 1-minute load average during the run, this benchmark's own
+threads included; K = scorer processes, T = torch threads each (``OMP_NUM_THREADS=1``, or
+the default 2); the N = 1 row's RSS is the fixed cost of a scorer process)::
 
-No window was dropped at any N, and 50 participants meet the goal (p99 < 500 ms); 100 do
-not (p99 0.8-1.1 s; the N = 10 p99 is a load spike of the shared machine). What limits it is one
-Python interpreter: at N = 100 the process used 86 % of **one** core (the other was taken by
-the training job), the model call 48.5 % of the wall time (2.6 batched calls a second, ~38
-windows each) and the 100 pipelines' own Python work (LSL reads, resampling, quality, sinks)
-the rest, all under the one GIL. Before batching, each window paid its own forward pass and
-the GIL convoy (see ``ecgaffect.stream.multi``). Next steps, not built: the exact incremental
-encoder of issue 14 (3.1x less model work: the model share would drop from ~49 % to ~16 %), and
-past one core, two or more scorer processes each taking a share of the streams
-(``ecgaffect live --lsl P01-ECG ... P50-ECG`` and ``--lsl P51-ECG ... P100-ECG``): LSL is the
-fabric, on one machine or several.
+    | N | K (T) | shares | scored | dropped | p50 ms | p99 ms | CPU %/p. | RSS MB/p. | load |
+    |---|---|---|---|---|---|---|---|---|---|
+    | 1 | 2 (2) | 1+0 | 44 | 0 | 14 | 67 | 1.74 | (187) | 10.3 |
+    | 10 | 2 (2) | 4+6 | 467 | 0 | 73 | 181 | 1.40 | 41 | 12.2 |
+    | 50 | 2 (2) | 30+20 | 2320 | 0 | 238 | 1034 | 1.23 | 11.4 | 9.8 |
+    | 100 | 1 (1) | 100 | 7600 | 245 | 2132 | 4126 | 1.12 | 8.2 | 1.8 |
+    | 100 | 2 (2) | 46+54 | 4801 | 0 | 483 | 1247 | 1.06 | 9.9 | 2.4 |
+    | 100 | 2 (1) | 49+51 | 4617 | 0 | 342 | 486 | 1.08 | 8.8 | 2.1 |
+    | 100 | 2 (1) | 50+50 | 4677 | 0 | 299 | 562 | 1.06 | 8.5 | 1.6 |
+    | 100 | 2 (2) | 46+54 | 4707 | 1457 | 3262 | 6982 | 0.86 | 13.1 | 12.4 |
+    | 100 | 1 (2) | 100 | 6697 | 1812 | 3257 | 5681 | 0.86 | 6.8 | 16.3 |
+    | 200 | 2 (2) | 102+98 | 17046 | 10181 | 4088 | 7699 | 0.79 | 6.8 | 10.8 |
+    | 200 | 1 (2) | 200 | 43666 | 61756 | 4800 | 13022 | 0.54 | 5.9 | 13.1 |
+    | 200 | 2 (1) | 103+97 | 16069 | 5198 | 3526 | 5966 | 0.90 | 7.4 | 6.1 |
+    | 100 stress | 2 (2) | 33+67 | 4617 | 0 | 121 | 240 | 0.49 | 4.8 | 1.5 |
+
+(An earlier pass at load 8-27 gave, K = 2 (2): N = 50 22 dropped, p99 3.8 s; N = 100 891
+dropped, p99 5.5 s; K = 1 (2): N = 100 4084 dropped.) The goal (>= 100 participants at
+1 s hop, no dropped window, p99 < 500 ms) was met once, on a quiet machine, by two scorer
+processes with one torch thread each (p99 486 ms; the repeat 562 ms), and by no single
+process (one thread: 245 dropped; two threads, the one-process table above: p99 0.8-1.1 s).
+One process is one interpreter: its pipelines and its model call (84 % of its wall time at
+N = 100 with one thread) share one GIL; two processes with two threads each oversubscribe
+the two cores (p99 1.25 s), hence ``ecgaffect live --workers K`` giving each process
+cores / K threads. Under load from other jobs, N >= 100 falls seconds behind whatever K,
+and N = 200 needs ~1 % of a core per participant, i.e. both cores, with nothing left for
+latency: more machines (one ``--share I/K`` scorer each) or the HRV-only stress model
+(0.5 % of a core per participant) go further. Stopping 200 participants took minutes (the
+pipelines stop one after the other; not investigated).
 
 liblsl gives outlets ports from BasePort to BasePort + PortRange (default 32, about 16
 resolvable outlets per machine): the benchmark raises PortRange, or most of its outlets could
@@ -125,6 +157,11 @@ def measure(names: list[str], args: argparse.Namespace, scorer, share=None) -> d
     cfg = dataclasses.replace(_default_config(scorer, None), calibration_s=args.calibration)
 
     def factory(source, sc, *, hop_s, sinks):
+        # a personal-baseline model (the stress model) needs the pipeline to see its
+        # needs_baseline / baseline(); today's BatchClient does not pass them on
+        for attr in ("needs_baseline", "baseline", "feature_names"):
+            if hasattr(scorer, attr) and not hasattr(sc, attr):
+                setattr(sc, attr, getattr(scorer, attr))
         # sinks[0] is the participant's console line: left out (N lines a second)
         p = Pipeline(source, sc, hop_s=hop_s, sinks=[*sinks[1:], Lat()], config=cfg)
         pipelines.append(p)
@@ -284,8 +321,14 @@ def worker(args: argparse.Namespace) -> int:
     from ecgaffect.stream import factories
     from ecgaffect.stream.shards import parse_share
 
-    scorer = factories.load_scorer(args.model)
     share = parse_share(args.worker)
+    if "OMP_NUM_THREADS" not in os.environ:  # as `ecgaffect live --workers K` does
+        import torch
+
+        from ecgaffect.stream.shards import threads_per_share
+
+        torch.set_num_threads(threads_per_share(share.count))
+    scorer = factories.load_scorer(args.model)
     part = measure(stream_names(args.tag, args.n[0]), args, scorer, share=share)
     print("BENCH_JSON " + json.dumps(part), flush=True)
     return 0

@@ -32,6 +32,7 @@ from ecgaffect.stream.shards import (
     share_index,
     share_record_path,
     stream_key,
+    threads_per_share,
 )
 from stream_fakes import FAKE_TASKS, FakePreprocessor, FakeScorer
 
@@ -94,6 +95,13 @@ def test_assignment_does_not_depend_on_the_process_or_its_hash_seed():
         assert json.loads(res.stdout) == here
     assert stream_key("P01-ECG", "sid-1") == "sid-1"
     assert stream_key("P01-ECG", "") == "P01-ECG"
+
+
+def test_threads_per_share_share_out_the_cores():
+    assert threads_per_share(2, cpu_count=2) == 1
+    assert threads_per_share(3, cpu_count=16) == 5
+    assert threads_per_share(4, cpu_count=2) == 1  # never 0
+    assert threads_per_share(1, cpu_count=8) == 8
 
 
 def test_record_path_per_share():
@@ -272,10 +280,15 @@ def test_workers_report_a_child_that_dies_and_stop_the_rest():
     w = Workers(
         [
             [py, "-c", "import sys; print('bye'); sys.exit(3)"],
-            [py, "-c", "import time; print('up', flush=True); time.sleep(60)"],
+            [
+                py,
+                "-c",
+                "import os, time; print('up', os.environ['X_SHARD'], flush=True); time.sleep(60)",
+            ],
         ],
         ["2/3", "3/3"],
         out,
+        env={**os.environ, "X_SHARD": "env-passed"},
     )
     assert lsl_helpers.wait_until(lambda: "exit code 3; the other" in out.getvalue(), 10.0)
     assert lsl_helpers.wait_until(lambda: "[share 3/3] up" in out.getvalue(), 10.0)
@@ -287,7 +300,7 @@ def test_workers_report_a_child_that_dies_and_stop_the_rest():
     assert w.failed == ["2/3"]  # the one our SIGTERM ended is not a failure
     text = out.getvalue()
     assert "[share 2/3] bye" in text
-    assert "[share 3/3] up" in text
+    assert "[share 3/3] up env-passed" in text
     assert "workers: share 2/3 (pid" in text
 
 

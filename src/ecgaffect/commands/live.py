@@ -11,7 +11,14 @@ from typing import Any, TextIO
 from ecgaffect.stream import factories
 from ecgaffect.stream.console import LEGEND
 from ecgaffect.stream.headless import run_headless
-from ecgaffect.stream.shards import Share, Workers, parse_share, python_command, share_record_path
+from ecgaffect.stream.shards import (
+    Share,
+    Workers,
+    parse_share,
+    python_command,
+    share_record_path,
+    threads_per_share,
+)
 from ecgaffect.stream.sources.base import Source
 
 
@@ -286,9 +293,23 @@ def _run_workers(args: argparse.Namespace, k: int, out: TextIO) -> int:
             raise KeyboardInterrupt
 
         restore = signal.signal(signal.SIGTERM, on_term)
+    import os
+
+    # one process per share: the cores shared out between their torch threads, unless the
+    # user set OMP_NUM_THREADS
+    env = dict(os.environ)
+    if "OMP_NUM_THREADS" not in env:
+        threads = threads_per_share(k)
+        env["OMP_NUM_THREADS"] = str(threads)
+        import torch
+
+        torch.set_num_threads(threads)
     cmd = python_command()
     workers = Workers(
-        [[*cmd, *share_argv(args, s)] for s in shares[1:]], [str(s) for s in shares[1:]], out
+        [[*cmd, *share_argv(args, s)] for s in shares[1:]],
+        [str(s) for s in shares[1:]],
+        out,
+        env=env,
     )
     t0 = time.monotonic()
     rc = 1
