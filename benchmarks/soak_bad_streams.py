@@ -3,7 +3,7 @@
 
 For each case a real pylsl outlet on this machine (``ResolveScope = machine``, a unique stream
 name) sends synthetic ECG with one fault, and ``ecgaffect live --lsl NAME`` runs against it
-in a subprocess (headless, ``--no-outlet``, a fixed ``--duration``). One line per case: the
+in a subprocess (headless, ``--model demo``, ``--no-outlet``, a fixed ``--duration``). One line per case: the
 exit code, windows scored ok / flagged (with the flags seen), and what the summary said.
 
 Usage::
@@ -215,6 +215,8 @@ def run_case(case: Case) -> str:
         "live",
         "--lsl",
         name,
+        "--model",
+        "demo",  # the packaged demo model: the one measured below
         "--no-outlet",
         "--duration",
         str(case.duration_s),

@@ -27,7 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--lsl", metavar="NAME", help="read the LSL ECG stream with this name")
     src.add_argument("--polar", action="store_true", help="connect to a Polar H10 (last used)")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time)")
-    p.add_argument("--model", type=Path, help="exported model (default: last used / packaged)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="a .safetensors model file or a packaged model's name: 'stress' (validated on "
+        "EEGMAT) or 'demo' (NOT validated); default: the last used, else stress",
+    )
     p.add_argument("--hop", type=float, help="seconds between scores (default: last used)")
     p.add_argument("--screenshot", metavar="PNG", type=Path, help="save a screenshot at quit")
     p.add_argument("--quit-after", metavar="S", type=float, help="close the window after S seconds")

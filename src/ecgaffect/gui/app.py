@@ -1086,8 +1086,10 @@ def run_gui(args: argparse.Namespace) -> int:
         raise ValueError(f"--speed must be > 0 (1 = real time), got {args.speed}")
     if args.replay is not None and not Path(args.replay).is_file():
         raise FileNotFoundError(f"--replay {str(args.replay)!r}: no such file")
-    if args.model is not None and not Path(args.model).is_file():
-        raise FileNotFoundError(f"--model {str(args.model)!r}: no such file")
+    if args.model is not None:  # a file or a packaged model's name (stress, demo)
+        from ecgaffect.model import resolve_model
+
+        resolve_model(args.model)
     if args.quit_after is not None and args.quit_after <= 0:
         raise ValueError(f"--quit-after must be > 0 seconds, got {args.quit_after}")
     if args.screenshot is not None and args.quit_after is None:
