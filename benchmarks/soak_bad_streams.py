@@ -240,7 +240,7 @@ def run_case(case: Case) -> str:
     bad = re.findall(r"quality BAD \(([^)]*)\)", out)
     flags = sorted({f for b in bad for f in b.split(",") if f})
     # first probability on each score line: how many different scores (1 = a frozen model input)
-    distinct = len(set(re.findall(r"\| \w+ \w+ ([0-9.]+)", out)))
+    distinct = len(set(re.findall(r"\| \w+\*? \w+ ([0-9.]+)", out)))
     summary = [ln.strip() for ln in out.splitlines() if ln.startswith("live:")]
     errors = [
         ln.strip()
