@@ -228,6 +228,7 @@ def test_affect_outlet_says_per_channel_what_is_validated():
         assert ch["dataset"] == "EEGMAT (Zyma 2019)"
         assert ch["protocol"] == "LOSO, 28"
         assert ch["metric"] == "LOSO balanced accuracy 0.81, AUROC 0.85"
+        assert "note" not in ch  # nothing to add
     for label in ("arousal:low", "arousal:high"):
         ch = chans[label]
         assert ch["validated"] == "no"
@@ -257,6 +258,7 @@ def test_affect_outlet_of_the_packaged_models_by_channel():
             assert ch["dataset"].startswith("EEGMAT")
             assert ch["protocol"].startswith("leave-one-subject-out")
             assert ch["metric"].startswith("LOSO balanced accuracy 0.8")
+            assert "note" not in ch
         else:
             assert {ch["note"] for ch in probs.values()} == {DEMO_WARNING}
 
@@ -272,5 +274,4 @@ def test_channel_validation_withholds_paths_and_defaults_to_not_validated():
         "note": "no validation recorded for this output",
     }
     out = channel_validation({"validated": "yes", "dataset": "/home/alice/eegmat", "note": ""})
-    assert out["validated"] == "yes"
-    assert out["dataset"] == "withheld"
+    assert out == {"validated": "yes", "dataset": "withheld", "protocol": "none", "metric": "none"}

@@ -101,21 +101,22 @@ def channel_validation(record: Any) -> dict[str, str]:
     """The per-channel validation fields (:data:`CHANNEL_VALIDATION_KEYS`) of one task's
     record (:meth:`ecgaffect.model.card.ModelCard.output_validation`).
 
-    A task without a record is published as not validated; a value that looks like a path
-    is replaced by ``"withheld"`` (it names this machine, see :func:`public_model_info`).
+    A task without a record is published as not validated; an empty ``note`` is left out;
+    a value that looks like a path is replaced by ``"withheld"`` (it names this machine, see
+    :func:`public_model_info`).
     """
-    rec = record if isinstance(record, Mapping) else {}
+    if not isinstance(record, Mapping) or not record:
+        record = {"note": "no validation recorded for this output"}
     out = {}
     for key in CHANNEL_VALIDATION_KEYS:
-        value = rec.get(key)
+        value = record.get(key)
         if key == "validated":
-            text = "yes" if value in ("yes", True) else "no"
+            out[key] = "yes" if value in ("yes", True) else "no"
         elif value is None or value == "":
-            text = "none" if key != "note" else "no validation recorded for this output"
+            if key != "note":  # an empty note is left out
+                out[key] = "none"
         else:
-            text = "withheld" if _looks_private(value) else str(value)
-        if key != "note" or text:
-            out[key] = text
+            out[key] = "withheld" if _looks_private(value) else str(value)
     return out
 
 
