@@ -76,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model file to write")
     ap.add_argument("--epochs", type=int, default=30, help="pretraining epochs (default 30)")
     ap.add_argument("--windows-per-epoch", type=int, default=1280)
+    ap.add_argument(
+        "--report-dir",
+        type=Path,
+        help="where the stress step's results.json goes (default: docs/results/stress_model_v2 "
+        "when --out is the packaged model, else the folder of --out)",
+    )
     ap.add_argument("--fresh", action="store_true", help="discard an existing pretraining run")
     args = ap.parse_args(argv)
     if args.data is None and (args.qtdb is None or args.eegmat is None):
@@ -87,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         import shutil
 
         shutil.rmtree(run_dir)
+    out = args.out.resolve()
+    report_dir = args.report_dir or (
+        ROOT / "docs" / "results" / "stress_model_v2" if out == DEFAULT_OUT else out.parent
+    )
     record: dict = {"qtdb": str(qtdb), "eegmat": str(eegmat), "run_dir": str(run_dir)}
     t0 = time.perf_counter()
     py = sys.executable
@@ -103,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     _run(
         "stress_model",
         [py, "scripts/build_stress_model.py", "--threads", "1", "--data", str(eegmat),
-         "--encoder", str(checkpoint), "--out", str(args.out.resolve())],
+         "--encoder", str(checkpoint), "--out", str(out), "--report-dir", str(report_dir)],
         record,
     )  # fmt: skip
     record["total_wall_s"] = round(time.perf_counter() - t0, 1)
