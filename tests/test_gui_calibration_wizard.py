@@ -297,6 +297,10 @@ def test_result_text_explains_the_figure_and_warns_near_chance():
     assert "14 held-out windows" in text
     assert "50 % is guessing" in text
     assert "optimistic" in text
+    assert "rough" not in text
+    few = Fit(0.93, 0.97)
+    few.cv_test_windows = 6
+    assert "only 6 held-out windows the figure is rough" in result_text(few)[0]
     assert result_text(Fit(0.57, 0.9))[1]
     assert result_text(Fit(0.9, 0.6))[1]
     assert result_text(Fit(0.9, math.nan))[1]

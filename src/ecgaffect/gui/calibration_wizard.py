@@ -80,6 +80,9 @@ log = logging.getLogger(__name__)
 #: 0.6 often enough that nothing lower says the model learned anything).
 NEAR_CHANCE = 0.65
 
+#: Fewer held-out windows than this: the result page says the figure is rough.
+FEW_WINDOWS = 10
+
 #: Page indices of the wizard's stack.
 PAGES = ("intro", "rest", "task", "sam", "fitting", "result", "stopped")
 
@@ -134,6 +137,11 @@ def result_text(fit: Any) -> tuple[str, bool]:
         "This is optimistic: it was measured in the same sitting — on another day expect "
         "less. The saved model was then fitted on all your windows."
     )
+    if fit.cv_test_windows < FEW_WINDOWS:
+        text += (
+            f" With only {fit.cv_test_windows} held-out windows the figure is rough: longer "
+            "blocks give a firmer one."
+        )
     return text, near
 
 
@@ -862,9 +870,7 @@ class CalibrationWizard(QtWidgets.QDialog):
         self._resume_window()
         xdf = ""
         if out.xdf_path is not None and out.xdf_path.exists():
-            xdf = f"The recording so far is kept in {out.xdf_path}."
-            if out.xdf_summary:
-                xdf += f" ({out.xdf_summary})"
+            xdf = f"The recording so far is kept: {out.xdf_summary or out.xdf_path}."
         if out.kind == "done":
             text, near = result_text(out.fit)
             self.result_cv.setText(text)
