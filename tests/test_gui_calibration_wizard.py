@@ -197,6 +197,32 @@ def test_cancel_mid_block_keeps_the_partial_xdf_and_says_where(window, qtbot, tm
     _click(qtbot, wiz.close_button)
 
 
+def test_closing_the_main_window_mid_block_stops_the_calibration(qtbot, demo_model, tmp_path):
+    from ecgaffect.gui.app import MainWindow
+    from ecgaffect.gui.calibration_wizard import CalibrationWizard
+    from ecgaffect.stream.sources.replay import ReplaySource
+
+    win = MainWindow(settings_mod.load_settings())
+    qtbot.addWidget(win)
+    win.show()
+    session = _session()
+    wiz = CalibrationWizard(
+        win,
+        source_factory=lambda: ReplaySource(session, speed=4.0),
+        output_dir=tmp_path,
+    )
+    wiz.open()
+    _click(qtbot, wiz.start_button)
+    qtbot.waitUntil(lambda: wiz.rest_bar.value() >= 50, timeout=30_000)
+    thread = wiz._thread
+    assert thread is not None
+    win.close()  # the wizard's filter cancels and joins its worker first
+    assert not thread.is_alive()
+    names = [t.name for t in threading.enumerate()]
+    assert "ecgaffect-calibration" not in names
+    assert "calibration-reader" not in names
+
+
 class _Dying(Source):
     """Streams 100 s of ECG then fails (a strap that vanished)."""
 
