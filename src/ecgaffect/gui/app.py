@@ -998,7 +998,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
         dialog = CalibrationWizard(self)
         dialog.finished.connect(dialog.deleteLater)
-        self.calibration_wizard = dialog
         dialog.open()
         return dialog
 
