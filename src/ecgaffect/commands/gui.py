@@ -29,6 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time)")
     p.add_argument("--model", type=Path, help="exported model (default: last used / packaged)")
     p.add_argument("--hop", type=float, help="seconds between scores (default: last used)")
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="open the guided calibration (a personal stress model) at start",
+    )
     p.add_argument("--screenshot", metavar="PNG", type=Path, help="save a screenshot at quit")
     p.add_argument("--quit-after", metavar="S", type=float, help="close the window after S seconds")
     p.set_defaults(func=run)
