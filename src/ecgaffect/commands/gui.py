@@ -34,6 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "EEGMAT) or 'demo' (NOT validated); default: the last used, else stress",
     )
     p.add_argument("--hop", type=float, help="seconds between scores (default: last used)")
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="open the guided calibration (a personal stress model) at start",
+    )
     p.add_argument("--screenshot", metavar="PNG", type=Path, help="save a screenshot at quit")
     p.add_argument("--quit-after", metavar="S", type=float, help="close the window after S seconds")
     p.set_defaults(func=run)
