@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ecgaffect.stream.sources.polar import PolarH10Source
 
 __all__ = [
+    "console_marks",
     "default_model_path",
     "load_dataset_session",
     "load_replay_file",
