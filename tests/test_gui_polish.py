@@ -94,7 +94,7 @@ def test_user_markers_look_different_and_long_labels_are_cut(qtbot):
     tl.add_marker(5.0, "neutral image 12 (IAPS 7000)")
     tl.add_marker(6.0, "note", user=True)
     (_, stim), (_, user) = tl._marker_lines
-    assert stim.short_text == "neutral ima…"
+    assert stim.short_text == "neutral image 12 (IAPS …"
     assert stim.toolTip() == "neutral image 12 (IAPS 7000)"
     assert user.short_text == "✎ note"
     assert stim.pen.color().name() != user.pen.color().name()
@@ -126,7 +126,7 @@ def test_legend_and_marker_labels_are_outside_the_plot_area(qtbot):
     tl.add_marker(30.0, "note", user=True)
     tl.scroll(40.0)
     tl.redraw()
-    assert tl.marker_ticks == [(5.0, "neutral ima…"), (30.0, "✎ note")]
+    assert tl.marker_ticks == [(5.0, "neutral image 12 (IAPS …"), (30.0, "✎ note")]
 
 
 def test_r_peak_marks_sit_on_the_drawn_line_never_over_a_gap(qtbot):
