@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
@@ -150,3 +151,16 @@ def test_r_peak_marks_sit_on_the_drawn_line_never_over_a_gap(qtbot):
         i = int(np.flatnonzero(np.isclose(cx, x))[0])
         assert np.isfinite(cy[i])
         assert v == cy[i]
+
+
+def test_gui_replay_help_names_every_format_the_window_opens():
+    from ecgaffect.commands import gui as gui_command
+    from ecgaffect.io import SUPPORTED_SUFFIXES
+
+    parser = argparse.ArgumentParser()
+    gui_command.register(parser.add_subparsers())
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    replay = next(a for a in sub.choices["gui"]._actions if a.dest == "replay")
+    named = set(re.findall(r"\.[a-z]+", replay.help))
+    assert set(SUPPORTED_SUFFIXES) <= named
+    assert "(XDF)" not in replay.help
