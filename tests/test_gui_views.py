@@ -101,6 +101,46 @@ def test_trace_at_20x_fills_the_view_and_trails_the_newest_sample_by_little(qtbo
     assert cx.max() == pytest.approx((total - 1) / fs)
 
 
+def test_the_drawn_line_does_not_change_under_the_marks_when_new_samples_arrive(qtbot):
+    """The real cause of item 5's blank left part with R-peak marks over nothing: the
+    curve was given views of the ring buffers, which append() shifts in place; pyqtgraph
+    reads its arrays again whenever the view changes (a scroll step, a resize, a grab),
+    so the line jumped to newer samples than the x range and the marks were set for.
+    """
+    from ecgaffect.gui.widgets import TraceView
+
+    fs = 500.0
+    tv = TraceView(window_s=10.0)
+    qtbot.addWidget(tv)
+    tv.resize(900, 400)
+    tv.show()
+    qtbot.waitExposed(tv)
+    tv.configure(fs)
+    n = int(20 * fs)
+    y = np.sin(2 * np.pi * 1.2 * np.arange(n) / fs) * 500.0
+    ts = 50.0 + np.arange(n) / fs
+    tv.append(y, ts, np.zeros(n, bool), wall_s=0.0)
+    tv.set_r_peaks(ts[0], ts[-1], list(ts[::400]))
+    tv.scroll(0.0)
+    tv.redraw()
+    x0, y0 = (a.copy() for a in tv._curve.getData())
+    px, _ = tv._peaks.getData()
+    assert px.size
+    assert x0[0] <= px.min()
+    # 4.6 s more arrive (one pull after a stall) before the next redraw; meanwhile the
+    # window is resized and the view moves
+    m = int(4.6 * fs)
+    tv.append(np.zeros(m), 50.0 + (n + np.arange(m)) / fs, np.zeros(m, bool), wall_s=0.05)
+    tv.resize(1200, 500)
+    tv.getViewBox().setXRange(x0[0] + 0.5, x0[0] + 10.5, padding=0.0)
+    qtbot.wait(50)
+    x1, y1 = tv._curve.getData()
+    np.testing.assert_array_equal(x1, x0)  # still the line the marks were placed on
+    np.testing.assert_array_equal(y1, y0)
+    tv.grab()  # painting (as a screenshot does) reads the same data
+    np.testing.assert_array_equal(tv._curve.getData()[0], x0)
+
+
 def test_trace_gap_breaks_the_line_without_hiding_it(qtbot):
     from ecgaffect.gui.widgets import TraceView
 

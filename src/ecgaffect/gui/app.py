@@ -1041,6 +1041,8 @@ class MainWindow(QtWidgets.QMainWindow):
         path = Path(path)
         if not path.parent.is_dir():
             raise FileNotFoundError(f"screenshot {str(path)!r}: folder {path.parent} missing")
+        self.pull()  # what has arrived, drawn: not the frame before the last batch
+        self.redraw()
         pixmap = self.grab()
         if not pixmap.save(str(path), "PNG"):
             raise OSError(f"could not write screenshot {path}")

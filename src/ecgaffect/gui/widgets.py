@@ -302,11 +302,15 @@ class TraceView(pg.PlotWidget):
             self._peaks.setData([], [])
             return True
         first = int(np.argmax(valid))  # held samples are contiguous at the end
-        y = self._y[first:]
+        # copies, not views: append() shifts the buffers in place, and pyqtgraph keeps the
+        # arrays it is given and reads them again whenever the view changes (every scroll
+        # step, a resize, a repaint after a grab): a view would let the line show samples
+        # newer than the x range and the R-peak marks, which are positioned at redraw
+        # (the blank left part with marks over nothing of issue 12, item 5)
+        x = self._x[first:].copy()
+        y = self._y[first:].copy()
         gaps = bool(np.isnan(y).any())  # NaN = a gap: the line is broken there
-        self._curve.setData(
-            self._x[first:], y, connect="finite" if gaps else "all", skipFiniteCheck=not gaps
-        )
+        self._curve.setData(x, y, connect="finite" if gaps else "all", skipFiniteCheck=not gaps)
         t = self._t[first:]
         peaks = self._peak_times[(self._peak_times >= t[0]) & (self._peak_times <= t[-1])]
         if peaks.size:
@@ -664,7 +668,9 @@ class TimelineView(pg.PlotWidget):
         self._dirty = False
         # only the filled, visible slots: pyqtgraph does per-point Python work for symbols
         first = self.capacity - min(self.n_scores, self.capacity)
-        x, ok, p, s = self._t[first:], self._ok[first:], self._p[:, first:], self._s[:, :, first:]
+        # copies: add_score() shifts the buffers in place and pyqtgraph keeps what it is given
+        x, ok = self._t[first:].copy(), self._ok[first:].copy()
+        p, s = self._p[:, first:].copy(), self._s[:, :, first:].copy()
         if math.isfinite(self._t_now):
             keep = x >= self._t_now - self.history_s
             x, ok, p, s = x[keep], ok[keep], p[:, keep], s[:, :, keep]
