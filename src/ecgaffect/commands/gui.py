@@ -23,7 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--replay", metavar="FILE", type=Path, help="replay a recording (XDF)")
+    src.add_argument(
+        "--replay",
+        metavar="FILE",
+        type=Path,
+        help="replay a recording: .xdf, .xdfz, or a .csv/.tsv/.txt table or .npy/.npz array "
+        "that stores its sampling rate (Open… in the window asks for it otherwise)",
+    )
     src.add_argument("--lsl", metavar="NAME", help="read the LSL ECG stream with this name")
     src.add_argument("--polar", action="store_true", help="connect to a Polar H10 (last used)")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time)")

@@ -480,7 +480,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.scorer = scorer
             self.settings.model_path = path
             self.card_panel.set_card(scorer.card, str(scorer.path))
-            self.timeline.configure({t: scorer.classes(t) for t in scorer.tasks})
+            self.timeline.configure(
+                {t: scorer.classes(t) for t in scorer.tasks}, window_s=scorer.card.window_s
+            )
             self.circumplex.configure({t: scorer.classes(t) for t in scorer.tasks})
             pending, self._pending_connect = self._pending_connect, None
             if pending is not None:
@@ -730,7 +732,9 @@ class MainWindow(QtWidgets.QMainWindow):
             assert pipeline is not None
             self.pipeline, self.source = pipeline, pipeline.source
             self.trace.configure(pipeline.fs_in_hz, self.settings.trace_window_s)
-            self.timeline.configure({t: scorer.classes(t) for t in scorer.tasks})
+            self.timeline.configure(
+                {t: scorer.classes(t) for t in scorer.tasks}, window_s=scorer.card.window_s
+            )
             self.circumplex.configure({t: scorer.classes(t) for t in scorer.tasks})
             self._last_hrv_s = -math.inf
             self._hr_bpm = math.nan
@@ -764,6 +768,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_panel.set_hrv(math.nan, math.nan)
         self.status_panel.set_quality(None)
         self.status_panel.set_pipeline("")
+        self.status_panel.set_scores([])
 
     def scan_polar(self) -> None:
         """Scan for Polar straps in the background and fill the picker."""
@@ -916,6 +921,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if self._latest_flags:
                 self._hrv_shown = False
                 self.status_panel.set_hrv(math.nan, math.nan)
+        if batch.scores:
+            self.status_panel.set_scores(self.timeline.smoothed())
         for hr in batch.heart_rates:
             if not self._latest_flags:  # the device's own figure, unless the signal is bad
                 self._hr_bpm = hr.bpm
@@ -1049,6 +1056,8 @@ class MainWindow(QtWidgets.QMainWindow):
         path = Path(path)
         if not path.parent.is_dir():
             raise FileNotFoundError(f"screenshot {str(path)!r}: folder {path.parent} missing")
+        self.pull()  # what has arrived, drawn: not the frame before the last batch
+        self.redraw()
         pixmap = self.grab()
         if not pixmap.save(str(path), "PNG"):
             raise OSError(f"could not write screenshot {path}")
