@@ -30,6 +30,17 @@ first) and makes **one** ``scorer.score()`` call, then hands each pipeline its r
 forward pass of B windows dispatches the same number of operators as one of a single window,
 so the GIL is taken once per operator per hop instead of N times.
 
+**Incremental encoder.** At a 1 s hop each participant's window repeats 90 % of the
+previous one, and so does most of the encoder's work. With a model that allows it (an
+exported EmotionNet without a personal baseline) the batcher runs
+:class:`ecgaffect.model.incremental.IncrementalScorer` by default: each
+:class:`BatchClient` holds its stream's cache (the previous window's activations at every
+layer) and only the new tail and the padding-affected edges are computed, still in one
+batched call for all participants; the scores equal per-window scoring (exactly, up to
+float32 rounding; ``tests/test_incremental.py``), and a window that is not an exact shift
+of the previous one is computed in full. ``BatchScorer(..., incremental=False)`` turns it
+off; ``benchmarks/bench_incremental.py`` measures it.
+
 Each request may carry extra per-window arrays (keyword arguments of ``score()``, e.g. a
 personal ``baseline``): they are concatenated along the first axis like the windows and
 passed on as keyword arguments. Requests with different extra keys are scored in separate
