@@ -51,10 +51,10 @@ def _assert_close(z, ref, what):
     assert diff <= RTOL * scale, f"{what}: max abs diff {diff} > {RTOL} x {scale}"
 
 
-@pytest.mark.parametrize("hop", [1, 3, 6, 256, 257, 1000, 2559])
+@pytest.mark.parametrize("hop", [3, 6, 256, 257, 1000, 2559])
 def test_incremental_embeddings_equal_per_window_ones(encoder, hop):
     """Two streams, several consecutive windows each; hops aligned with the strides (6: with
-    the first pool only; 256: both) and not (1, 3, 257, 2559: nothing after the first pool).
+    the first pool only; 256: both) and not (3, 257, 2559: nothing after the first pool).
     """
     rng = np.random.default_rng(hop)
     k_windows = 4

@@ -581,19 +581,13 @@ class IncrementalEncoder:
                     seg = where.read(dst[k - 1], in_lo, in_hi)
                 edges.append(stage.part(seg, a, b, n_in))
             left, right = edges
-            if where.range is not None:  # consecutive slots: three copies into views
-                where.write(dst[k], lo, hi, where.read(src[k], lo + s, hi + s))
-                if left is not None:
-                    where.write(dst[k], 0, lo, left)
-                if right is not None:
-                    where.write(dst[k], hi, g.n_out, right)
-            else:  # scattered slots: gather, assemble, scatter
-                parts = [where.read(src[k], lo + s, hi + s)]
-                if left is not None:
-                    parts.insert(0, left)
-                if right is not None:
-                    parts.append(right)
-                where.write(dst[k], 0, g.n_out, torch.cat(parts, dim=-1))
+            # the kept part, moved by the layer's shift, and the two edges (with consecutive
+            # slots: copies into views; else one gather and scatters)
+            where.write(dst[k], lo, hi, where.read(src[k], lo + s, hi + s))
+            if left is not None:
+                where.write(dst[k], 0, lo, left)
+            if right is not None:
+                where.write(dst[k], hi, g.n_out, right)
             batch_in = None
         for state in states:
             state.parity = 1 - parity
