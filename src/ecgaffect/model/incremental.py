@@ -4,7 +4,7 @@ At a 1 s hop a 10 s window shares 90 % of its samples with the previous window o
 stream, and so do the interior activations of every layer of the :class:`Encoder`: a
 position whose receptive field lies inside both windows sees the same samples, so its value
 is the same (a "same"-padded convolution, an activation and an unpadded max-pool are all
-translation-equivariant away from the window's edges). Only three kinds of position must be
+translation-equivariant away from the window's edges). Only two ranges of positions must be
 computed again at each layer:
 
 - the **left edge** ``[0, lo)``: its receptive field reaches the zero padding before the
@@ -18,7 +18,8 @@ Everything in ``[lo, hi - shift)`` is copied from the previous window's activati
 padding) are derived per layer from the kernel sizes and paddings (:class:`StageGeometry`),
 never hard-coded. A max-pool of stride 2 halves the shift, so it is reusable only when the
 shift, in that layer's input samples, is a multiple of the stride; otherwise that layer and
-every later one are computed in full (the earlier ones are still reused).
+every later one are computed in full (the earlier ones are still reused: at an odd hop only
+the first two convolutions' interior, 152 of 674 MFLOP, is saved).
 
 **Exactness.** Reuse is decided by the samples themselves: a window is taken as a shift of
 the previous one by ``s`` samples only when ``previous[s:] == new[:-s]`` holds exactly
@@ -34,12 +35,17 @@ alone. The final embedding is the global max over the last layer, recomputed eac
 
 **Work.** For the packaged architecture at 2560 samples and a 256-sample (1 s) hop,
 :meth:`IncrementalEncoder.flops` counts the multiply-adds of the positions computed:
-about 100 MFLOP per window instead of 674 MFLOP for the full forward pass
-(``benchmarks/bench_incremental.py`` prints the table and the wall time).
+about 100 MFLOP per window instead of 674 MFLOP for the full forward pass (issue 14's
+estimate of 218 recomputed a wider band; here each layer recomputes only its own edges, 15-31
+positions, and the shift), measured 0 to 2e-7 from the per-window embedding
+(``tests/test_incremental.py``; ``benchmarks/bench_incremental.py`` prints the time).
 
 **Memory.** Each stream keeps its last window's activations of every layer (about 570 000
-float32 = 2.3 MB for the packaged encoder at 2560 samples), in tensors of its own (never
-views into a batch, so one stream that stops scoring never holds other streams' memory).
+float32 = 2.2 MiB for the packaged encoder at 2560 samples) twice, as one row ("slot") of
+its encoder's pool (:class:`_SlotPool`): a step reads copy ``p`` and writes copy ``1 - p``,
+so a batch of streams is handled with a few tensor operations per layer, however many
+streams there are (every operation hands the GIL over and back; see
+:mod:`ecgaffect.stream.multi`). 4.4 MiB per stream; a released stream's slot is reused.
 
 :class:`IncrementalScorer` puts it behind a :class:`~ecgaffect.model.scorer.Scorer`: the same
 window checks, the same heads and output check, one batched call for many streams' windows
