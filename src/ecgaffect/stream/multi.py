@@ -353,13 +353,16 @@ def run_lab(
     max_wait_s: float = 0.05,
     pipeline_factory: Callable[..., Pipeline] | None = None,
     resolve_timeout_s: float = 5.0,
+    stop_event: threading.Event | None = None,
 ) -> int:
     """Score several LSL ECG streams with one batched scorer until ``duration_s``, Ctrl-C
     or SIGTERM.
 
     ``names``: the streams (by name) to score; ``resolve_type``: also every stream of this
     type on the network, looked for every ``rescan_s`` (streams are told apart by source
-    id, else by name and host). Returns 0, or 1 when the recording misses samples.
+    id, else by name and host). ``stop_event``: set it (from any thread) to end the run, as
+    SIGTERM does (the GUI's participant grid runs this in a thread). Returns 0, or 1 when the
+    recording misses samples.
     """
     from ecgaffect.stream import factories
     from ecgaffect.stream.console import ConsoleSink
@@ -500,7 +503,7 @@ def run_lab(
                 seen_keys.discard(key)  # tried again at the next scan
 
     resolver = _type_resolver(resolve_type) if resolve_type is not None else None
-    stop = threading.Event()
+    stop = stop_event if stop_event is not None else threading.Event()
     restore = None
     if threading.current_thread() is threading.main_thread():
         restore = signal_module.signal(signal_module.SIGTERM, lambda *_: stop.set())
