@@ -46,7 +46,7 @@ import numpy as np
 from ecgaffect.gui import settings as settings_mod
 from ecgaffect.gui.app import MainWindow, window_flags
 from ecgaffect.gui.bridge import GuiBridge, RecorderSlot
-from ecgaffect.gui.widgets import CURVE_COLOURS, QtCore, QtGui, QtWidgets
+from ecgaffect.gui.widgets import CURVE_COLOURS, QtCore, QtGui, QtWidgets, pg
 from ecgaffect.stream.pipeline import Pipeline, PipelineState
 from ecgaffect.stream.sinks import Score, Sink
 from ecgaffect.stream.smoothing import ScoreSmoother
@@ -376,13 +376,14 @@ class TileModel:
         """Take what the feed queued since the last call."""
         now = time.monotonic() if now is None else now
         scores, hrs, statuses = self.participant.feed.drain()
-        for score in scores:
+        for k, score in enumerate(scores):
             self.scores_seen += 1
             self.smoother.add(score)
-            self._flags = window_flags(score)
-            self._flags_at = now
-            if not self._flags and math.isfinite(score.heart_rate_bpm):
-                self._hr, self._hr_at = float(score.heart_rate_bpm), now
+            if k == len(scores) - 1:  # the light shows the newest window
+                self._flags = window_flags(score)
+                self._flags_at = now
+                if not self._flags and math.isfinite(score.heart_rate_bpm):
+                    self._hr, self._hr_at = float(score.heart_rate_bpm), now
             self.value = self.smoother.current().value
             self.spark.append((float(score.timestamp_s), self.value))
             while self.spark and self.spark[0][0] < score.timestamp_s - SPARK_S:
@@ -475,29 +476,23 @@ class Sparkline(QtWidgets.QWidget):
             painter.drawLine(0, h // 2, w, h // 2)  # 0.5: undecided
             if self._t.size == 0:
                 return
-            painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
-            colour = QtGui.QColor(LOST_COLOUR if self.greyed else self.colour)
-            painter.setPen(QtGui.QPen(colour, 1.6))
             t_end = float(self._t[-1])
             xs = (1.0 - (t_end - self._t) / SPARK_S) * (w - 2) + 1
             ys = (1.0 - np.clip(self._v, 0.0, 1.0)) * (h - 4) + 2
-            run: list[Any] = []
-            for x, y, ok in zip(xs, ys, np.isfinite(self._v), strict=True):
-                if ok:
-                    run.append(QtCore.QPointF(float(x), float(y)))
-                    continue
-                self._draw(painter, run)
-                run = []
-            self._draw(painter, run)
+            step = max(1, xs.size // max(1, w // 2))  # at most a point per 2 px
+            xs, ys = xs[::-step][::-1], ys[::-step][::-1]  # the newest point is always kept
+            painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+            colour = QtGui.QColor(LOST_COLOUR if self.greyed else self.colour)
+            painter.setPen(QtGui.QPen(colour, 1.0))  # 1 px: Qt's fast antialiased path
+            if xs.size == 1 or np.isfinite(ys).sum() == 1:
+                k = int(np.flatnonzero(np.isfinite(ys))[0]) if np.isfinite(ys).any() else -1
+                if k >= 0:
+                    painter.drawPoint(QtCore.QPointF(float(xs[k]), float(ys[k])))
+                return
+            # one path, broken at NaN (pyqtgraph builds it from the arrays without a Python loop)
+            painter.drawPath(pg.functions.arrayToQPath(xs, ys, connect="finite"))
         finally:
             painter.end()
-
-    @staticmethod
-    def _draw(painter: Any, run: list[Any]) -> None:
-        if len(run) == 1:
-            painter.drawPoint(run[0])
-        elif run:
-            painter.drawPolyline(QtGui.QPolygonF(run))
 
 
 class ParticipantTile(QtWidgets.QFrame):
