@@ -13,6 +13,9 @@ sparklines) plus the repaint it causes (``processEvents``), in milliseconds:
 - ``ms per s``: one ``all changed`` + four ``none changed`` ticks, the cost of one second
   of a 1 s hop (``/10`` = % of one core).
 
+Wall-clock times, and the Qt thread's CPU time (``time.thread_time``), which a busy machine
+inflates less.
+
 Run from the repository root:
 
     QT_QPA_PLATFORM=offscreen PYTHONPATH=src python benchmarks/bench_grid.py --n 10 50
@@ -116,22 +119,24 @@ def main() -> None:
                     part.feed.last_chunk_s = time.monotonic()
                     if new_scores:
                         part.feed.on_score(score(i, t))
-                t0 = time.perf_counter()
+                c0, t0 = time.thread_time(), time.perf_counter()
                 changed = grid.tick()
                 t1 = time.perf_counter()
                 app.processEvents()
-                t2 = time.perf_counter()
-                out.append(((t2 - t0) * 1000.0, (t1 - t0) * 1000.0))
+                c2, t2 = time.thread_time(), time.perf_counter()
+                out.append(((t2 - t0) * 1000.0, (t1 - t0) * 1000.0, (c2 - c0) * 1000.0))
                 assert changed == (n if new_scores else 0), (changed, n, new_scores)
             return np.asarray(out)
 
-        every, every_tick = measure(True).T
-        none = measure(False)[:, 0]
+        every, every_tick, every_cpu = measure(True).T
+        none, _, none_cpu = measure(False).T
         per_s = every.mean() + 4 * none.mean()
+        per_s_cpu = every_cpu.mean() + 4 * none_cpu.mean()
         print(
-            f"| {n} | {every.mean():.2f} / {np.percentile(every, 95):.2f} "
-            f"(tick {every_tick.mean():.2f}) | "
-            f"{none.mean():.2f} / {np.percentile(none, 95):.2f} | {per_s:.1f} |",
+            f"| {n} | {every.mean():.1f} / {np.percentile(every, 95):.1f} "
+            f"(tick {every_tick.mean():.1f}; CPU {every_cpu.mean():.1f}) | "
+            f"{none.mean():.2f} / {np.percentile(none, 95):.2f} (CPU {none_cpu.mean():.2f}) | "
+            f"{per_s:.1f} (CPU {per_s_cpu:.1f}) |",
             flush=True,
         )
         grid.close()

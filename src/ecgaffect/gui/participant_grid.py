@@ -326,6 +326,7 @@ class TileText:
     hr: str
     quality_key: str  # ok / poor / unknown
     quality: str
+    quality_tip: str  # every reason of a poor window
     output: str
     spark_rev: int
 
@@ -382,8 +383,10 @@ class TileModel:
             if k == len(scores) - 1:  # the light shows the newest window
                 self._flags = window_flags(score)
                 self._flags_at = now
-                if not self._flags and math.isfinite(score.heart_rate_bpm):
-                    self._hr, self._hr_at = float(score.heart_rate_bpm), now
+                # a bad window (flat line, noise) has no heart rate: "—", not the last one
+                ok = not self._flags and math.isfinite(score.heart_rate_bpm)
+                self._hr = float(score.heart_rate_bpm) if ok else math.nan
+                self._hr_at = now
             self.value = self.smoother.current().value
             self.spark.append((float(score.timestamp_s), self.value))
             while self.spark and self.spark[0][0] < score.timestamp_s - SPARK_S:
@@ -434,12 +437,14 @@ class TileModel:
             qkey, qtext = "unknown", "—"
         elif not flags:
             qkey, qtext = "ok", "good"
-        else:
-            qkey, qtext = "poor", "poor: " + ", ".join(flags)
+        else:  # the first reason fits the tile; the tooltip has them all
+            more = f" +{len(flags) - 1}" if len(flags) > 1 else ""
+            qkey, qtext = "poor", f"poor: {flags[0]}{more}"
         value = self.value if key == "scoring" else math.nan
         number = f"{value:.2f}" if math.isfinite(value) else "—"
         output = f"{self.task} {number}" + ("" if self.validated else " (unvalidated)")
-        return TileText(state, key, hr, qkey, qtext, output, self.spark_rev)
+        tip = "poor: " + ", ".join(flags) if flags else ""
+        return TileText(state, key, hr, qkey, qtext, tip, output, self.spark_rev)
 
     def spark_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if not self.spark:
@@ -560,6 +565,8 @@ class ParticipantTile(QtWidgets.QFrame):
             self.hr.setText(text.hr)
         if old is None or text.quality != old.quality:
             self.quality.setText(text.quality)
+        if old is None or text.quality_tip != old.quality_tip:
+            self.quality.setToolTip(text.quality_tip)
         if old is None or text.quality_key != old.quality_key or text.lost != old.lost:
             colour = LOST_COLOUR if text.lost else QUALITY_COLOURS[text.quality_key]
             self.dot.setStyleSheet(f"color: {colour};")
