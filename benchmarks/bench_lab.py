@@ -2,12 +2,12 @@
 
 Streams N synthetic ECG outlets at 130 Hz (Polar H10 rate, 73-sample chunks, the generator of
 ``bench_live.py``) on this machine, runs :func:`ecgaffect.stream.multi.run_lab` in-process
-with the packaged model (one :class:`~ecgaffect.stream.multi.BatchScorer`, one pipeline per
-participant, no outlets, no console), and reports per N: windows scored / dropped, latency
-p50 / p99 (arrival of the chunk that completes a window -> score handed to the sinks, i.e.
-the outlet), CPU per participant (% of one core) and RSS per participant. Calibration is
-shortened to 10 s (``--calibration``) so the run scores sooner; it does not change the cost
-per window.
+with the packaged demo model (``demo``: the EmotionNet the figures were measured with; one
+:class:`~ecgaffect.stream.multi.BatchScorer`, one pipeline per participant, no outlets, no
+console), and reports per N: windows scored / dropped, latency p50 / p99 (arrival of the
+chunk that completes a window -> score handed to the sinks, i.e. the outlet), CPU per
+participant (% of one core) and RSS per participant. Calibration is shortened to 10 s
+(``--calibration``) so the run scores sooner; it does not change the cost per window.
 
     PYTHONPATH=src python benchmarks/bench_lab.py --n 1 10 50 100 --seconds 30
 
@@ -201,7 +201,7 @@ def main(argv=None) -> int:
     pylsl.set_config_content("[multicast]\nResolveScope = machine\n[ports]\nPortRange = 1024\n")
     from ecgaffect.stream import factories
 
-    scorer = factories.load_scorer(None)
+    scorer = factories.load_scorer("demo")  # the figures below were measured with it
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (shared machine)")
     print(
         "    N | scoring | scored | dropped | p50 ms | p99 ms | CPU %/participant | "

@@ -45,8 +45,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     src.add_argument("--polar", action="store_true", help="connect to a Polar H10 (last used)")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time)")
-    p.add_argument("--model", type=Path, help="exported model (default: last used / packaged)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="a .safetensors model file or a packaged model's name: 'stress' (validated on "
+        "EEGMAT) or 'demo' (NOT validated); default: the last used, else stress",
+    )
     p.add_argument("--hop", type=float, help="seconds between scores (default: last used)")
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="open the guided calibration (a personal stress model) at start",
+    )
     # the participant grid (several participants; see `ecgaffect live` for the same options)
     p.add_argument(
         "--all",

@@ -240,9 +240,13 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         self.recalibrate_button.setEnabled(False)
         self.recalibrate_button.clicked.connect(self._recalibrate)
+        self.calibrate_button = QtWidgets.QPushButton("Calibrate…")
+        self.calibrate_button.setToolTip("guided calibration: a personal stress model in minutes")
+        self.calibrate_button.clicked.connect(lambda: self.open_calibration_wizard())
         ml.addWidget(self.card_panel)
         ml.addWidget(self.model_button)
         ml.addWidget(self.recalibrate_button)
+        ml.addWidget(self.calibrate_button)
         cl.addWidget(model_box, 1)
         controls.setMinimumWidth(260)
         # a small screen scrolls the controls instead of cutting off "Choose model…"
@@ -986,6 +990,17 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.status_panel.set_status("recalibrating: sit still for a minute")
 
+    def open_calibration_wizard(self) -> Any:
+        """Open the guided calibration (:mod:`ecgaffect.gui.calibration_wizard`) on the
+        source this window is connected to; returns the (non-blocking, modal) dialog.
+        """
+        from ecgaffect.gui.calibration_wizard import CalibrationWizard
+
+        dialog = CalibrationWizard(self)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
     def _maybe_hrv(self) -> None:
         p = self.pipeline
         now = time.monotonic()
@@ -1125,8 +1140,10 @@ def run_gui(args: argparse.Namespace) -> int:
         raise ValueError(f"--speed must be > 0 (1 = real time), got {args.speed}")
     if args.replay is not None and not Path(args.replay).is_file():
         raise FileNotFoundError(f"--replay {str(args.replay)!r}: no such file")
-    if args.model is not None and not Path(args.model).is_file():
-        raise FileNotFoundError(f"--model {str(args.model)!r}: no such file")
+    if args.model is not None:  # a file or a packaged model's name (stress, demo)
+        from ecgaffect.model import resolve_model
+
+        resolve_model(args.model)
     if args.quit_after is not None and args.quit_after <= 0:
         raise ValueError(f"--quit-after must be > 0 seconds, got {args.quit_after}")
     if args.screenshot is not None and args.quit_after is None:
@@ -1154,6 +1171,8 @@ def run_gui(args: argparse.Namespace) -> int:
             win.start_lsl(args.lsl)
         elif args.polar:
             win.start_polar(settings.polar_address)
+        if getattr(args, "calibrate", False):
+            win.open_calibration_wizard()
 
     QtCore.QTimer.singleShot(100, begin)
     if args.quit_after is not None:
