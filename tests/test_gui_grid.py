@@ -315,6 +315,32 @@ def test_main_output_is_stress_and_says_when_it_is_validated():
     assert main_output(FakeScorer(make_card(tasks=FAKE_TASKS)))[:2] == ("arousal", "high")
 
 
+def test_lab_client_scores_a_personal_baseline_model_like_the_model():
+    """The default (packaged stress) model scores relative to each person's baseline: the lab
+    run's batched client must say so and pass each pipeline's baseline rows through.
+    """
+    from ecgaffect.stream.factories import load_scorer
+    from ecgaffect.stream.multi import BatchScorer
+
+    scorer = load_scorer("stress")
+    assert scorer.needs_baseline
+    fs, n = scorer.card.fs_hz, scorer.card.window_n
+    sig = synthetic_ecg_uv(90.0, fs, seed=1)
+    x = np.stack([sig[i * n // 2 : i * n // 2 + n] for i in range(8)]).astype(np.float32)
+    with BatchScorer(scorer) as batcher:
+        client = batcher.client()
+        assert client.needs_baseline
+        base = client.baseline(x[:6], fs_hz=fs)
+        np.testing.assert_allclose(base, scorer.baseline(x[:6], fs_hz=fs))
+        rows = np.broadcast_to(base, (2, base.shape[0]))
+        got = client.score(x[6:], fs_hz=fs, baseline=rows)
+        want = scorer.score(x[6:], fs_hz=fs, baseline=rows)
+        for task in want:
+            np.testing.assert_allclose(got[task], want[task], rtol=1e-6)
+        client.close()
+    assert batcher.n_calls == 1
+
+
 @pytest.fixture
 def routed(monkeypatch):
     """What `ecgaffect gui` hands the grid (or the single window), without opening either."""
@@ -370,6 +396,7 @@ def test_cli_grid_entry_points(routed, tmp_path):
         (["--study", "missing.toml"], "study file 'missing.toml' does not exist"),
         (["--lsl", "A", "B", "--record", "/no/such/dir/x.xdf"], "folder '/no/such/dir'"),
         (["--lsl", "A", "B", "--model", "/no/model.safetensors"], "no such file"),
+        (["--lsl", "A", "B", "--calibrate"], "--calibrate applies to the single-person window"),
         (["--lsl", "A", "B", "--screenshot", "g.png"], "--screenshot needs --quit-after"),
     ],
 )

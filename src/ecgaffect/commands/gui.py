@@ -132,8 +132,14 @@ def grid_options(args: argparse.Namespace) -> dict[str, Any] | None:
             raise FileNotFoundError(
                 f"{opt} {str(path)!r}: folder {str(Path(path).parent)!r} does not exist"
             )
-    if args.model is not None and not Path(args.model).is_file():
-        raise FileNotFoundError(f"--model {str(args.model)!r}: no such file")
+    if args.calibrate:
+        raise ValueError(
+            "--calibrate applies to the single-person window (one participant at a time)"
+        )
+    if args.model is not None:  # a file or a packaged model's name (stress, demo)
+        from ecgaffect.model import resolve_model
+
+        resolve_model(args.model)
     study: dict[str, tuple[str, str]] = {}
     if args.study is not None:
         from ecgaffect.stream.gateway import stream_name

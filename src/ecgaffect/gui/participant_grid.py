@@ -864,7 +864,7 @@ def run_grid(args: argparse.Namespace, lab_options: Mapping[str, Any]) -> int:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["ecgaffect"])
     settings = settings_mod.load_settings()
     hop_s = float(args.hop) if args.hop is not None else settings.hop_s
-    scorer = load_scorer(Path(args.model) if args.model else None)
+    scorer = load_scorer(args.model)  # a file, a packaged model's name, None: the default
     lab = LabRun(scorer, hop_s=hop_s, echo=sys.stdout, **lab_options)
     win = ParticipantGrid(scorer, lab, hop_s=hop_s, settings=settings)
     win.show()

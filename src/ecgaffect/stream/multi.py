@@ -258,6 +258,19 @@ class BatchClient:
     def classes(self, task: str) -> Sequence[str]:
         return self._batcher.scorer.classes(task)
 
+    @property
+    def needs_baseline(self) -> bool:
+        """The scorer's: a personal-baseline model (the packaged stress model) gets each
+        pipeline's own baseline, passed to :meth:`score` as ``baseline=`` rows.
+        """
+        return bool(getattr(self._batcher.scorer, "needs_baseline", False))
+
+    def baseline(self, windows: np.ndarray, *, fs_hz: float) -> np.ndarray:
+        """The scorer's baseline of this participant's calibration windows (not batched:
+        once per participant).
+        """
+        return np.asarray(self._batcher.scorer.baseline(windows, fs_hz=fs_hz))
+
     def score(self, windows: np.ndarray, *, fs_hz: float, **extras: Any) -> dict[str, np.ndarray]:
         return self._batcher.submit(windows, fs_hz=fs_hz, **extras)
 
