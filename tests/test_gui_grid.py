@@ -330,6 +330,8 @@ def test_lab_client_scores_a_personal_baseline_model_like_the_model():
     with BatchScorer(scorer) as batcher:
         client = batcher.client()
         assert client.needs_baseline
+        assert client.feature_names == list(scorer.feature_names)
+        assert client.feature_names  # what the pipeline's LiveBaseline records
         base = client.baseline(x[:6], fs_hz=fs)
         np.testing.assert_allclose(base, scorer.baseline(x[:6], fs_hz=fs))
         rows = np.broadcast_to(base, (2, base.shape[0]))

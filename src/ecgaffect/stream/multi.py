@@ -265,6 +265,11 @@ class BatchClient:
         """
         return bool(getattr(self._batcher.scorer, "needs_baseline", False))
 
+    @property
+    def feature_names(self) -> list[str]:
+        """The scorer's names of the baseline vector's entries (a personal-baseline model)."""
+        return list(getattr(self._batcher.scorer, "feature_names", []))
+
     def baseline(self, windows: np.ndarray, *, fs_hz: float) -> np.ndarray:
         """The scorer's baseline of this participant's calibration windows (not batched:
         once per participant).
