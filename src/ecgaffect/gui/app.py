@@ -1050,6 +1050,44 @@ class MainWindow(QtWidgets.QMainWindow):
         self.circumplex.redraw()
         self.frames += 1
 
+    # -- read-only view of a pipeline run elsewhere (the participant grid) ------------------
+    #: True once :meth:`follow` made this window a read-only view
+    read_only = False
+
+    def follow(self, pipeline: Pipeline, bridge: GuiBridge, title: str) -> None:
+        """Show ``pipeline``, started and owned by someone else (a lab run of the participant
+        grid), through ``bridge``, one of its sinks: read-only, the source, recording and
+        model controls hidden, ``title`` (the participant) on top; closing the window leaves
+        the pipeline running and the settings unsaved.
+        """
+        self.read_only = True
+        self.setWindowTitle(f"ecgaffect — {title}")
+        source_box, record_box = (
+            self.connect_button.parentWidget(),
+            self.record_button.parentWidget(),
+        )
+        for w in (source_box, record_box, self.model_button, self.recalibrate_button):
+            w.hide()
+        self.participant_label = QtWidgets.QLabel(title)
+        font = self.participant_label.font()
+        font.setBold(True)
+        font.setPointSize(font.pointSize() + 6)
+        self.participant_label.setFont(font)
+        source_box.parentWidget().layout().insertWidget(0, self.participant_label)
+        scorer = pipeline.scorer
+        self.scorer, self.pipeline, self.source, self.bridge = (
+            scorer,
+            pipeline,
+            pipeline.source,
+            bridge,
+        )
+        self._status = getattr(pipeline, "source_status", None)
+        self.card_panel.set_card(scorer.card, str(getattr(scorer, "path", "") or ""))
+        classes = {t: scorer.classes(t) for t in scorer.tasks}
+        self.trace.configure(pipeline.fs_in_hz, self.settings.trace_window_s)
+        self.timeline.configure(classes)
+        self.circumplex.configure(classes)
+
     # -- shutdown ----------------------------------------------------------------------------
     def save_screenshot(self, path: str | Path) -> Path:
         """Save the window as a PNG."""
@@ -1093,7 +1131,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._background.shutdown(wait=True, cancel_futures=True)
         self._futures.clear()
         try:
-            settings_mod.save_settings(self.settings, self.settings_file)
+            if not self.read_only:  # a read-only view changes no setting
+                settings_mod.save_settings(self.settings, self.settings_file)
         except (OSError, ValueError) as exc:
             log.warning("could not save the GUI settings: %s", exc)
         for view in (self.trace, self.timeline, self.circumplex):

@@ -356,6 +356,24 @@ class BatchClient:
     def classes(self, task: str) -> Sequence[str]:
         return self._batcher.scorer.classes(task)
 
+    @property
+    def needs_baseline(self) -> bool:
+        """The scorer's: a personal-baseline model (the packaged stress model) gets each
+        pipeline's own baseline, passed to :meth:`score` as ``baseline=`` rows.
+        """
+        return bool(getattr(self._batcher.scorer, "needs_baseline", False))
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The scorer's names of the baseline vector's entries (a personal-baseline model)."""
+        return list(getattr(self._batcher.scorer, "feature_names", []))
+
+    def baseline(self, windows: np.ndarray, *, fs_hz: float) -> np.ndarray:
+        """The scorer's baseline of this participant's calibration windows (not batched:
+        once per participant).
+        """
+        return np.asarray(self._batcher.scorer.baseline(windows, fs_hz=fs_hz))
+
     def score(self, windows: np.ndarray, *, fs_hz: float, **extras: Any) -> dict[str, np.ndarray]:
         return self._batcher._submit(windows, fs_hz, extras, self.state)
 
@@ -455,13 +473,16 @@ def run_lab(
     max_wait_s: float = 0.05,
     pipeline_factory: Callable[..., Pipeline] | None = None,
     resolve_timeout_s: float = 5.0,
+    stop_event: threading.Event | None = None,
 ) -> int:
     """Score several LSL ECG streams with one batched scorer until ``duration_s``, Ctrl-C
     or SIGTERM.
 
     ``names``: the streams (by name) to score; ``resolve_type``: also every stream of this
     type on the network, looked for every ``rescan_s`` (streams are told apart by source
-    id, else by name and host). Returns 0, or 1 when the recording misses samples.
+    id, else by name and host). ``stop_event``: set it (from any thread) to end the run, as
+    SIGTERM does (the GUI's participant grid runs this in a thread). Returns 0, or 1 when the
+    recording misses samples.
     """
     from ecgaffect.stream import factories
     from ecgaffect.stream.console import ConsoleSink
@@ -602,7 +623,7 @@ def run_lab(
                 seen_keys.discard(key)  # tried again at the next scan
 
     resolver = _type_resolver(resolve_type) if resolve_type is not None else None
-    stop = threading.Event()
+    stop = stop_event if stop_event is not None else threading.Event()
     restore = None
     if threading.current_thread() is threading.main_thread():
         restore = signal_module.signal(signal_module.SIGTERM, lambda *_: stop.set())
