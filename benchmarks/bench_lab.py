@@ -34,6 +34,10 @@ scored" counts the whole run; the last row is a rerun of N = 100 alone)::
     | 100 | 100 | 4901 | 0 | 495 | 1073 | 0.90 | 5.9 |
     | 100 (rerun) | 100 | 5050 | 0 | 351 | 794 | 0.86 | 10.2 |
 
+``--incremental auto|on|off``: the batcher's exact incremental encoder (see
+``ecgaffect.stream.multi``); the shard figures below were measured before it was merged, i.e.
+as ``--incremental off``.
+
 Results, scorer shards (2 December 2026, the same 2-core machine shared by six sessions:
 during the loaded runs another session ran this benchmark's N = 100 and a GUI with 250
 outlets; "load" is the mean 1-minute load average during the run, this benchmark's own
@@ -157,35 +161,31 @@ def measure(names: list[str], args: argparse.Namespace, scorer, share=None) -> d
     cfg = dataclasses.replace(_default_config(scorer, None), calibration_s=args.calibration)
 
     def factory(source, sc, *, hop_s, sinks):
-        # a personal-baseline model (the stress model) needs the pipeline to see its
-        # needs_baseline / baseline(); today's BatchClient does not pass them on
-        for attr in ("needs_baseline", "baseline", "feature_names"):
-            if hasattr(scorer, attr) and not hasattr(sc, attr):
-                setattr(sc, attr, getattr(scorer, attr))
         # sinks[0] is the participant's console line: left out (N lines a second)
         p = Pipeline(source, sc, hop_s=hop_s, sinks=[*sinks[1:], Lat()], config=cfg)
         pipelines.append(p)
         return p
 
-    model_s = [0.0, 0]  # seconds inside scorer.score() while measuring, calls
-    real_score = scorer.score
+    # the model time: seconds inside the batcher's model calls while measuring, and calls
+    batchers: list = []
+    flag = {"auto": None, "on": True, "off": False}[args.incremental]
 
-    def timed_score(x, **kw):
-        t = time.perf_counter()
-        try:
-            return real_score(x, **kw)
-        finally:
-            if t_meas[0]:
-                model_s[0] += time.perf_counter() - t
-                model_s[1] += 1
+    class Batcher(multi.BatchScorer):  # the lab run's batcher, with --incremental
+        def __init__(self, sc, **kw) -> None:
+            super().__init__(sc, incremental=flag, **kw)
+            batchers.append(self)
 
-    scorer.score = timed_score
+    real_batcher = multi.BatchScorer
+    multi.BatchScorer = Batcher
+    model0 = [0.0, 0]
     rss0 = rss_mb()
     t_meas = [0.0, 0.0]
 
     def after_calibration():  # start measuring once every pipeline scores
         time.sleep(args.calibration + 12.0)
         t_meas[0], t_meas[1] = time.monotonic(), time.process_time()
+        if batchers:
+            model0[:] = [batchers[0].model_s, batchers[0].n_calls]
         latencies.clear()
 
     threading.Thread(target=after_calibration, daemon=True).start()
@@ -202,7 +202,7 @@ def measure(names: list[str], args: argparse.Namespace, scorer, share=None) -> d
             share=share,
         )
     finally:
-        scorer.score = real_score
+        multi.BatchScorer = real_batcher
     measured = bool(t_meas[0]) and bool(pipelines)  # a share that took no stream: nothing
     wall = time.monotonic() - t_meas[0] if measured else 0.0
     cpu = time.process_time() - t_meas[1] if measured else 0.0
@@ -215,8 +215,8 @@ def measure(names: list[str], args: argparse.Namespace, scorer, share=None) -> d
         "wall_s": wall,
         "rss_growth_mb": rss_mb() - rss0,
         "rss_mb": rss_mb(),
-        "model_s": model_s[0],
-        "calls": model_s[1],
+        "model_s": batchers[0].model_s - model0[0] if batchers and measured else 0.0,
+        "calls": batchers[0].n_calls - model0[1] if batchers and measured else 0,
     }
 
 
@@ -296,6 +296,7 @@ def run_processes(n: int, args: argparse.Namespace) -> dict:
             cmd += ["--tag", tag, "--n", str(n), "--seconds", repr(args.seconds)]
             cmd += ["--hop", repr(args.hop), "--calibration", repr(args.calibration)]
             cmd += ["--max-wait", repr(args.max_wait), "--model", str(args.model)]
+            cmd += ["--incremental", args.incremental]
             procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
         parts = []
         for i, proc in enumerate(procs, 1):
@@ -335,7 +336,7 @@ def worker(args: argparse.Namespace) -> int:
 
 
 def main(argv=None) -> int:
-    from ecgaffect.model import default_model_path
+    from ecgaffect.model import demo_model_path
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[1, 10, 50, 100])
@@ -353,8 +354,14 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--model",
         type=Path,
-        default=default_model_path(),
-        help="exported model (default: the packaged encoder model default_model.safetensors)",
+        default=demo_model_path(),
+        help="exported model (default: the packaged encoder (demo) model, default_model)",
+    )
+    ap.add_argument(
+        "--incremental",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the BatchScorer's exact incremental encoder (auto: when the model allows it)",
     )
     ap.add_argument("--worker", metavar="I/K", help=argparse.SUPPRESS)
     ap.add_argument("--tag", help=argparse.SUPPRESS)

@@ -3,7 +3,7 @@
 
 For each case a real pylsl outlet on this machine (``ResolveScope = machine``, a unique stream
 name) sends synthetic ECG with one fault, and ``ecgaffect live --lsl NAME`` runs against it
-in a subprocess (headless, ``--no-outlet``, a fixed ``--duration``). One line per case: the
+in a subprocess (headless, ``--model demo``, ``--no-outlet``, a fixed ``--duration``). One line per case: the
 exit code, windows scored ok / flagged (with the flags seen), and what the summary said.
 
 Usage::
@@ -215,6 +215,8 @@ def run_case(case: Case) -> str:
         "live",
         "--lsl",
         name,
+        "--model",
+        "demo",  # the packaged demo model: the one measured below
         "--no-outlet",
         "--duration",
         str(case.duration_s),
@@ -238,7 +240,7 @@ def run_case(case: Case) -> str:
     bad = re.findall(r"quality BAD \(([^)]*)\)", out)
     flags = sorted({f for b in bad for f in b.split(",") if f})
     # first probability on each score line: how many different scores (1 = a frozen model input)
-    distinct = len(set(re.findall(r"\| \w+ \w+ ([0-9.]+)", out)))
+    distinct = len(set(re.findall(r"\| \w+\*? \w+ ([0-9.]+)", out)))
     summary = [ln.strip() for ln in out.splitlines() if ln.startswith("live:")]
     errors = [
         ln.strip()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Rebuild the packaged default model ``src/ecgaffect/data/default_model.safetensors``.
 
-    make model                                   # = python scripts/build_default_model.py
+    make demo-model                              # = python scripts/build_default_model.py
     python scripts/build_default_model.py --torchscript   # also write default_model.ts
                                                           # (for libtorch; not packaged)
 

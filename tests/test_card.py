@@ -122,7 +122,7 @@ def test_version_1_card_with_disagreeing_input_fields_is_refused(overrides, matc
         ModelCard.from_dict(v1_dict(**overrides))
 
 
-def test_the_packaged_card_json_is_version_2():
+def test_the_demo_card_json_is_version_2():
     from importlib import resources
 
     text = resources.files("ecgaffect").joinpath("data/default_model_card.json").read_text()
@@ -131,3 +131,95 @@ def test_the_packaged_card_json_is_version_2():
     assert "fs_hz" not in data
     card = ModelCard.from_dict(data)
     assert card.preprocessing == PreprocessConfig()
+
+
+def _validated_stress_metrics(**extra) -> dict:
+    return {
+        "protocol": "LOSO",
+        "outputs": {
+            "stress": {
+                "validated": True,
+                "validated_on": {"dataset": "EEGMAT (Zyma 2019)", "protocol": "LOSO over 28"},
+                "loso_balanced_accuracy": 0.81,
+                "loso_auroc": 0.85,
+                "hrv_baseline_balanced_accuracy": 0.7,
+                "hrv_baseline_auroc": 0.78,
+                **extra,
+            }
+        },
+    }
+
+
+def test_output_validation_per_task_validated_unrecorded_and_demo():
+    tasks = {"stress": ["rest", "arithmetic"], "arousal": ["low", "high"]}
+    card = make_card(tasks=tasks, demo=False, metrics=_validated_stress_metrics())
+    assert card.output_validation("stress") == {
+        "validated": "yes",
+        "dataset": "EEGMAT (Zyma 2019)",
+        "protocol": "LOSO over 28",
+        "metric": "LOSO balanced accuracy 0.81, AUROC 0.85 (HRV baseline 0.7 / 0.78)",
+        "note": "",
+    }
+    arousal = card.output_validation("arousal")
+    assert arousal["validated"] == "no"
+    assert arousal["metric"] == "none"
+    assert arousal["note"] == "no validation recorded in the card"
+    with pytest.raises(ValueError, match="no task 'valence'"):
+        card.output_validation("valence")
+    # a demo card is never validated, whatever its metrics claim
+    demo = make_card(tasks=tasks, demo=True, metrics=_validated_stress_metrics())
+    assert {demo.output_validation(t)["validated"] for t in tasks} == {"no"}
+    assert demo.output_validation("stress")["note"] == "demo model — not validated for affect"
+    assert demo.validation_oneline() == "NOT validated (demo model — not validated for affect)"
+    assert card.validation_oneline() == (
+        "validated: stress on EEGMAT, LOSO balanced accuracy 0.81, AUROC 0.85 "
+        "(HRV baseline 0.7 / 0.78); NOT validated: arousal"
+    )
+
+
+def test_validation_table_has_one_row_per_output_in_the_summary():
+    tasks = {"stress": ["rest", "arithmetic"], "arousal": ["low", "high"]}
+    card = make_card(tasks=tasks, demo=False, metrics=_validated_stress_metrics())
+    table = card.validation_table()
+    assert table[0] == "validation per output:"
+    assert table[1].split() == ["output", "validated", "dataset", "metric"]
+    assert table[2].split()[:3] == ["stress", "yes", "EEGMAT"]
+    assert table[2].endswith("LOSO balanced accuracy 0.81, AUROC 0.85 (HRV baseline 0.7 / 0.78)")
+    assert table[3].split() == ["arousal", "no", "none", "none"]
+    # the columns line up
+    assert len({row.index(row.split()[1]) for row in table[1:4]}) == 1
+    assert "  stress: protocol: LOSO over 28" in table
+    summary = card.summary()
+    assert "\n".join(table) in summary
+    assert "  stress: validated on:\n    dataset: EEGMAT (Zyma 2019)" in summary
+    brief = card.validation_brief()
+    assert brief[0].startswith("stress: VALIDATED on EEGMAT, LOSO balanced accuracy 0.81")
+    assert brief[1] == "arousal: NOT VALIDATED (no validation recorded in the card)"
+
+
+def test_a_personal_card_says_it_is_fitted_on_one_person():
+    card = make_card(
+        tasks={"stress": ["rest", "arithmetic"]},
+        demo=False,
+        training_data={"dataset": "guided calibration (ecgaffect calibrate)", "personal": True},
+        metrics={
+            "protocol": "personal: time-blocked within-person cross-validation",
+            "outputs": {
+                "stress": {
+                    "validated": False,
+                    "personal": True,
+                    "cv_balanced_accuracy": 0.9,
+                    "cv_auroc": 0.95,
+                }
+            },
+        },
+    )
+    v = card.output_validation("stress")
+    assert v["validated"] == "no"
+    assert v["dataset"] == "guided calibration (ecgaffect calibrate)"
+    assert v["protocol"] == "personal: time-blocked within-person cross-validation"
+    assert v["metric"] == "time-blocked CV balanced accuracy 0.9, AUROC 0.95"
+    assert v["note"].startswith("personal model")
+    from ecgaffect.stream.factories import console_marks
+
+    assert console_marks(card)[:2] == (["stress"], "personal model, not validated on others")

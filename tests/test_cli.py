@@ -126,14 +126,38 @@ def test_no_flag_reads_off_by_default():
                 assert "(default: on)" not in (x._get_formatter()._get_help_string(a) or ""), p
 
 
-def test_model_info_without_a_path_describes_the_packaged_model(capsys):
+def test_model_info_without_a_path_describes_the_default_and_lists_the_packaged(capsys):
     assert main(["model-info"]) == 0
     out = capsys.readouterr().out
+    assert "stress_model.safetensors" in out
+    assert "(the default model: packaged 'stress')" in out
+    table = out[out.index("validation per output:") :].splitlines()
+    assert table[1].split() == ["output", "validated", "dataset", "metric"]
+    assert table[2].split()[:3] == ["stress", "yes", "EEGMAT"]
+    assert "LOSO balanced accuracy" in table[2]
+    listing = out[out.index("packaged models (--model NAME):") :].splitlines()
+    assert listing[1].startswith("  stress (default) — eegmat-stress-baseline-v2: validated: ")
+    assert "EEGMAT, LOSO balanced accuracy" in listing[1]
+    assert listing[2].startswith("  demo — ecgaffect-default-demo: NOT validated")
+    assert len(listing) == 3
+
+
+def test_model_info_by_name_has_no_listing_and_flags_the_demo(capsys):
+    assert main(["model-info", "demo"]) == 0
+    out = capsys.readouterr().out
     assert "default_model.safetensors" in out
-    assert "packaged default model" in out
+    assert "(the packaged 'demo' model)" in out
+    assert "demo model — not validated for affect" in out
+    rows = out[out.index("validation per output:") :].splitlines()[2:4]
+    assert [r.split()[:2] for r in rows] == [["arousal", "no"], ["valence", "no"]]
+    assert "packaged models" not in out
+    assert main(["model-info", "no-such-model"]) == 1
+    assert "no such file (give a model file, or a packaged model: stress, demo)" in (
+        capsys.readouterr().err
+    )
 
 
-def test_score_without_model_uses_the_packaged_model(tmp_path, capsys, monkeypatch):
+def test_score_uses_the_validated_default_and_takes_names(tmp_path, capsys, monkeypatch):
     import numpy as np
 
     from ecgaffect.model import offline
@@ -147,8 +171,16 @@ def test_score_without_model_uses_the_packaged_model(tmp_path, capsys, monkeypat
     monkeypatch.setattr(offline, "score_recording", fake_score)
     monkeypatch.setattr(offline, "write_table", lambda table, p: None)
     assert main(["score", str(tmp_path / "r.npy"), "-o", str(tmp_path / "s.csv")]) == 0
+    assert seen["name"] == "eegmat-stress-baseline-v2"
+    out = capsys.readouterr().out
+    assert "scoring with the default model eegmat-stress-baseline-v2" in out
+    assert "stress: VALIDATED on EEGMAT" in out
+    argv = ["score", str(tmp_path / "r.npy"), "--model", "demo", "-o", str(tmp_path / "s.csv")]
+    assert main(argv) == 0
     assert seen["name"] == "ecgaffect-default-demo"
-    assert "packaged model" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "scoring with the packaged model ecgaffect-default-demo" in out
+    assert "arousal: NOT VALIDATED (demo model" in out
 
 
 def test_score_with_a_missing_model_names_it(tmp_path, capsys):

@@ -1,4 +1,7 @@
-"""The default model shipped in ``ecgaffect/data`` (built by scripts/build_default_model.py)."""
+"""The packaged models in ``ecgaffect/data``: the default (the validated stress model, see
+also tests/test_stress_model.py) and the demo model ``default_model.safetensors`` (built by
+scripts/build_default_model.py), reachable as ``--model demo``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,16 @@ import numpy as np
 import pytest
 
 from ecgaffect.io import load_session
-from ecgaffect.model import default_model_card_path, default_model_path
+from ecgaffect.model import (
+    DEFAULT_MODEL,
+    PACKAGED_MODELS,
+    default_model_path,
+    demo_model_card_path,
+    demo_model_path,
+    packaged_models,
+    resolve_model,
+    stress_model_path,
+)
 from ecgaffect.model.card import DEMO_WARNING, ModelCard
 from ecgaffect.model.export import read_card
 from ecgaffect.model.networks import TRANSFORM_NAMES
@@ -29,18 +41,59 @@ NOT_YET_IN_PACKAGED_MODEL = {
 
 @pytest.fixture(scope="module")
 def scorer():
-    path = default_model_path()
-    assert path is not None, "no packaged default model in ecgaffect/data"
+    """The demo model (an EmotionNet: encoder + arousal/valence heads), asked for by name."""
+    path = demo_model_path()
+    assert path is not None, "no packaged demo model in ecgaffect/data"
     return Scorer.load(path)
 
 
-def test_default_model_is_the_packaged_model_file(scorer):
-    assert scorer.path.name == "default_model.safetensors"
+def test_the_default_is_the_validated_stress_model():
+    assert DEFAULT_MODEL == "stress"
+    path = default_model_path()
+    assert path is not None
+    assert path == stress_model_path() == resolve_model(None)
+    assert factories.default_model_path() == path
+    default = factories.load_scorer(None)
+    assert default.path == path
+    assert default.needs_baseline
+    assert not default.card.demo
+    assert default.card.output_validation("stress")["validated"] == "yes"
+    assert list(packaged_models()) == ["stress", "demo"]  # the default first
+
+
+def test_packaged_models_by_name_and_files_by_path(scorer, tmp_path):
+    assert resolve_model("demo") == scorer.path == resolve_model(Path("demo"))
+    assert resolve_model("stress") == stress_model_path()
+    assert factories.load_scorer("demo").card.name == scorer.card.name
+    assert resolve_model(str(scorer.path)) == scorer.path  # a path still works
+    with pytest.raises(FileNotFoundError, match=r"--model 'nope.safetensors': no such file.*"
+                       r"packaged model: stress, demo"):  # fmt: skip
+        resolve_model("nope.safetensors")
+    with pytest.raises(FileNotFoundError, match=r"--model '.*nope': no such file"):
+        factories.load_scorer(tmp_path / "nope")
+
+
+def test_a_missing_packaged_model_is_a_clear_error(monkeypatch, tmp_path):
+    import ecgaffect.model as model_pkg
+
+    monkeypatch.setattr(model_pkg, "_data_dir", lambda: tmp_path)
+    assert packaged_models() == {}
+    with pytest.raises(FileNotFoundError, match="no --model given and this installation has no "
+                       "packaged 'stress' model"):  # fmt: skip
+        resolve_model(None)
+    with pytest.raises(FileNotFoundError, match="--model demo this installation has no "
+                       "packaged 'demo' model"):  # fmt: skip
+        resolve_model("demo")
+    with pytest.raises(KeyError, match="packaged models"):
+        model_pkg.packaged_model_path("other")
+
+
+def test_demo_model_is_the_packaged_model_file(scorer):
+    assert scorer.path.name == PACKAGED_MODELS["demo"] == "default_model.safetensors"
     assert scorer.path.parent.name == "data"
     assert scorer.format == "safetensors"
     assert scorer.card.weights_sha256
     assert scorer.card.architecture["head_layers"] == 2
-    assert factories.default_model_path() == scorer.path
     # A few MB: the repository stays light.
     assert scorer.path.stat().st_size < 8 * 1024 * 1024
 
@@ -55,7 +108,7 @@ def test_card_says_demo_not_validated(scorer):
 
 
 def test_json_card_copy_matches_the_artifact(scorer):
-    copy = default_model_card_path()
+    copy = demo_model_card_path()
     assert copy is not None
     assert ModelCard.from_json(copy.read_text(encoding="utf-8")) == read_card(scorer.path)
 
@@ -116,10 +169,7 @@ def test_scoring_a_bundled_recording_gives_probabilities(scorer):
 
 
 def test_card_summaries_are_short_and_readable():
-    from ecgaffect.model import default_model_path
-    from ecgaffect.model.export import read_card
-
-    card = read_card(default_model_path())
+    card = read_card(demo_model_path())
     text = card.training_summary()
     assert "synthetic" in text
     assert "{" not in text  # a sentence, not a dict dump
@@ -147,10 +197,7 @@ def test_generic_summaries_without_a_builder_summary():
 
 
 def _minimal_card_dict():
-    from ecgaffect.model import default_model_path
-    from ecgaffect.model.export import read_card
-
-    return read_card(default_model_path()).to_dict()
+    return read_card(demo_model_path()).to_dict()
 
 
 def _build_script():

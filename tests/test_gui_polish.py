@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
@@ -94,7 +95,7 @@ def test_user_markers_look_different_and_long_labels_are_cut(qtbot):
     tl.add_marker(5.0, "neutral image 12 (IAPS 7000)")
     tl.add_marker(6.0, "note", user=True)
     (_, stim), (_, user) = tl._marker_lines
-    assert stim.short_text == "neutral ima…"
+    assert stim.short_text == "neutral image 12 (IAPS …"
     assert stim.toolTip() == "neutral image 12 (IAPS 7000)"
     assert user.short_text == "✎ note"
     assert stim.pen.color().name() != user.pen.color().name()
@@ -126,7 +127,7 @@ def test_legend_and_marker_labels_are_outside_the_plot_area(qtbot):
     tl.add_marker(30.0, "note", user=True)
     tl.scroll(40.0)
     tl.redraw()
-    assert tl.marker_ticks == [(5.0, "neutral ima…"), (30.0, "✎ note")]
+    assert tl.marker_ticks == [(5.0, "neutral image 12 (IAPS …"), (30.0, "✎ note")]
 
 
 def test_r_peak_marks_sit_on_the_drawn_line_never_over_a_gap(qtbot):
@@ -150,3 +151,16 @@ def test_r_peak_marks_sit_on_the_drawn_line_never_over_a_gap(qtbot):
         i = int(np.flatnonzero(np.isclose(cx, x))[0])
         assert np.isfinite(cy[i])
         assert v == cy[i]
+
+
+def test_gui_replay_help_names_every_format_the_window_opens():
+    from ecgaffect.commands import gui as gui_command
+    from ecgaffect.io import SUPPORTED_SUFFIXES
+
+    parser = argparse.ArgumentParser()
+    gui_command.register(parser.add_subparsers())
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    replay = next(a for a in sub.choices["gui"]._actions if a.dest == "replay")
+    named = set(re.findall(r"\.[a-z]+", replay.help))
+    assert set(SUPPORTED_SUFFIXES) <= named
+    assert "(XDF)" not in replay.help

@@ -117,6 +117,8 @@ def window(qtbot, tmp_path, monkeypatch):
 
 
 def test_heart_rate_cleared_on_a_flat_line_and_after_disconnect(window, qtbot):
+    from ecgaffect.gui.widgets import format_smoothed_reading
+
     win, rec = window
     qtbot.waitUntil(lambda: win.scorer is not None, timeout=30_000)
     win.start_replay(rec, speed=4.0)
@@ -128,7 +130,14 @@ def test_heart_rate_cleared_on_a_flat_line_and_after_disconnect(window, qtbot):
     assert win.status_panel.quality_state == "poor"
     assert win.status_panel.heart_rate.text() == "— bpm"
     assert win.status_panel.hrv.text() == "RMSSD — ms   SDNN — ms"
+    # the smoothed score, one line per output, as the timeline's smoothers give it
+    lines = win.status_panel.score.text().split("\n")
+    expected = [format_smoothed_reading(n, cur) for n, cur in win.timeline.smoothed()]
+    assert lines == expected
+    assert [line.split(" ")[0] for line in lines] == ["arousal", "valence", "affect", "affect"]
+    assert all(line.endswith(", 30 s") for line in lines)
     win.stop_source()
+    assert win.status_panel.score.text() == "—"
     assert win.status_panel.heart_rate.text() == "— bpm"
     assert win.status_panel.quality_state == "unknown"
     assert win.status_panel.hrv.text() == "RMSSD — ms   SDNN — ms"

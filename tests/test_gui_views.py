@@ -39,11 +39,106 @@ def test_trace_view_stays_on_the_data_after_a_large_batch(qtbot):
         total += 73
         edge = tv.scroll(k / 20 + 0.01)
         newest = total / FS
-        assert newest - TraceView.MAX_LAG_FRACTION * tv.window_s <= edge <= newest
+        assert newest - tv.max_lag_s <= edge <= newest
         tv.redraw()
         x, y, (x0, x1) = _visible_curve(tv)
         assert x.size > 0.8 * tv.window_s * FS  # most of the view is covered by the line
         assert np.isfinite(y).all()
+
+
+def test_trace_at_20x_fills_the_view_and_trails_the_newest_sample_by_little(qtbot):
+    """Issue 12 item 5 at a fast replay: 500 Hz at 20x, drained by the 50 ms pull timer with
+    a late tick now and then, so batches are 562 or 843 samples (1.1-1.7 s of signal); the
+    view had trailed the newest sample by a whole batch (up to 1.7 s, then 1 s capped).
+    """
+    from ecgaffect.gui.widgets import TraceView
+
+    fs, speed = 500.0, 20.0
+    tv = TraceView(window_s=10.0)
+    qtbot.addWidget(tv)
+    tv.configure(fs)
+    assert tv.max_lag_s == TraceView.MAX_LAG_S
+    assert tv.n_points == round((tv.window_s + tv.max_lag_s) * fs)
+    rng = np.random.default_rng(0)
+    wall, total, next_pull, lags = 0.0, 0, 0.05, []
+    while total < 40 * fs:
+        wall += 1.0 / 30.0  # the redraw timer
+        if wall >= next_pull:  # the pull timer: 50 ms, one tick in four late by 35 ms
+            n = int(round((wall - (next_pull - 0.05)) * speed * fs))
+            y = np.sin(2 * np.pi * 1.2 * (total + np.arange(n)) / fs) * 500.0
+            ts = 1000.0 + (total + np.arange(n)) / (fs * speed)
+            tv.append(y, ts, np.zeros(n, bool), wall_s=wall)
+            total += n
+            next_pull = wall + 0.05 + (0.035 if rng.random() < 0.25 else 0.0)
+            # R-peaks of the newest 10 s window, as the scorer reports them (LSL times)
+            t_lo = ts[-1] - 10.0 / speed
+            tv.set_r_peaks(t_lo, ts[-1], list(np.arange(np.ceil(t_lo * 6), ts[-1] * 6) / 6))
+        edge = tv.scroll(wall)
+        tv.redraw()
+        newest = total / fs
+        if newest < tv.window_s + 1.0:
+            continue
+        lags.append(newest - edge)
+        x, y, (x0, x1) = _visible_curve(tv)
+        assert x1 == pytest.approx(edge)
+        assert x.min() <= x0 + 1.5 / fs  # the line starts at the view's left edge
+        assert x.max() >= x1 - 1.5 / fs  # ... and reaches its right edge
+        assert np.isfinite(y).all()
+        px, py = tv._peaks.getData()  # every mark on a drawn sample of the line
+        cx, cy = tv._curve.getData()
+        i = np.searchsorted(cx, px)
+        np.testing.assert_array_equal(cx[i], px)
+        np.testing.assert_array_equal(cy[i], py)
+    assert max(lags) <= TraceView.MAX_LAG_S + 1e-9
+    assert max(lags) > 0.0  # batches did arrive ahead of the view (smooth scrolling)
+    # the replay ends: the view stops at the last sample, nothing is drawn past it
+    for k in range(60):
+        tv.scroll(wall + k / 30.0)
+    tv.redraw()
+    (x0, x1), _ = tv.getViewBox().viewRange()
+    cx, _ = tv._curve.getData()
+    assert x1 == pytest.approx(total / fs)
+    assert cx.max() == pytest.approx((total - 1) / fs)
+
+
+def test_the_drawn_line_does_not_change_under_the_marks_when_new_samples_arrive(qtbot):
+    """The real cause of item 5's blank left part with R-peak marks over nothing: the
+    curve was given views of the ring buffers, which append() shifts in place; pyqtgraph
+    reads its arrays again whenever the view changes (a scroll step, a resize, a grab),
+    so the line jumped to newer samples than the x range and the marks were set for.
+    """
+    from ecgaffect.gui.widgets import TraceView
+
+    fs = 500.0
+    tv = TraceView(window_s=10.0)
+    qtbot.addWidget(tv)
+    tv.resize(900, 400)
+    tv.show()
+    qtbot.waitExposed(tv)
+    tv.configure(fs)
+    n = int(20 * fs)
+    y = np.sin(2 * np.pi * 1.2 * np.arange(n) / fs) * 500.0
+    ts = 50.0 + np.arange(n) / fs
+    tv.append(y, ts, np.zeros(n, bool), wall_s=0.0)
+    tv.set_r_peaks(ts[0], ts[-1], list(ts[::400]))
+    tv.scroll(0.0)
+    tv.redraw()
+    x0, y0 = (a.copy() for a in tv._curve.getData())
+    px, _ = tv._peaks.getData()
+    assert px.size
+    assert x0[0] <= px.min()
+    # 4.6 s more arrive (one pull after a stall) before the next redraw; meanwhile the
+    # window is resized and the view moves
+    m = int(4.6 * fs)
+    tv.append(np.zeros(m), 50.0 + (n + np.arange(m)) / fs, np.zeros(m, bool), wall_s=0.05)
+    tv.resize(1200, 500)
+    tv.getViewBox().setXRange(x0[0] + 0.5, x0[0] + 10.5, padding=0.0)
+    qtbot.wait(50)
+    x1, y1 = tv._curve.getData()
+    np.testing.assert_array_equal(x1, x0)  # still the line the marks were placed on
+    np.testing.assert_array_equal(y1, y0)
+    tv.grab()  # painting (as a screenshot does) reads the same data
+    np.testing.assert_array_equal(tv._curve.getData()[0], x0)
 
 
 def test_trace_gap_breaks_the_line_without_hiding_it(qtbot):

@@ -64,9 +64,14 @@ def test_live_prints_a_line_per_score_and_a_summary(fakes, capsys, tmp_path):
     assert len(lines) == 5 == fakes["pipeline"].counters.windows_scored
     assert "HR  72 bpm" in lines[0]
     assert "quality ok" in lines[0]
-    assert "arousal " in lines[0]
-    assert "valence " in lines[0]
+    # the fake card is a demo card: its outputs are marked unvalidated on every line
+    assert "arousal* " in lines[0]
+    assert "valence* " in lines[0]
+    assert lines[0].endswith(" | (* unvalidated demo head)")
     assert "latency " in lines[0]
+    header = "model fake-model: arousal: NOT VALIDATED (demo model — not validated for affect)"
+    assert out.count(header) == 1
+    assert out.index(header) < out.index(lines[0])
     assert (
         "live: finished; 7680 samples, 5 windows scored, 0 skipped while calibrating, 0 dropped"
         in out
@@ -251,6 +256,59 @@ def test_format_score_shows_no_probability_or_heart_rate_on_a_bad_window():
         )
     )
     assert "HR  71 bpm | quality ok | arousal high 0.70" in ok
+
+
+def test_console_marks_each_unvalidated_output_on_every_line():
+    import io
+
+    from ecgaffect.stream.console import ConsoleSink, format_score
+    from ecgaffect.stream.sinks import Score
+
+    def score(i: int, ok: bool = True) -> Score:
+        return Score(
+            timestamp_s=10.0 + i,
+            window_start_s=float(i),
+            window_index=i,
+            probabilities={"arousal": np.array([0.2, 0.8]), "stress": np.array([0.6, 0.4])},
+            classes={"arousal": ("low", "high"), "stress": ("rest", "arithmetic")},
+            quality_ok=ok,
+            heart_rate_bpm=70.0,
+            latency_s=0.01,
+        )
+
+    out = io.StringIO()
+    sink = ConsoleSink(
+        out, unvalidated=["arousal"], footnote="unvalidated demo head", header=["H1", "H2"]
+    )
+    sink.on_score(score(0))
+    sink.on_score(score(1, ok=False))
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == ["H1", "H2"]  # once, before the first line
+    first, bad = lines[2:]
+    assert "| arousal* high 0.80 | stress rest 0.60 |" in first
+    assert "| 30 s: arousal* 0.80, stress 0.40 |" in first  # one window: no band yet
+    assert first.endswith(" | (* unvalidated demo head)")
+    assert "| arousal* — | stress — |" in bad
+    assert bad.endswith("(* unvalidated demo head)")
+    # everything validated: no mark, no footnote, the line as before
+    plain = io.StringIO()
+    ConsoleSink(plain, smooth_s=None).on_score(score(0))
+    assert plain.getvalue().rstrip("\n") == format_score(score(0))
+    assert "*" not in plain.getvalue()
+
+
+def test_console_marks_come_from_the_card():
+    from ecgaffect.stream import factories
+
+    stress = factories.console_marks(factories.load_scorer("stress").card)
+    assert stress[0] == []
+    assert stress[2] == [
+        line for line in stress[2] if line.startswith("model eegmat-stress-baseline-v2: stress: ")
+    ]
+    assert "VALIDATED on EEGMAT" in stress[2][0]
+    demo = factories.console_marks(factories.load_scorer("demo").card)
+    assert demo[:2] == (["arousal", "valence"], "unvalidated demo head")
+    assert all("NOT VALIDATED" in line for line in demo[2])
 
 
 # -- the real thing: exported model, real sources, recorder, outlets ----------------------------

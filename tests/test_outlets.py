@@ -175,3 +175,103 @@ def test_marker_inlet_survives_invalid_utf8():
     assert [m.text for m in got] == ["before", "bad \ufffd\ufffd marker", "after"]
     assert inlet.n_undecodable == 1
     del outlet
+
+
+def _channels_by_label(xml_text: str) -> dict[str, dict[str, str]]:
+    """``desc/channels`` of an LSL stream's XML: label -> {field: text}."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(xml_text)
+    chans = root.find("desc/channels")
+    assert chans is not None
+    return {
+        ch.findtext("label"): {c.tag: (c.text or "") for c in ch} for ch in chans.findall("channel")
+    }
+
+
+def _mixed_card():
+    """A card whose ``stress`` output is validated and whose ``arousal`` output is not."""
+    from _export_fixtures import make_card
+
+    return make_card(
+        name="mixed",
+        tasks={"arousal": ["low", "high"], "stress": ["no-stress", "stress"]},
+        demo=False,
+        metrics={
+            "protocol": "LOSO",
+            "outputs": {
+                "stress": {
+                    "validated": True,
+                    "validated_on": {"dataset": "EEGMAT (Zyma 2019)", "protocol": "LOSO, 28"},
+                    "loso_balanced_accuracy": 0.81,
+                    "loso_auroc": 0.85,
+                },
+            },
+        },
+    )
+
+
+def test_affect_outlet_says_per_channel_what_is_validated():
+    from types import SimpleNamespace
+
+    from ecgaffect.stream import factories
+
+    name = unique_name("affect")
+    scorer = SimpleNamespace(card=_mixed_card())
+    with AffectOutlet(CLASSES, name=name, model_info=factories.model_info(scorer)):
+        info = resolve_one(name)
+        xml_text = pylsl.StreamInlet(info).info(timeout=RESOLVE_S).as_xml()
+    chans = _channels_by_label(xml_text)
+    for label in ("stress:no-stress", "stress:stress"):
+        ch = chans[label]
+        assert ch["validated"] == "yes"
+        assert ch["dataset"] == "EEGMAT (Zyma 2019)"
+        assert ch["protocol"] == "LOSO, 28"
+        assert ch["metric"] == "LOSO balanced accuracy 0.81, AUROC 0.85"
+        assert "note" not in ch  # nothing to add
+    for label in ("arousal:low", "arousal:high"):
+        ch = chans[label]
+        assert ch["validated"] == "no"
+        assert ch["dataset"] == "none"
+        assert ch["metric"] == "none"
+        assert ch["note"] == "no validation recorded in the card"
+    for label in ("quality_ok", "heart_rate_bpm"):  # not model outputs: no validation fields
+        assert "validated" not in chans[label]
+
+
+def test_affect_outlet_of_the_packaged_models_by_channel():
+    from ecgaffect.model.card import DEMO_WARNING
+    from ecgaffect.stream import factories
+
+    for model, expected in (("stress", "yes"), ("demo", "no")):
+        scorer = factories.load_scorer(model)
+        classes = {t: scorer.classes(t) for t in scorer.tasks}
+        name = unique_name("affect")
+        with AffectOutlet(classes, name=name, model_info=factories.model_info(scorer)):
+            xml_text = pylsl.StreamInlet(resolve_one(name)).info(timeout=RESOLVE_S).as_xml()
+        chans = _channels_by_label(xml_text)
+        probs = {k: v for k, v in chans.items() if ":" in k}
+        assert len(probs) == sum(len(c) for c in classes.values())
+        assert {ch["validated"] for ch in probs.values()} == {expected}
+        if model == "stress":
+            ch = probs["stress:arithmetic"]
+            assert ch["dataset"].startswith("EEGMAT")
+            assert ch["protocol"].startswith("leave-one-subject-out")
+            assert ch["metric"].startswith("LOSO balanced accuracy 0.8")
+            assert "note" not in ch
+        else:
+            assert {ch["note"] for ch in probs.values()} == {DEMO_WARNING}
+
+
+def test_channel_validation_withholds_paths_and_defaults_to_not_validated():
+    from ecgaffect.stream.outlets import channel_validation
+
+    assert channel_validation(None) == {
+        "validated": "no",
+        "dataset": "none",
+        "protocol": "none",
+        "metric": "none",
+        "note": "no validation recorded for this output",
+    }
+    out = channel_validation({"validated": "yes", "dataset": "/home/alice/eegmat", "note": ""})
+    assert out == {"validated": "yes", "dataset": "withheld", "protocol": "none", "metric": "none"}

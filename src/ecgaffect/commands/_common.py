@@ -20,21 +20,26 @@ def default_out(stage: str) -> Path:
 
 
 def packaged_model() -> Path:
-    """The packaged default model file (what ``live``/``gui``/``score`` use without --model).
+    """The default model file (what ``live``/``gui``/``score``/``model-info`` use without
+    --model: the validated stress model).
 
     Raises:
         FileNotFoundError: this installation has none.
     """
-    from ecgaffect.model import DEFAULT_MODEL_NAMES, default_model_path
+    from ecgaffect.model import resolve_model
 
-    path = default_model_path()
-    if path is None:
-        raise FileNotFoundError(
-            "no --model given and this installation has no packaged default model "
-            f"(looked for {', '.join(DEFAULT_MODEL_NAMES)} in ecgaffect/data); "
-            "pass --model PATH to an exported .safetensors model"
-        )
-    return path
+    return resolve_model(None)
+
+
+def model_help(what: str = "model") -> str:
+    """The help text of a ``--model`` option: what it takes and what the default is."""
+    from ecgaffect.model import DEFAULT_MODEL
+
+    return (
+        f"{what}: a .safetensors file or a packaged model's name — 'stress' (validated on "
+        "EEGMAT, relative to your baseline) or 'demo' (NOT validated); "
+        f"default: {DEFAULT_MODEL}"
+    )
 
 
 def setup_torch(args: argparse.Namespace) -> None:

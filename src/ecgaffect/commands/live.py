@@ -108,7 +108,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="U",
         help="--replay: unit of the samples when the file does not say (uV, mV, V; default uV)",
     )
-    p.add_argument("--model", type=Path, help="exported model (default: the packaged model)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="a .safetensors model file or a packaged model's name: 'stress' (validated on "
+        "EEGMAT, relative to your baseline) or 'demo' (NOT validated); default: stress",
+    )
     p.add_argument(
         "--profile",
         metavar="NAME",

@@ -2,7 +2,9 @@
 
 A whole recording is scored in batches → a time series of window start/end, per-class
 probabilities and the predicted class of each task (:mod:`ecgaffect.model.offline`).
-Without ``--model`` the packaged default model scores it (a demo model, like ``live``/``gui``).
+Without ``--model`` the default model scores it: the packaged stress model (validated on
+EEGMAT, relative to the person's baseline over the recording's first minute), like
+``live``/``gui``; ``--model demo`` is the unvalidated demo model, ``--model FILE`` any other.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ecgaffect.commands._common import packaged_model
+from ecgaffect.commands._common import model_help
 from ecgaffect.model.offline import SCORE_NORMALIZATIONS
 
 
@@ -22,13 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
     )
     p.add_argument("recording", help="ECG recording (any format ecgaffect.io.load_session reads)")
-    p.add_argument(
-        "--model",
-        type=Path,
-        default=None,
-        help="ecgaffect model file (.safetensors; default: the packaged model, a demo model "
-        "not validated for affect)",
-    )
+    p.add_argument("--model", default=None, help=model_help("the model"))
     p.add_argument("-o", "--out", nargs="+", required=True, help="OUT.csv and/or OUT.parquet")
     p.add_argument("--fs-hz", type=float, help="sampling rate of a .npy/.csv recording")
     p.add_argument("--column", help="ECG column (name or index) of a multi-column recording")
@@ -55,19 +51,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score the recording and write every ``--out`` table."""
-    from ecgaffect.model import offline
+    from ecgaffect.model import PACKAGED_MODELS, offline, resolve_model
     from ecgaffect.model.scorer import Scorer
 
     outs = [Path(p) for p in args.out]
     for p in outs:
         if p.suffix not in (".csv", ".parquet"):
             raise ValueError(f"--out {str(p)!r}: use a .csv or .parquet file name")
-    model = args.model if args.model is not None else packaged_model()
-    if args.model is None:
-        print(f"scoring with the packaged model {model} (a demo model, not validated for affect)")
-    elif not model.is_file():
-        raise FileNotFoundError(f"--model {str(model)!r}: no such file")
+    model = resolve_model(args.model)
     scorer = Scorer.load(model, device=args.device, batch_size=args.batch_size)
+    if args.model is None or str(args.model) in PACKAGED_MODELS:
+        which = "the default model" if args.model is None else "the packaged model"
+        print(f"scoring with {which} {scorer.card.name} ({model.name})")
+    for line in scorer.card.validation_brief():
+        print(line)
     scorer.profile = args.profile
     table = offline.score_recording(
         scorer,

@@ -240,9 +240,13 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         self.recalibrate_button.setEnabled(False)
         self.recalibrate_button.clicked.connect(self._recalibrate)
+        self.calibrate_button = QtWidgets.QPushButton("Calibrate…")
+        self.calibrate_button.setToolTip("guided calibration: a personal stress model in minutes")
+        self.calibrate_button.clicked.connect(lambda: self.open_calibration_wizard())
         ml.addWidget(self.card_panel)
         ml.addWidget(self.model_button)
         ml.addWidget(self.recalibrate_button)
+        ml.addWidget(self.calibrate_button)
         cl.addWidget(model_box, 1)
         controls.setMinimumWidth(260)
         # a small screen scrolls the controls instead of cutting off "Choose model…"
@@ -476,7 +480,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.scorer = scorer
             self.settings.model_path = path
             self.card_panel.set_card(scorer.card, str(scorer.path))
-            self.timeline.configure({t: scorer.classes(t) for t in scorer.tasks})
+            self.timeline.configure(
+                {t: scorer.classes(t) for t in scorer.tasks}, window_s=scorer.card.window_s
+            )
             self.circumplex.configure({t: scorer.classes(t) for t in scorer.tasks})
             pending, self._pending_connect = self._pending_connect, None
             if pending is not None:
@@ -726,7 +732,9 @@ class MainWindow(QtWidgets.QMainWindow):
             assert pipeline is not None
             self.pipeline, self.source = pipeline, pipeline.source
             self.trace.configure(pipeline.fs_in_hz, self.settings.trace_window_s)
-            self.timeline.configure({t: scorer.classes(t) for t in scorer.tasks})
+            self.timeline.configure(
+                {t: scorer.classes(t) for t in scorer.tasks}, window_s=scorer.card.window_s
+            )
             self.circumplex.configure({t: scorer.classes(t) for t in scorer.tasks})
             self._last_hrv_s = -math.inf
             self._hr_bpm = math.nan
@@ -760,6 +768,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_panel.set_hrv(math.nan, math.nan)
         self.status_panel.set_quality(None)
         self.status_panel.set_pipeline("")
+        self.status_panel.set_scores([])
 
     def scan_polar(self) -> None:
         """Scan for Polar straps in the background and fill the picker."""
@@ -912,6 +921,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if self._latest_flags:
                 self._hrv_shown = False
                 self.status_panel.set_hrv(math.nan, math.nan)
+        if batch.scores:
+            self.status_panel.set_scores(self.timeline.smoothed())
         for hr in batch.heart_rates:
             if not self._latest_flags:  # the device's own figure, unless the signal is bad
                 self._hr_bpm = hr.bpm
@@ -986,6 +997,17 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.status_panel.set_status("recalibrating: sit still for a minute")
 
+    def open_calibration_wizard(self) -> Any:
+        """Open the guided calibration (:mod:`ecgaffect.gui.calibration_wizard`) on the
+        source this window is connected to; returns the (non-blocking, modal) dialog.
+        """
+        from ecgaffect.gui.calibration_wizard import CalibrationWizard
+
+        dialog = CalibrationWizard(self)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
     def _maybe_hrv(self) -> None:
         p = self.pipeline
         now = time.monotonic()
@@ -1028,12 +1050,52 @@ class MainWindow(QtWidgets.QMainWindow):
         self.circumplex.redraw()
         self.frames += 1
 
+    # -- read-only view of a pipeline run elsewhere (the participant grid) ------------------
+    #: True once :meth:`follow` made this window a read-only view
+    read_only = False
+
+    def follow(self, pipeline: Pipeline, bridge: GuiBridge, title: str) -> None:
+        """Show ``pipeline``, started and owned by someone else (a lab run of the participant
+        grid), through ``bridge``, one of its sinks: read-only, the source, recording and
+        model controls hidden, ``title`` (the participant) on top; closing the window leaves
+        the pipeline running and the settings unsaved.
+        """
+        self.read_only = True
+        self.setWindowTitle(f"ecgaffect — {title}")
+        source_box, record_box = (
+            self.connect_button.parentWidget(),
+            self.record_button.parentWidget(),
+        )
+        for w in (source_box, record_box, self.model_button, self.recalibrate_button):
+            w.hide()
+        self.participant_label = QtWidgets.QLabel(title)
+        font = self.participant_label.font()
+        font.setBold(True)
+        font.setPointSize(font.pointSize() + 6)
+        self.participant_label.setFont(font)
+        source_box.parentWidget().layout().insertWidget(0, self.participant_label)
+        scorer = pipeline.scorer
+        self.scorer, self.pipeline, self.source, self.bridge = (
+            scorer,
+            pipeline,
+            pipeline.source,
+            bridge,
+        )
+        self._status = getattr(pipeline, "source_status", None)
+        self.card_panel.set_card(scorer.card, str(getattr(scorer, "path", "") or ""))
+        classes = {t: scorer.classes(t) for t in scorer.tasks}
+        self.trace.configure(pipeline.fs_in_hz, self.settings.trace_window_s)
+        self.timeline.configure(classes)
+        self.circumplex.configure(classes)
+
     # -- shutdown ----------------------------------------------------------------------------
     def save_screenshot(self, path: str | Path) -> Path:
         """Save the window as a PNG."""
         path = Path(path)
         if not path.parent.is_dir():
             raise FileNotFoundError(f"screenshot {str(path)!r}: folder {path.parent} missing")
+        self.pull()  # what has arrived, drawn: not the frame before the last batch
+        self.redraw()
         pixmap = self.grab()
         if not pixmap.save(str(path), "PNG"):
             raise OSError(f"could not write screenshot {path}")
@@ -1069,7 +1131,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._background.shutdown(wait=True, cancel_futures=True)
         self._futures.clear()
         try:
-            settings_mod.save_settings(self.settings, self.settings_file)
+            if not self.read_only:  # a read-only view changes no setting
+                settings_mod.save_settings(self.settings, self.settings_file)
         except (OSError, ValueError) as exc:
             log.warning("could not save the GUI settings: %s", exc)
         for view in (self.trace, self.timeline, self.circumplex):
@@ -1086,8 +1149,10 @@ def run_gui(args: argparse.Namespace) -> int:
         raise ValueError(f"--speed must be > 0 (1 = real time), got {args.speed}")
     if args.replay is not None and not Path(args.replay).is_file():
         raise FileNotFoundError(f"--replay {str(args.replay)!r}: no such file")
-    if args.model is not None and not Path(args.model).is_file():
-        raise FileNotFoundError(f"--model {str(args.model)!r}: no such file")
+    if args.model is not None:  # a file or a packaged model's name (stress, demo)
+        from ecgaffect.model import resolve_model
+
+        resolve_model(args.model)
     if args.quit_after is not None and args.quit_after <= 0:
         raise ValueError(f"--quit-after must be > 0 seconds, got {args.quit_after}")
     if args.screenshot is not None and args.quit_after is None:
@@ -1115,6 +1180,8 @@ def run_gui(args: argparse.Namespace) -> int:
             win.start_lsl(args.lsl)
         elif args.polar:
             win.start_polar(settings.polar_address)
+        if getattr(args, "calibrate", False):
+            win.open_calibration_wizard()
 
     QtCore.QTimer.singleShot(100, begin)
     if args.quit_after is not None:

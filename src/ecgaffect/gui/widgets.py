@@ -9,6 +9,7 @@ pipeline (:class:`~ecgaffect.stream.sinks.Score`, :meth:`Pipeline.hrv`).
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,9 @@ __all__ = [
     "TraceView",
     "format_clock",
     "affect_curves",
+    "format_smoothed_reading",
+    "MarkerAxis",
+    "ProbabilityAxis",
 ]
 
 pg.setConfigOptions(antialias=True, background="w", foreground="#333")
@@ -113,8 +117,13 @@ class TraceView(pg.PlotWidget):
     rate steady without redrawing the data. Gaps break the line.
     """
 
-    #: the view's right edge trails the newest sample by at most this part of the window
+    #: the view's right edge trails the newest sample by at most this part of the window ...
     MAX_LAG_FRACTION = 0.1
+    #: ... and by at most this many seconds of signal: one Polar H10 frame (73 samples at
+    #: 130 Hz, 0.56 s) still scrolls smoothly at 1x, while a fast replay's batches (the 50 ms
+    #: pull timer drains 50 ms x speed of signal: 1.1-1.7 s at 20x) no longer hold the newest
+    #: second and a half off-screen
+    MAX_LAG_S = 0.6
 
     def __init__(self, window_s: float = 10.0, parent: Any = None) -> None:
         super().__init__(parent=parent, axisItems={"bottom": TimeAxis()})
@@ -160,9 +169,9 @@ class TraceView(pg.PlotWidget):
         if window_s is not None:
             self.window_s = float(window_s)
         self.fs_hz = float(fs_hz)
-        # the view trails the newest sample by up to MAX_LAG_FRACTION of the window: hold
-        # that much more, so the view's left edge is never blank
-        held_n = self.window_s * (1.0 + self.MAX_LAG_FRACTION) * fs_hz
+        # the view trails the newest sample by up to max_lag_s: hold that much more, so the
+        # view's left edge is never blank
+        held_n = (self.window_s + self.max_lag_s) * fs_hz
         self.n_points = int(math.ceil(round(held_n, 6)))  # round: 2.2 * 100 is not 221
         self._y = np.full(self.n_points, np.nan)
         self._x = np.full(self.n_points, np.nan)
@@ -174,6 +183,18 @@ class TraceView(pg.PlotWidget):
         self._edge_s = 0.0
         self.setXRange(-self.window_s, 0.0, padding=0.0)
         self._dirty = True
+
+    @property
+    def max_lag_s(self) -> float:
+        """The most the view's right edge trails the newest sample (s of signal)."""
+        return min(self.MAX_LAG_FRACTION * self.window_s, self.MAX_LAG_S)
+
+    @property
+    def newest_s(self) -> float:
+        """Stream time of the newest sample held (NaN before the first)."""
+        if self.samples_total == 0 or not math.isfinite(self.fs_hz):
+            return math.nan
+        return self.samples_total / self.fs_hz
 
     def append(
         self,
@@ -246,14 +267,16 @@ class TraceView(pg.PlotWidget):
 
         The edge trails the newest sample by about one batch and advances smoothly with the
         measured sample rate in between batches, so the trace scrolls at the frame rate. The
-        lag is at most :attr:`MAX_LAG_FRACTION` of the window: a large batch (start-up, a
-        stalled GUI) must not leave the view behind the data, where the line would be
-        off-screen while the window-wide R-peak markers still show.
+        lag is at most :attr:`max_lag_s`: a large batch (start-up, a stalled GUI, a fast
+        replay, whose every pull brings a second or more of signal) must not leave the view
+        behind the data, where the newest samples would be off-screen. The view never goes
+        past the newest sample: when the data stop (a replay ended) nothing is drawn after
+        the last real sample.
         """
         if self.samples_total == 0 or not math.isfinite(self.fs_hz):
             return self._edge_s
         newest = self.samples_total / self.fs_hz
-        max_lag_s = self.MAX_LAG_FRACTION * self.window_s
+        max_lag_s = self.max_lag_s
         if math.isfinite(self._rate_samples_per_s) and math.isfinite(self._last_wall_s):
             base = newest - min(self._chunk_n / self.fs_hz, max_lag_s)
             ahead = max(0.0, wall_s - self._last_wall_s) * self._rate_samples_per_s / self.fs_hz
@@ -279,11 +302,15 @@ class TraceView(pg.PlotWidget):
             self._peaks.setData([], [])
             return True
         first = int(np.argmax(valid))  # held samples are contiguous at the end
-        y = self._y[first:]
+        # copies, not views: append() shifts the buffers in place, and pyqtgraph keeps the
+        # arrays it is given and reads them again whenever the view changes (every scroll
+        # step, a resize, a repaint after a grab): a view would let the line show samples
+        # newer than the x range and the R-peak marks, which are positioned at redraw
+        # (the blank left part with marks over nothing of issue 12, item 5)
+        x = self._x[first:].copy()
+        y = self._y[first:].copy()
         gaps = bool(np.isnan(y).any())  # NaN = a gap: the line is broken there
-        self._curve.setData(
-            self._x[first:], y, connect="finite" if gaps else "all", skipFiniteCheck=not gaps
-        )
+        self._curve.setData(x, y, connect="finite" if gaps else "all", skipFiniteCheck=not gaps)
         t = self._t[first:]
         peaks = self._peak_times[(self._peak_times >= t[0]) & (self._peak_times <= t[-1])]
         if peaks.size:
@@ -296,24 +323,176 @@ class TraceView(pg.PlotWidget):
         return True
 
 
-class TimelineView(pg.PlotWidget):
-    """Class probabilities over the last ``history_s`` seconds, one curve per affect output.
+class ProbabilityAxis(pg.AxisItem):
+    """The timeline's left axis: its end labels ("0", "1.0") are always drawn.
 
-    Windows of poor quality are *not* part of the curves: they are drawn as grey crosses
-    (the score exists but must not be read as a confident answer). Markers are vertical lines.
+    With the grid on, pyqtgraph drops a tick label that reaches past the view box, and the
+    0 and 1 ticks sit a few pixels from its edges, so both vanished at most plot heights.
+    This axis lets labels reach :attr:`OVERFLOW_PX` into the (empty) corners above and
+    below it.
     """
 
-    def __init__(self, history_s: float = 300.0, capacity: int = 4096, parent: Any = None):
-        super().__init__(parent=parent, axisItems={"bottom": TimeAxis()})
+    OVERFLOW_PX = 12
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("left", **kwargs)
+
+    def boundingRect(self) -> Any:  # noqa: N802 - Qt's name
+        m = self.OVERFLOW_PX
+        return super().boundingRect().adjusted(0, -m, 0, m)
+
+
+class MarkerAxis(pg.AxisItem):
+    """The timeline's top axis: one label per marker, laid out so that none disappears.
+
+    Labels are placed left to right, each centred on its marker in the first row where it
+    does not overlap the previous label of that row (up to :attr:`ROWS` rows, staggered).
+    When they do not all fit, the labels take the rows in turn and each is elided to the
+    room between its neighbours in its row (``"neutral i…"``, at least ``"…"``); the marker
+    line's tooltip holds the whole text. The axis is as tall as the rows in use.
+    :meth:`label_layout` is the result.
+    """
+
+    ROWS = 3
+    GAP_PX = 6.0
+
+    def __init__(self, colour: str, **kwargs: Any) -> None:
+        super().__init__("top", **kwargs)
+        self.setStyle(tickLength=0, autoExpandTextSpace=False)
+        self.setTextPen(pg.mkPen(colour))
+        self.setTicks([[], []])
+        self._labels: list[tuple[float, str]] = []
+        self._rows_shown = 0
+        self._fit_rows(1)
+
+    def _metrics(self) -> Any:
+        return QtGui.QFontMetricsF(self.style["tickFont"] or self.font())
+
+    def _fit_rows(self, rows: int) -> None:
+        rows = max(1, min(rows, self.ROWS))
+        if rows != self._rows_shown:
+            self._rows_shown = rows
+            self.setHeight(int(math.ceil(rows * self._metrics().height() + 4)))
+
+    def set_labels(self, labels: Sequence[tuple[float, str]]) -> None:
+        """``(stream time, text)`` of the markers to label (any order)."""
+        self._labels = sorted((float(t), str(s)) for t, s in labels)
+        rows = max((row for _, _, row, _ in self._layout(rows=self.ROWS)), default=0) + 1
+        self._fit_rows(rows)
+        self.picture = None
+        self.update()
+
+    @property
+    def labels(self) -> list[tuple[float, str]]:
+        return list(self._labels)
+
+    def label_layout(self) -> list[tuple[float, str, int, Any]]:
+        """``(stream time, text shown, row, QRectF in axis coordinates)`` per visible label."""
+        return self._layout(rows=self._rows_shown)
+
+    def _layout(self, rows: int) -> list[tuple[float, str, int, Any]]:
+        view = self.linkedView()
+        rect = self.mapRectFromParent(self.geometry())
+        if view is None or not self._labels or rect.width() <= 0:
+            return []
+        (x0, x1), _ = view.viewRange()
+        if x1 <= x0:
+            return []
+        fm = self._metrics()
+        h = fm.height()
+        scale = rect.width() / (x1 - x0)
+        visible = [(t, s) for t, s in self._labels if x0 <= t <= x1]
+        cx = [rect.left() + (t - x0) * scale for t, _ in visible]
+        widths = [fm.horizontalAdvance(s) for _, s in visible]
+
+        def place(i: int, lo: float, hi: float, width: float) -> float:
+            """Left edge of a label of ``width`` centred on its marker within [lo, hi]."""
+            return min(max(cx[i] - width / 2, lo), max(hi - width, lo))
+
+        out: list[tuple[float, str, int, Any]] = []
+        right = [-math.inf] * rows  # first pass: whole labels, first row with room
+        for i, (t, text) in enumerate(visible):
+            lo, hi = rect.left(), rect.right()
+            row = next(
+                (r for r in range(rows) if place(i, lo, hi, widths[i]) >= right[r] + self.GAP_PX),
+                None,
+            )
+            if row is None:
+                break
+            left = place(i, lo, hi, widths[i])
+            out.append(
+                (t, text, row, QtCore.QRectF(left, rect.bottom() - 2 - (row + 1) * h, widths[i], h))
+            )
+            right[row] = left + widths[i]
+        else:
+            return out
+        # crowded: the rows in turn, each label elided to the room between its row's
+        # neighbours (half-way to each, less the gap)
+        out = []
+        for i, (t, text) in enumerate(visible):
+            row = i % rows
+            lo = rect.left() if i < rows else (cx[i - rows] + cx[i]) / 2 + self.GAP_PX / 2
+            hi = rect.right() if i + rows >= len(visible) else (cx[i] + cx[i + rows]) / 2
+            hi -= self.GAP_PX / 2 if i + rows < len(visible) else 0.0
+            shown = fm.elidedText(text, QtCore.Qt.TextElideMode.ElideRight, max(hi - lo, 0.0))
+            shown = shown or "…"
+            width = fm.horizontalAdvance(shown)
+            left = place(i, max(lo, rect.left()), min(hi, rect.right()), width)
+            out.append(
+                (t, shown, row, QtCore.QRectF(left, rect.bottom() - 2 - (row + 1) * h, width, h))
+            )
+        return out
+
+    def generateDrawSpecs(self, p: Any) -> Any:  # noqa: N802 - pyqtgraph's name
+        specs = super().generateDrawSpecs(p)
+        if specs is None:
+            return None
+        axis_spec, tick_specs, _ = specs
+        flags = QtCore.Qt.AlignmentFlag.AlignCenter | QtCore.Qt.TextFlag.TextDontClip
+        texts = [(rect, flags, shown) for _, shown, _, rect in self.label_layout()]
+        return axis_spec, tick_specs, texts
+
+
+class TimelineView(pg.PlotWidget):
+    """The affect score over the last ``history_s`` seconds, one output per colour.
+
+    Per output: the smoothed value over :attr:`smooth_s` (default 30 s, by
+    :class:`~ecgaffect.stream.smoothing.ScoreSmoother`, the console's smoothing) as a bold
+    line with its uncertainty band filled in, and the raw per-window scores as faint dots.
+    Windows of poor quality are hollow grey circles and never move the smoothed line (the
+    smoother leaves them out); with no good window in the horizon the line breaks. Markers
+    are vertical lines labelled above the plot (:class:`MarkerAxis`).
+    """
+
+    #: marker labels longer than this are cut (with "…"); the full text is the tooltip
+    LABEL_CHARS = 24
+    STIMULUS_COLOUR, USER_COLOUR = "#5f3dc4", "#e8590c"
+
+    def __init__(
+        self,
+        history_s: float = 300.0,
+        capacity: int = 4096,
+        parent: Any = None,
+        *,
+        smooth_s: float = 30.0,
+    ):
+        self._top = MarkerAxis(self.STIMULUS_COLOUR)
+        super().__init__(
+            parent=parent,
+            axisItems={"bottom": TimeAxis(), "left": ProbabilityAxis(), "top": self._top},
+        )
         self.history_s = float(history_s)
         self.capacity = int(capacity)
         if self.history_s <= 0 or self.capacity < 2:
             raise ValueError(
                 f"history_s must be > 0 and capacity >= 2, got {history_s!r} and {capacity!r}"
             )
+        if not (math.isfinite(smooth_s) and smooth_s > 0):
+            raise ValueError(f"smooth_s must be > 0 seconds, got {smooth_s!r}")
+        self.smooth_s = float(smooth_s)
         self.setLabel("left", "probability")
         self.setLabel("bottom", "stream time (min:s)")
-        self.setYRange(0.0, 1.0, padding=0.02)
+        self.setYRange(0.0, 1.0, padding=0.04)
         self.setXRange(0.0, self.history_s, padding=0.0)
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMouseEnabled(x=False, y=False)
@@ -321,74 +500,121 @@ class TimelineView(pg.PlotWidget):
         self.getPlotItem().hideButtons()
         self.addLine(y=0.5, pen=pg.mkPen("#adb5bd", style=QtCore.Qt.PenStyle.DashLine))
         # the legend is the plot's title line and the marker labels are the top axis's
-        # ticks: neither is drawn over the curves
+        # text: neither is drawn over the curves
         self.legend_text = ""
         self.showAxis("top")
-        top = self.getPlotItem().getAxis("top")
-        top.setTicks([[], []])
-        top.setStyle(tickLength=0)
-        top.setTextPen(pg.mkPen(self.STIMULUS_COLOUR))
         self.curves: list[tuple[str, str, int]] = []
-        self._items: list[Any] = []
+        self.smoothers: list[Any] = []
+        self._items: list[Any] = []  # per window (good windows): faint dots
+        self._smooth_items: list[Any] = []  # smoothed: bold line
+        self._band_items: list[Any] = []  # (low curve, high curve, fill) per output
         self._poor = pg.ScatterPlotItem(
-            size=7, symbol="x", pen=pg.mkPen(POOR_COLOUR), brush=pg.mkBrush(POOR_COLOUR)
+            size=6, symbol="o", pen=pg.mkPen(POOR_COLOUR, width=1.2), brush=pg.mkBrush(None)
         )
         self.addItem(self._poor)
         self._t = np.full(self.capacity, np.nan)
         self._ok = np.zeros(self.capacity, dtype=bool)
         self._p = np.full((0, self.capacity), np.nan)
+        self._s = np.full((0, 3, self.capacity), np.nan)  # smoothed value, low, high
         self._marker_lines: list[tuple[float, Any]] = []
         self.n_scores = 0
         self._t_now = math.nan
         self._dirty = False
 
-    def configure(self, classes: Mapping[str, Sequence[str]]) -> None:
-        """Set up one curve per :func:`affect_curves` entry (clears the history)."""
-        for item in self._items:
+    def configure(self, classes: Mapping[str, Sequence[str]], window_s: float = 10.0) -> None:
+        """Set up one output per :func:`affect_curves` entry (clears the history).
+
+        Args:
+            classes: class names per task, as the model gives them.
+            window_s: the model's window length (the smoother counts independent windows
+                by it).
+        """
+        from ecgaffect.stream.smoothing import ScoreSmoother
+
+        for item in self._items + self._smooth_items:
             self.removeItem(item)
+        for lo, hi, fill in self._band_items:
+            for item in (fill, lo, hi):
+                self.removeItem(item)
         self.curves = affect_curves(classes)
-        self._items = []
+        names = {task: list(c) for task, c in classes.items()}
+        self.smoothers = [
+            ScoreSmoother(task, names[task][k], horizon_s=self.smooth_s, window_s=window_s)
+            for _, task, k in self.curves
+        ]
+        self._items, self._smooth_items, self._band_items = [], [], []
         for i in range(len(self.curves)):
             colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
-            item = self.plot(
-                pen=pg.mkPen(colour, width=2),
-                symbol="o",
-                symbolSize=4,
-                symbolPen=None,
-                symbolBrush=colour,
-                connect="finite",
+            faint = QtGui.QColor(colour)
+            faint.setAlpha(90)
+            band = QtGui.QColor(colour)
+            band.setAlpha(45)
+            # curves, not data items: FillBetweenItem fills between their paths, and a data
+            # item without a pen has none
+            lo = pg.PlotCurveItem(pen=pg.mkPen(band), connect="finite")
+            hi = pg.PlotCurveItem(pen=pg.mkPen(band), connect="finite")
+            fill = pg.FillBetweenItem(lo, hi, brush=pg.mkBrush(band))
+            for item in (fill, lo, hi):
+                self.addItem(item)
+            self._band_items.append((lo, hi, fill))
+            dots = self.plot(pen=None, symbol="o", symbolSize=4, symbolPen=None, symbolBrush=faint)
+            self._items.append(dots)
+            line = self.plot(pen=pg.mkPen(colour, width=3), connect="finite")
+            self._smooth_items.append(line)
+        entries = []
+        for i, (label, _, _) in enumerate(self.curves):
+            colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
+            entries.append(
+                f'<span style="color:{colour}"><b>━ {label}</b> smoothed {self.smooth_s:g} s'
+                f" (band: 95 %) &nbsp;• per window</span>"
             )
-            self._items.append(item)
-        entries = [
-            f'<span style="color:{CURVE_COLOURS[i % len(CURVE_COLOURS)]}">━ {label}</span>'
-            for i, (label, _, _) in enumerate(self.curves)
-        ]
-        entries.append(f'<span style="color:{POOR_COLOUR}">✕ poor signal</span>')
+        entries.append(f'<span style="color:{POOR_COLOUR}">○ poor signal (left out)</span>')
         self.legend_text = "&nbsp;&nbsp;".join(entries)
         self.setTitle(self.legend_text, size="8pt")
         self._t[:] = np.nan
         self._ok[:] = False
         self._p = np.full((len(self.curves), self.capacity), np.nan)
+        self._s = np.full((len(self.curves), 3, self.capacity), np.nan)
         self.n_scores = 0
         self._dirty = True
 
     def add_score(self, score: Score, t_s: float) -> None:
         """Add a score whose window ends at stream time ``t_s``."""
         row = np.full((len(self.curves), 1), np.nan)
+        smooth = np.full((len(self.curves), 3, 1), np.nan)
         for i, (_, task, k) in enumerate(self.curves):
             probs = score.probabilities.get(task)
             if probs is not None and k < len(probs):
                 row[i, 0] = float(probs[k])
+            sm = self.smoothers[i]
+            sm.add(score)
+            cur = sm.current()
+            smooth[i, :, 0] = (cur.value, cur.low, cur.high)
         _shift_in(self._t, np.array([t_s]))
         _shift_in(self._ok, np.array([score.quality_ok]))
         for i in range(len(self.curves)):
             _shift_in(self._p[i], row[i])
+            for j in range(3):
+                _shift_in(self._s[i, j], smooth[i, j])
         self.n_scores += 1
         self._dirty = True
 
-    #: marker labels longer than this are cut (with "…"); the full text is the tooltip
-    LABEL_CHARS = 12
-    STIMULUS_COLOUR, USER_COLOUR = "#5f3dc4", "#e8590c"
+    def smoothed(self) -> list[tuple[str, Any]]:
+        """``(name, SmoothedScore)`` now, per output (for the readings panel): the task's
+        name for a two-class task (its second class, as the timeline), else
+        ``"task P(class)"``.
+        """
+        per_task = collections.Counter(sm.task for sm in self.smoothers)
+        return [
+            (sm.task if per_task[sm.task] == 1 else f"{sm.task} P({sm.cls})", sm.current())
+            for sm in self.smoothers
+        ]
+
+    @property
+    def smoothed_series(self) -> np.ndarray:
+        """``(outputs, 3, n)``: smoothed value, low, high at each held score (oldest first)."""
+        first = self.capacity - min(self.n_scores, self.capacity)
+        return self._s[:, :, first:].copy()
 
     def add_marker(self, t_s: float, text: str, *, user: bool = False) -> None:
         """A vertical line at stream time ``t_s``: dotted purple for a marker of the source
@@ -428,6 +654,13 @@ class TimelineView(pg.PlotWidget):
             lo = max(0.0, edge_s - self.history_s)  # no negative times before the first score
             self.setXRange(lo, lo + self.history_s, padding=0.0)
 
+    @staticmethod
+    def _set_line(item: Any, x: np.ndarray, y: np.ndarray) -> None:
+        if np.isfinite(y).any():
+            item.setData(x, y, connect="finite")
+        else:  # pyqtgraph warns on all-NaN data
+            item.setData([], [])
+
     def redraw(self) -> bool:
         """Set the data if anything changed; True when it did."""
         if not self._dirty:
@@ -435,16 +668,19 @@ class TimelineView(pg.PlotWidget):
         self._dirty = False
         # only the filled, visible slots: pyqtgraph does per-point Python work for symbols
         first = self.capacity - min(self.n_scores, self.capacity)
-        x, ok, p = self._t[first:], self._ok[first:], self._p[:, first:]
+        # copies: add_score() shifts the buffers in place and pyqtgraph keeps what it is given
+        x, ok = self._t[first:].copy(), self._ok[first:].copy()
+        p, s = self._p[:, first:].copy(), self._s[:, :, first:].copy()
         if math.isfinite(self._t_now):
             keep = x >= self._t_now - self.history_s
-            x, ok, p = x[keep], ok[keep], p[:, keep]
+            x, ok, p, s = x[keep], ok[keep], p[:, keep], s[:, :, keep]
         for i, item in enumerate(self._items):
-            y = np.where(ok, p[i], np.nan)
-            if np.isfinite(y).any():
-                item.setData(x, y, connect="finite")
-            else:  # pyqtgraph warns on all-NaN data
-                item.setData([], [])
+            self._set_line(item, x, np.where(ok, p[i], np.nan))  # dots only (no pen)
+            self._set_line(self._smooth_items[i], x, s[i, 0])
+            lo, hi, _ = self._band_items[i]
+            band = np.isfinite(s[i, 1]) & np.isfinite(s[i, 2])
+            self._set_line(lo, x, np.where(band, s[i, 1], np.nan))
+            self._set_line(hi, x, np.where(band, s[i, 2], np.nan))
         poor = np.isfinite(x) & ~ok
         if poor.any() and p.shape[0]:
             xs = np.repeat(x[poor], p.shape[0])
@@ -461,27 +697,17 @@ class TimelineView(pg.PlotWidget):
                 else:
                     kept.append((ts, line))
             self._marker_lines = kept
-        self._marker_ticks()
+        self._top.set_labels([(ts, line.short_text) for ts, line in self._marker_lines])
         return True
-
-    def _marker_ticks(self) -> None:
-        """The visible markers' labels as the top axis's ticks (the newest wins when two
-        would overlap).
-        """
-        lo = self._t_now - self.history_s if math.isfinite(self._t_now) else -math.inf
-        width_px = max(self.getPlotItem().getViewBox().width(), 1.0)
-        min_gap_s = self.history_s * 80.0 / width_px  # about a label's width
-        ticks: list[tuple[float, str]] = []
-        for ts, line in sorted(self._marker_lines, key=lambda m: m[0], reverse=True):
-            if ts >= lo and all(abs(ts - t) >= min_gap_s for t, _ in ticks):
-                ticks.append((ts, line.short_text))
-        self.getPlotItem().getAxis("top").setTicks([sorted(ticks), []])
 
     @property
     def marker_ticks(self) -> list[tuple[float, str]]:
-        """The marker labels on the top axis: ``(stream time, text)``."""
-        major = self.getPlotItem().getAxis("top")._tickLevels
-        return list(major[0]) if major else []
+        """The marker labels on the top axis: ``(stream time, text)`` (before layout)."""
+        return self._top.labels
+
+    def marker_label_layout(self) -> list[tuple[float, str, int, Any]]:
+        """Where the top axis draws each label: ``(time, text shown, row, rect)``."""
+        return self._top.label_layout()
 
     @property
     def n_markers(self) -> int:
@@ -648,6 +874,14 @@ class StatusPanel(QtWidgets.QFrame):
         self.quality_dot = _label("●", size_pt=18)
         self.quality = _label("quality: --")
         self.quality.setWordWrap(True)
+        self.score = _label("—", bold=True)
+        self.score.setWordWrap(True)
+        self.score.setToolTip(
+            "the model's score averaged over the last 30 s of good windows, with its 95 % "
+            "band; windows of poor signal are left out (the timeline's dots are the single "
+            "windows)"
+        )
+        self.score_title = _label("Score")
         self.pipeline = _label("")
         self.pipeline.setWordWrap(True)
         grid.addWidget(_label("Status"), 0, 0)
@@ -659,7 +893,9 @@ class StatusPanel(QtWidgets.QFrame):
         grid.addWidget(_label("Signal"), 3, 0)
         grid.addWidget(self.quality_dot, 3, 1)
         grid.addWidget(self.quality, 3, 2)
-        grid.addWidget(self.pipeline, 4, 0, 1, 3)
+        grid.addWidget(self.score_title, 4, 0)
+        grid.addWidget(self.score, 4, 1, 1, 2)
+        grid.addWidget(self.pipeline, 5, 0, 1, 3)
         grid.setColumnStretch(2, 1)
         self.set_quality(None)
 
@@ -690,6 +926,30 @@ class StatusPanel(QtWidgets.QFrame):
 
     def set_pipeline(self, text: str) -> None:
         self.pipeline.setText(text)
+
+    def set_scores(self, smoothed: Sequence[tuple[str, Any]]) -> None:
+        """The smoothed scores, one line per output (:func:`format_smoothed_reading`)."""
+        lines = [format_smoothed_reading(name, cur) for name, cur in smoothed]
+        self.score.setText("\n".join(lines) if lines else "—")
+
+
+def format_smoothed_reading(name: str, cur: Any) -> str:
+    """One smoothed score for the readings panel: ``"stress 0.62 (0.48–0.74), 30 s"``.
+
+    Args:
+        name: the output's name (e.g. ``"stress"``).
+        cur: its :class:`~ecgaffect.stream.smoothing.SmoothedScore`.
+
+    Returns:
+        The line; "—" for the value when no good window lies in the horizon, no band
+        before three good windows.
+    """
+    horizon = f"{cur.horizon_s:g} s"
+    if not math.isfinite(cur.value):
+        return f"{name} —, {horizon}"
+    if math.isfinite(cur.low) and math.isfinite(cur.high):
+        return f"{name} {cur.value:.2f} ({cur.low:.2f}–{cur.high:.2f}), {horizon}"
+    return f"{name} {cur.value:.2f}, {horizon}"
 
 
 def _cut(text: str, n: int) -> str:

@@ -419,22 +419,109 @@ class ModelCard:
             out[task] = rec
         return out
 
+    def output_validation(self, task: str) -> dict[str, str]:
+        """What is known about the validation of ``task``, as flat text (the LSL outlet's
+        per-channel metadata, :meth:`validation_table`).
+
+        Returns:
+            ``validated`` (``"yes"``/``"no"``), ``dataset`` (what it was validated on, or
+            for a personal model fitted on), ``protocol``, ``metric`` (the headline figures,
+            e.g. ``"LOSO balanced accuracy 0.8075, AUROC 0.8521"``) and ``note``; ``"none"``
+            where the card records nothing.
+        """
+        self.classes(task)  # ValueError naming the known tasks
+        rec = self.validation()[task]
+        on = rec.get("validated_on") if isinstance(rec.get("validated_on"), dict) else {}
+        protocol = self.metrics.get("protocol") if isinstance(self.metrics, dict) else None
+        out = {
+            "validated": "yes" if rec["validated"] else "no",
+            "dataset": str(on.get("dataset") or "none"),
+            "protocol": str(on.get("protocol") or protocol or "none"),
+            "metric": "none",
+            "note": "",
+        }
+        ba, auc = rec.get("loso_balanced_accuracy"), rec.get("loso_auroc")
+        if rec["validated"] and ba is not None:
+            out["metric"] = f"LOSO balanced accuracy {ba}" + (
+                f", AUROC {auc}" if auc is not None else ""
+            )
+            hb, ha = rec.get("hrv_baseline_balanced_accuracy"), rec.get("hrv_baseline_auroc")
+            if hb is not None:
+                out["metric"] += f" (HRV baseline {hb} / {ha})"
+        if self.demo:
+            out["note"] = DEMO_WARNING
+            out["dataset"] = "none"
+            out["protocol"] = "none"
+        elif rec.get("personal"):
+            data = self.training_data if isinstance(self.training_data, dict) else {}
+            out["dataset"] = str(data.get("dataset") or "one person's calibration")
+            cba, cauc = rec.get("cv_balanced_accuracy"), rec.get("cv_auroc")
+            if cba is not None:
+                out["metric"] = f"time-blocked CV balanced accuracy {cba}, AUROC {cauc}"
+            out["note"] = "personal model: fitted on one person, not validated on others"
+        elif not rec["validated"]:
+            out["note"] = "no validation recorded in the card"
+        return out
+
+    def validation_brief(self) -> list[str]:
+        """One line per output: ``stress: VALIDATED (EEGMAT ..., LOSO ...)`` or ``arousal:
+        NOT VALIDATED (demo model — ...)`` (printed by ``live`` and ``score``).
+        """
+        lines = []
+        for task in self.tasks:
+            v = self.output_validation(task)
+            if v["validated"] == "yes":
+                lines.append(
+                    f"{task}: VALIDATED on {v['dataset'].split(' (')[0]}, {v['metric']}; "
+                    "only for what the card says (ecgaffect model-info)"
+                )
+            else:
+                why = v["note"] + (f"; {v['metric']}" if v["metric"] != "none" else "")
+                lines.append(f"{task}: NOT VALIDATED ({why})")
+        return lines
+
+    def validation_oneline(self) -> str:
+        """The whole model in one line: ``validated: stress (EEGMAT, LOSO balanced accuracy
+        0.8075, ...)`` or ``NOT validated (demo model — ...)`` (``model-info``'s list).
+        """
+        per = {t: self.output_validation(t) for t in self.tasks}
+        done = [t for t, v in per.items() if v["validated"] == "yes"]
+        if not done:
+            notes = {v["note"] for v in per.values() if v["note"]}
+            return "NOT validated" + (f" ({'; '.join(sorted(notes))})" if notes else "")
+        parts = [f"{t} on {per[t]['dataset'].split(' (')[0]}, {per[t]['metric']}" for t in done]
+        text = "validated: " + "; ".join(parts)
+        rest = [t for t in per if t not in done]
+        return text + (f"; NOT validated: {', '.join(rest)}" if rest else "")
+
+    def validation_table(self) -> list[str]:
+        """``model-info``'s per-output validation table (one row per output, then the
+        long protocol texts as numbered notes).
+        """
+        rows = [("output", "validated", "dataset", "metric")]
+        notes: list[str] = []
+        for task in self.tasks:
+            v = self.output_validation(task)
+            rows.append((task, v["validated"], v["dataset"].split(" (")[0], v["metric"]))
+            if v["protocol"] != "none":
+                notes.append(f"  {task}: protocol: {v['protocol']}")
+            if v["note"]:
+                notes.append(f"  {task}: note: {v['note']}")
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = ["validation per output:"]
+        for r in rows:
+            cells = "  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True))
+            lines.append(f"  {cells}  {r[3]}")
+        return lines + notes
+
     def validation_lines(self) -> list[str]:
         """``model-info`` lines saying per output whether it is validated, and on what."""
-        lines = ["validation:"]
+        lines = self.validation_table()
         for task, rec in self.validation().items():
-            if not rec["validated"]:
-                lines.append(f"  {task:<14}NOT VALIDATED")
-                continue
-            ba, auc = rec.get("loso_balanced_accuracy"), rec.get("loso_auroc")
-            hb, ha = rec.get("hrv_baseline_balanced_accuracy"), rec.get("hrv_baseline_auroc")
-            lines.append(
-                f"  {task:<14}VALIDATED: balanced accuracy {ba}, AUROC {auc}"
-                + (f" (HRV baseline {hb} / {ha})" if hb is not None else "")
-            )
             on = rec.get("validated_on")
-            if isinstance(on, dict):
-                lines += [f"    {k}: {v}" for k, v in on.items()]
+            if rec["validated"] and isinstance(on, dict):
+                lines.append(f"  {task}: validated on:")
+                lines += [f"    {k}: {v}" for k, v in on.items() if k != "protocol"]
         return lines
 
     def summary(self) -> str:

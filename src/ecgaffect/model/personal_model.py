@@ -17,7 +17,16 @@ Before the final fit, the protocol of :mod:`ecgaffect.model.personal_eval` judge
 the later half tests, test windows overlapping a training window are purged. That figure is
 shown to the user and written into the card; it is optimistic by construction (same
 sitting), and the card says so. The final head then uses every usable labelled window.
-The temperature is left at 1: a few dozen windows cannot calibrate it.
+
+The temperature is fitted on held-out windows, as for the packaged model
+(:func:`~ecgaffect.model.stress_model.fit_temperature`): two time-blocked folds — the one
+above, and its mirror image (the later half of each block trains, the earlier half tests,
+overlaps purged) — each fit a head at temperature 1, and their held-out probabilities are
+pooled; the temperature that minimises their log-loss divides the final head's logit, but
+never below 1 (a head that separates one sitting perfectly would be sharpened towards 0/1,
+which that sitting cannot justify). The card records the fitted and applied temperature, the
+pooled windows and the log-loss before (temperature 1) and after. It is fitted on a few dozen
+windows of one sitting, so it is a rough correction, and the card says that too.
 
 Samples lost during the calibration (NaN in the recording) are bridged linearly *for the
 filters only*; every window that touches a lost sample is left out of fitting and judging.
@@ -35,7 +44,7 @@ import numpy as np
 from ecgaffect.model.baselines import calibration_mask, relative_to_baseline
 from ecgaffect.model.card import ModelCard
 
-__all__ = ["PersonalFit", "PersonalModelError", "fit_personal_model"]
+__all__ = ["PersonalFit", "PersonalModelError", "fit_personal_model", "log_loss"]
 
 #: Fewest usable windows per class (outside the calibration minute) to fit a personal head.
 MIN_WINDOWS_PER_CLASS = 6
@@ -58,6 +67,32 @@ class PersonalFit:
     n_rest: int
     n_task: int
     minutes: float
+    temperature: float = 1.0
+    log_loss_before: float = math.nan
+    log_loss_after: float = math.nan
+
+
+def log_loss(p: np.ndarray, y: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean binary log-loss of ``sigmoid(logit(p) / temperature)`` against labels ``y``
+    (the loss :func:`~ecgaffect.model.stress_model.fit_temperature` minimises).
+    """
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-9, 1 - 1e-9)
+    z = np.log(q / (1 - q)) / float(temperature)
+    q = np.clip(1.0 / (1.0 + np.exp(-z)), 1e-12, 1 - 1e-12)
+    t = np.asarray(y, dtype=np.float64)
+    return float(-np.mean(t * np.log(q) + (1 - t) * np.log(1 - q)))
+
+
+def _mirrored_split(
+    y: np.ndarray, start_s: np.ndarray, window_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mirror image of the time-blocked split: the *later* half of each block trains,
+    the earlier half tests (test windows overlapping a training window purged).
+    """
+    from ecgaffect.model.personal_eval import time_blocked_split
+
+    # reversed time: a window [s, s + w] becomes [-(s + w), -s]
+    return time_blocked_split(y, -(np.asarray(start_s) + window_s), window_s, 0.5)
 
 
 def _bridge_lost(ecg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +135,12 @@ def fit_personal_model(
     from ecgaffect.datasets.windows import make_windowset
     from ecgaffect.model.compare import score_metrics
     from ecgaffect.model.personal_eval import time_blocked_split
-    from ecgaffect.model.stress_model import StressModule, fit_stress_head, save_stress_model_file
+    from ecgaffect.model.stress_model import (
+        StressModule,
+        fit_stress_head,
+        fit_temperature,
+        save_stress_model_file,
+    )
     from ecgaffect.signal import PreprocessConfig
 
     ecg, lost = _bridge_lost(session.ecg)
@@ -152,12 +192,36 @@ def fit_personal_model(
     tr, te = time_blocked_split(y[idx], start[idx], window_s, 0.5)
     if tr.size == 0 or te.size == 0:
         raise PersonalModelError("the blocks are too short to hold out their later half")
-    judge = fit_stress_head(StressModule("hrv"), rel[idx[tr]], y[idx[tr]])
-    with torch.inference_mode():
-        p_te = judge(torch.as_tensor(rel[idx[te]], dtype=torch.float32))[:, 1].numpy()
+
+    def held_out(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        """P(stress) of ``test`` from a head (temperature 1) fitted on ``train``."""
+        judge = fit_stress_head(StressModule("hrv"), rel[idx[train]], y[idx[train]])
+        with torch.inference_mode():
+            return judge(torch.as_tensor(rel[idx[test]], dtype=torch.float32))[:, 1].numpy()
+
+    p_te = held_out(tr, te)
     cv = score_metrics(y[idx[te]], p_te, np.zeros(te.size))
-    fit_stress_head(module, rel[idx], y[idx])
+    # the temperature: fitted on the held-out windows of both time-blocked folds
+    pooled_p, pooled_y = [p_te], [y[idx[te]]]
+    tr2, te2 = _mirrored_split(y[idx], start[idx], window_s)
+    if tr2.size and te2.size:
+        pooled_p.append(held_out(tr2, te2))
+        pooled_y.append(y[idx[te2]])
+    p_held = np.concatenate(pooled_p).astype(np.float64)
+    y_held = np.concatenate(pooled_y)
+    fitted = float(fit_temperature(p_held, y_held))
+    # never sharpen: held-out windows of one sitting that the head separates perfectly
+    # drive the fit towards 0, which says nothing about how sure it should be another day
+    temperature = max(1.0, fitted)
+    ll_before, ll_after = log_loss(p_held, y_held), log_loss(p_held, y_held, temperature)
+    fit_stress_head(module, rel[idx], y[idx], temperature=temperature)
     module.eval()
+    t_txt = (
+        f"temperature {temperature:.3f} (fitted {fitted:.3f} on the {p_held.size} held-out "
+        f"windows of {len(pooled_p)} time-blocked folds, never below 1; log-loss "
+        f"{ll_before:.3f} at temperature 1 -> {ll_after:.3f}; fitted and measured on the "
+        "same windows of one sitting: a rough correction)"
+    )
     minutes = float(session.duration_s) / 60.0
     cv_txt = (
         f"time-blocked CV on this person (early half of each block trains, later half "
@@ -191,13 +255,24 @@ def fit_personal_model(
                     "note": cv_txt,
                 }
             },
-            "temperature": 1.0,
+            "temperature": round(temperature, 4),
+            "temperature_fit": {
+                "method": "minimum log-loss of sigmoid(logit / T) on held-out windows",
+                "folds": len(pooled_p),
+                "held_out_windows": int(p_held.size),
+                "fitted": round(fitted, 4),
+                "applied": "max(1, fitted): a personal model is never sharpened",
+                "log_loss_before": round(ll_before, 4),
+                "log_loss_after": round(ll_after, 4),
+            },
         },
         demo=False,
         notes=(
             f"A PERSONAL model: fitted on {minutes:.1f} min of one person's guided calibration "
             "(rest, then mental arithmetic). Not validated on other people; "
             + cv_txt
+            + "; "
+            + t_txt
             + ". Scores are relative to the baseline taken in the first minute of a session."
         ),
     )
@@ -211,4 +286,7 @@ def fit_personal_model(
         n_rest=n_rest,
         n_task=n_task,
         minutes=minutes,
+        temperature=temperature,
+        log_loss_before=ll_before,
+        log_loss_after=ll_after,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
+from collections.abc import Collection, Sequence
 from typing import TextIO
 
 import numpy as np
@@ -28,6 +29,9 @@ One line per scored 10 s window, e.g.
   arousal low 0.96 per task: the more likely class and the model's probability for it
                    (two classes: 0.50 = undecided, 1.00 = sure); the model's confidence,
                    not its accuracy
+  arousal* ...     a * marks an output the model card does not validate (the line ends
+                   with what it is, e.g. "(* unvalidated demo head)"); the lines above
+                   the first score say what is validated, on what data and how well
   latency 12 ms    time from the window's last ECG sample arriving to its score (model
                    compute and queueing), not a delay of the signal itself
   30 s: stress 0.62 [0.48-0.75]
@@ -36,7 +40,11 @@ One line per scored 10 s window, e.g.
                    (bad windows never move it; — when there is no good window)"""
 
 
-def format_score(score: Score) -> str:
+def _mark(task: str, unvalidated: Collection[str]) -> str:
+    return f"{task}*" if task in unvalidated else task
+
+
+def format_score(score: Score, unvalidated: Collection[str] = ()) -> str:
     """One console line for a score.
 
     ``#12    | HR  72 bpm | quality ok | arousal high 0.71 | latency 35 ms``; a window
@@ -45,6 +53,8 @@ def format_score(score: Score) -> str:
 
     Args:
         score: the score to show.
+        unvalidated: tasks whose output the model card does not validate; their name gets
+            a ``*`` (``arousal* high 0.71``; :class:`ConsoleSink` says what it means).
 
     Returns:
         The line, without a newline.
@@ -59,32 +69,36 @@ def format_score(score: Score) -> str:
     )
     parts = [f"#{score.window_index:<5d}", hr, quality]
     for task, probs in score.probabilities.items():
+        shown = _mark(task, unvalidated)
         if not score.quality_ok:
-            parts.append(f"{task} —")
+            parts.append(f"{shown} —")
             continue
         p = np.asarray(probs)
         names = score.classes.get(task, ())
         k = int(np.argmax(p))
         name = names[k] if k < len(names) else str(k)
-        parts.append(f"{task} {name} {float(p[k]):.2f}")
+        parts.append(f"{shown} {name} {float(p[k]):.2f}")
     latency = f"{score.latency_s * 1000:.0f} ms" if math.isfinite(score.latency_s) else "--"
     parts.append(f"latency {latency}")
     return " | ".join(parts)
 
 
-def format_smoothed(smoothers: list[ScoreSmoother]) -> str:
-    """``30 s: stress 0.62 [0.48-0.75]`` for the smoothers' current values (— when none)."""
+def format_smoothed(smoothers: list[ScoreSmoother], unvalidated: Collection[str] = ()) -> str:
+    """``30 s: stress 0.62 [0.48-0.75]`` for the smoothers' current values (— when none);
+    the tasks in ``unvalidated`` get a ``*`` as in :func:`format_score`.
+    """
     if not smoothers:
         return ""
     parts = []
     for sm in smoothers:
         cur = sm.current()
+        task = _mark(sm.task, unvalidated)
         if not math.isfinite(cur.value):
-            parts.append(f"{sm.task} —")
+            parts.append(f"{task} —")
         elif math.isfinite(cur.low):
-            parts.append(f"{sm.task} {cur.value:.2f} [{cur.low:.2f}-{cur.high:.2f}]")
+            parts.append(f"{task} {cur.value:.2f} [{cur.low:.2f}-{cur.high:.2f}]")
         else:
-            parts.append(f"{sm.task} {cur.value:.2f}")
+            parts.append(f"{task} {cur.value:.2f}")
     return f"{smoothers[0].horizon_s:g} s: " + ", ".join(parts)
 
 
@@ -95,11 +109,27 @@ class ConsoleSink(Sink):
     line each. With ``smooth_s`` (default 30 s) each line ends with the smoothed probability
     of the last class of every two-class task (:class:`~ecgaffect.stream.smoothing.
     ScoreSmoother`; bad windows never move it); ``smooth_s=None`` leaves it out.
+
+    The tasks in ``unvalidated`` (outputs the model card does not validate) are marked
+    ``*`` on every line, which then ends with ``(* FOOTNOTE)``, e.g. ``arousal* high 0.73 |
+    ... | (* unvalidated demo head)``; the ``header`` lines (what is validated, on what)
+    are printed once before the first line.
     """
 
-    def __init__(self, stream: TextIO | None = None, *, smooth_s: float | None = 30.0) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        smooth_s: float | None = 30.0,
+        unvalidated: Collection[str] = (),
+        footnote: str = "not validated",
+        header: Sequence[str] = (),
+    ) -> None:
         self.stream = stream or sys.stdout
         self.smooth_s = smooth_s
+        self.unvalidated = frozenset(unvalidated)
+        self.footnote = footnote
+        self._header = list(header)
         self._smoothers: list[ScoreSmoother] | None = None
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._lock = threading.Lock()
@@ -107,6 +137,9 @@ class ConsoleSink(Sink):
 
     def _write(self, text: str, *, inplace: bool) -> None:
         with self._lock:
+            if self._header:
+                self.stream.write("\n".join(self._header) + "\n")
+                self._header = []
             if inplace and self._tty:
                 self.stream.write("\r\x1b[2K" + text)
             else:
@@ -115,7 +148,7 @@ class ConsoleSink(Sink):
             self.n_printed += 1
 
     def on_score(self, score: Score) -> None:
-        line = format_score(score)
+        line = format_score(score, self.unvalidated)
         if self.smooth_s is not None:
             if self._smoothers is None:
                 self._smoothers = [
@@ -125,9 +158,11 @@ class ConsoleSink(Sink):
                 ]
             for sm in self._smoothers:
                 sm.add(score)
-            smoothed = format_smoothed(self._smoothers)
+            smoothed = format_smoothed(self._smoothers, self.unvalidated)
             if smoothed:
                 line = f"{line} | {smoothed}"
+        if self.unvalidated & set(score.probabilities):
+            line = f"{line} | (* {self.footnote})"
         self._write(line, inplace=True)
 
     def on_marker(self, marker: Marker) -> None:

@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ecgaffect.model import DEFAULT_MODEL_NAMES
 from ecgaffect.model import default_model_path as _packaged_model_path
+from ecgaffect.model import resolve_model
 from ecgaffect.stream.console import ConsoleSink
 from ecgaffect.stream.pipeline import Pipeline
 from ecgaffect.stream.sinks import Sink
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ecgaffect.stream.sources.polar import PolarH10Source
 
 __all__ = [
+    "console_marks",
     "default_model_path",
     "load_dataset_session",
     "load_replay_file",
@@ -45,25 +46,21 @@ log = logging.getLogger(__name__)
 
 
 def default_model_path() -> Path | None:
-    """The packaged default model (:func:`ecgaffect.model.default_model_path`), or None."""
+    """The default model (:func:`ecgaffect.model.default_model_path`: the validated stress
+    model), or None.
+    """
     return _packaged_model_path()
 
 
-def load_scorer(path: Path | None) -> Scorer:
-    """Load ``path`` (or the packaged default) with :class:`ecgaffect.model.scorer.Scorer`."""
-    if path is None:
-        path = default_model_path()
-        if path is None:
-            raise FileNotFoundError(
-                "no --model given and this installation has no packaged default model "
-                f"(looked for {', '.join(DEFAULT_MODEL_NAMES)} in ecgaffect/data); "
-                "pass --model PATH to an exported .safetensors model"
-            )
-    elif not path.is_file():
-        raise FileNotFoundError(f"--model {str(path)!r}: no such file")
+def load_scorer(path: str | Path | None) -> Scorer:
+    """Load ``path`` with :class:`ecgaffect.model.scorer.Scorer`: a model file, a packaged
+    model's name (``stress``, ``demo``) or ``None`` for the default (the validated stress
+    model; :func:`ecgaffect.model.resolve_model`).
+    """
+    resolved = resolve_model(path)
     from ecgaffect.model.scorer import Scorer
 
-    return Scorer.load(path)
+    return Scorer.load(resolved)
 
 
 def parse_channel(value: str | None) -> str | int | None:
@@ -169,14 +166,36 @@ def make_source(
 
 
 def model_info(scorer: Any) -> dict[str, Any]:
-    """What the affect outlet says about the model: name, rate, window, scheme, ..."""
+    """What the affect outlet says about the model: name, rate, window, scheme, and per task
+    its validation (``validation``: :meth:`~ecgaffect.model.card.ModelCard.output_validation`).
+    """
     card = scorer.card
     info: dict[str, Any] = {"name": getattr(card, "name", "model")}
     for key in ("fs_hz", "window_s", "normalization", "label_scheme", "demo", "training_data"):
         value = getattr(card, key, None)
         if value is not None and value != "" and value != {}:
             info[key] = value
+    if callable(getattr(card, "output_validation", None)):
+        info["validation"] = {t: card.output_validation(t) for t in card.tasks}
     return info
+
+
+def console_marks(card: Any) -> tuple[list[str], str, list[str]]:
+    """What the console line marks: the tasks not validated, the footnote for their ``*``,
+    and the lines printed above the first score (:meth:`ModelCard.validation_brief`).
+    """
+    if not callable(getattr(card, "output_validation", None)):
+        return [], "", []
+    unvalidated = [t for t in card.tasks if card.output_validation(t)["validated"] != "yes"]
+    if getattr(card, "demo", False):
+        footnote = "unvalidated demo head"
+    elif unvalidated and all(card.output_validation(t).get("note", "").startswith("personal")
+                             for t in unvalidated):  # fmt: skip
+        footnote = "personal model, not validated on others"
+    else:
+        footnote = "not validated"
+    header = [f"model {card.name}: {line}" for line in card.validation_brief()]
+    return unvalidated, footnote, header
 
 
 def make_sinks(
@@ -193,7 +212,10 @@ def make_sinks(
     outlet (``publish_ecg``: its stream name). ``source`` is open, so its rate is known.
     """
     classes = {t: list(scorer.classes(t)) for t in scorer.tasks}
-    sinks: list[Sink] = [ConsoleSink(out)]
+    unvalidated, footnote, header = console_marks(scorer.card)
+    sinks: list[Sink] = [
+        ConsoleSink(out, unvalidated=unvalidated, footnote=footnote, header=header)
+    ]
     try:
         if record is not None:
             from ecgaffect.stream.recorder import XdfRecorder

@@ -30,6 +30,17 @@ first) and makes **one** ``scorer.score()`` call, then hands each pipeline its r
 forward pass of B windows dispatches the same number of operators as one of a single window,
 so the GIL is taken once per operator per hop instead of N times.
 
+**Incremental encoder.** At a 1 s hop each participant's window repeats 90 % of the
+previous one, and so does most of the encoder's work. With a model that allows it (an
+exported EmotionNet without a personal baseline) the batcher runs
+:class:`ecgaffect.model.incremental.IncrementalScorer` by default: each
+:class:`BatchClient` holds its stream's cache (the previous window's activations at every
+layer) and only the new tail and the padding-affected edges are computed, still in one
+batched call for all participants; the scores equal per-window scoring (exactly, up to
+float32 rounding; ``tests/test_incremental.py``), and a window that is not an exact shift
+of the previous one is computed in full. ``BatchScorer(..., incremental=False)`` turns it
+off; ``benchmarks/bench_incremental.py`` measures it.
+
 Each request may carry extra per-window arrays (keyword arguments of ``score()``, e.g. a
 personal ``baseline``): they are concatenated along the first axis like the windows and
 passed on as keyword arguments. Requests with different extra keys are scored in separate
@@ -84,6 +95,7 @@ class _Request:
     windows: np.ndarray
     fs_hz: float
     extras: dict[str, np.ndarray]
+    state: Any = None  # the client's incremental-encoder cache (or None)
     done: threading.Event = field(default_factory=threading.Event)
     result: dict[str, np.ndarray] | None = None
     error: BaseException | None = None
@@ -98,13 +110,28 @@ class BatchScorer:
             request alone is bigger).
         max_wait_s: after the first pending request, wait at most this long for the
             other clients before scoring what is there.
+        incremental: run the encoder incrementally per client
+            (:class:`ecgaffect.model.incremental.IncrementalScorer`: each client's stream
+            keeps its last window's activations and only the new tail and the edges are
+            computed; exact, checked by ``tests/test_incremental.py``). ``None`` (default):
+            when the scorer's model supports it (an exported EmotionNet without a personal
+            baseline); ``True``: required (ValueError naming why not); ``False``: never.
 
     Attributes:
-        n_calls: ``scorer.score()`` calls made so far.
+        n_calls: model calls made so far.
         batch_sizes: windows per call (the last 10 000).
+        incremental: the incremental scorer in use, or None.
+        model_s: seconds spent in model calls.
     """
 
-    def __init__(self, scorer: WindowScorer, *, max_batch: int = 256, max_wait_s: float = 0.05):
+    def __init__(
+        self,
+        scorer: WindowScorer,
+        *,
+        max_batch: int = 256,
+        max_wait_s: float = 0.05,
+        incremental: bool | None = None,
+    ):
         if not isinstance(max_batch, int) or max_batch < 1:
             raise ValueError(f"max_batch must be an integer >= 1, got {max_batch!r}")
         if not max_wait_s >= 0:
@@ -112,14 +139,32 @@ class BatchScorer:
         self.scorer = scorer
         self.max_batch = max_batch
         self.max_wait_s = float(max_wait_s)
+        self.incremental: Any = None
+        if incremental is None or incremental:
+            self.incremental = _incremental_scorer(scorer, required=bool(incremental))
         self.n_calls = 0
         self.batch_sizes: list[int] = []
+        self.model_s = 0.0
         self._pending: list[_Request] = []
         self._n_clients = 0
         self._cond = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="ecgaffect-batch", daemon=True)
         self._thread.start()
+
+    @property
+    def windows_incremental(self) -> int:
+        """Windows computed incrementally so far (0 without :attr:`incremental`)."""
+        return self._incremental_counts()[1]
+
+    @property
+    def windows_full(self) -> int:
+        """Windows of the incremental scorer computed in full (first window, not a shift)."""
+        return self._incremental_counts()[0]
+
+    def _incremental_counts(self) -> tuple[int, int]:
+        enc = getattr(self.incremental, "encoder", None)
+        return (enc.n_full, enc.n_incremental) if enc is not None else (0, 0)
 
     # -- clients ---------------------------------------------------------------------------
     def client(self) -> BatchClient:
@@ -128,7 +173,8 @@ class BatchScorer:
             if self._closed:
                 raise RuntimeError("BatchScorer is closed")
             self._n_clients += 1
-        return BatchClient(self)
+        state = self.incremental.new_state() if self.incremental is not None else None
+        return BatchClient(self, state)
 
     def _release(self) -> None:
         with self._cond:
@@ -139,6 +185,11 @@ class BatchScorer:
         self, windows: np.ndarray, *, fs_hz: float, **extras: np.ndarray
     ) -> dict[str, np.ndarray]:
         """Score ``windows`` in the next batch and wait for the result (thread-safe)."""
+        return self._submit(windows, fs_hz, extras, None)
+
+    def _submit(
+        self, windows: np.ndarray, fs_hz: float, extras: dict[str, Any], state: Any
+    ) -> dict[str, np.ndarray]:
         x = np.asarray(windows, dtype=np.float32)
         n = x.shape[0]
         checked: dict[str, np.ndarray] = {}
@@ -150,7 +201,7 @@ class BatchScorer:
                     f"got shape {arr.shape}"
                 )
             checked[key] = arr
-        req = _Request(x, float(fs_hz), checked)
+        req = _Request(x, float(fs_hz), checked, state)
         with self._cond:
             if self._closed:
                 raise RuntimeError("BatchScorer is closed")
@@ -209,17 +260,39 @@ class BatchScorer:
                 req.done.set()
 
     def _score_group(self, reqs: list[_Request], fs_hz: float, keys: tuple[str, ...]) -> None:
+        t0 = time.perf_counter()
+        n = sum(r.windows.shape[0] for r in reqs)
+        if self.incremental is not None and not keys:
+            # each request with its stream's cache; a request without one (a plain
+            # submit()) gets a fresh cache, so it is computed in full
+            states = [
+                r.state if r.state is not None else self.incremental.new_state() for r in reqs
+            ]
+            try:
+                results = self.incremental.score([r.windows for r in reqs], states, fs_hz=fs_hz)
+            finally:
+                self.model_s += time.perf_counter() - t0
+            self._count(n)
+            for r, res in zip(reqs, results, strict=True):
+                r.result = res
+            return
         x = np.concatenate([r.windows for r in reqs]) if len(reqs) > 1 else reqs[0].windows
         extras = {k: np.concatenate([r.extras[k] for r in reqs]) for k in keys}
-        probs = self.scorer.score(x, fs_hz=fs_hz, **extras)
-        self.n_calls += 1
-        self.batch_sizes.append(int(x.shape[0]))
-        del self.batch_sizes[:-10000]
+        try:
+            probs = self.scorer.score(x, fs_hz=fs_hz, **extras)
+        finally:
+            self.model_s += time.perf_counter() - t0
+        self._count(n)
         lo = 0
         for r in reqs:
             hi = lo + r.windows.shape[0]
             r.result = {t: np.asarray(p[lo:hi]) for t, p in probs.items()}
             lo = hi
+
+    def _count(self, n: int) -> None:
+        self.n_calls += 1
+        self.batch_sizes.append(int(n))
+        del self.batch_sizes[:-10000]
 
     def close(self) -> None:
         """Score what is pending, then stop the batching thread."""
@@ -236,6 +309,25 @@ class BatchScorer:
         self.close()
 
 
+def _incremental_scorer(scorer: Any, *, required: bool) -> Any:
+    """The :class:`~ecgaffect.model.incremental.IncrementalScorer` of ``scorer``, or None
+    when its model cannot run incrementally (ValueError naming why when ``required``).
+    """
+    try:
+        from ecgaffect.model.incremental import IncrementalScorer
+    except ImportError as exc:  # no torch: nothing to run incrementally
+        if required:
+            raise ValueError(f"incremental scoring needs torch: {exc}") from exc
+        return None
+    why = IncrementalScorer.unsupported_reason(scorer)
+    if why is None:
+        return IncrementalScorer.for_scorer(scorer)
+    if required:
+        name = getattr(getattr(scorer, "card", None), "name", type(scorer).__name__)
+        raise ValueError(f"incremental=True: model {name!r} cannot be scored incrementally: {why}")
+    return None
+
+
 def _current_error() -> BaseException:
     import sys
 
@@ -245,11 +337,17 @@ def _current_error() -> BaseException:
 
 
 class BatchClient:
-    """One pipeline's handle on a :class:`BatchScorer`: looks like the scorer to it."""
+    """One pipeline's handle on a :class:`BatchScorer`: looks like the scorer to it.
 
-    def __init__(self, batcher: BatchScorer) -> None:
+    With an incremental batcher it holds its stream's encoder cache (:attr:`state`): the
+    windows it scores are taken as the next windows of one continuous stream (a window
+    that is not an exact shift of the previous one is simply computed in full).
+    """
+
+    def __init__(self, batcher: BatchScorer, state: Any = None) -> None:
         self._batcher = batcher
         self.card = batcher.scorer.card
+        self.state = state
         self._closed = False
 
     @property
@@ -259,13 +357,35 @@ class BatchClient:
     def classes(self, task: str) -> Sequence[str]:
         return self._batcher.scorer.classes(task)
 
+    @property
+    def needs_baseline(self) -> bool:
+        """The scorer's: a personal-baseline model (the packaged stress model) gets each
+        pipeline's own baseline, passed to :meth:`score` as ``baseline=`` rows.
+        """
+        return bool(getattr(self._batcher.scorer, "needs_baseline", False))
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The scorer's names of the baseline vector's entries (a personal-baseline model)."""
+        return list(getattr(self._batcher.scorer, "feature_names", []))
+
+    def baseline(self, windows: np.ndarray, *, fs_hz: float) -> np.ndarray:
+        """The scorer's baseline of this participant's calibration windows (not batched:
+        once per participant).
+        """
+        return np.asarray(self._batcher.scorer.baseline(windows, fs_hz=fs_hz))
+
     def score(self, windows: np.ndarray, *, fs_hz: float, **extras: Any) -> dict[str, np.ndarray]:
-        return self._batcher.submit(windows, fs_hz=fs_hz, **extras)
+        return self._batcher._submit(windows, fs_hz, extras, self.state)
 
     def close(self) -> None:
-        """This pipeline no longer scores: the batcher stops waiting for it."""
+        """This pipeline no longer scores: the batcher stops waiting for it (and its
+        stream's encoder cache is given back).
+        """
         if not self._closed:
             self._closed = True
+            if self.state is not None:
+                self.state.release()
             self._batcher._release()
 
 
@@ -354,6 +474,7 @@ def run_lab(
     max_wait_s: float = 0.05,
     pipeline_factory: Callable[..., Pipeline] | None = None,
     resolve_timeout_s: float = 5.0,
+    stop_event: threading.Event | None = None,
     share: Share | None = None,
 ) -> int:
     """Score several LSL ECG streams with one batched scorer until ``duration_s``, Ctrl-C
@@ -363,7 +484,9 @@ def run_lab(
     type on the network, looked for every ``rescan_s`` (streams are told apart by source
     id, else by name and host). ``share``: score only the streams of this share
     (:mod:`ecgaffect.stream.shards`: a named stream by its name, a resolved one by its source
-    id, else its name). Returns 0, or 1 when the recording misses samples.
+    id, else its name). ``stop_event``: set it (from any thread) to end the run, as SIGTERM
+    does (the GUI's participant grid runs this in a thread). Returns 0, or 1 when the
+    recording misses samples.
     """
     from ecgaffect.stream import factories
     from ecgaffect.stream.console import ConsoleSink
@@ -538,7 +661,7 @@ def run_lab(
                 seen_keys.discard(key)  # tried again at the next scan
 
     resolver = _type_resolver(resolve_type) if resolve_type is not None else None
-    stop = threading.Event()
+    stop = stop_event if stop_event is not None else threading.Event()
     restore = None
     if threading.current_thread() is threading.main_thread():
         restore = signal_module.signal(signal_module.SIGTERM, lambda *_: stop.set())

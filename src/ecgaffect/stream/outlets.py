@@ -2,8 +2,9 @@
 
 - :class:`AffectOutlet` publishes every :class:`~ecgaffect.stream.sinks.Score` on an
   irregular-rate float32 stream of type ``"Affect"`` with channels ``task:class`` (the class
-  probabilities), ``quality_ok`` (1/0) and ``heart_rate_bpm``, and the model's metadata in
-  the stream's ``desc/model``.
+  probabilities, each saying whether its task is validated, on what, how and with what
+  figure), ``quality_ok`` (1/0) and ``heart_rate_bpm``, and the model's metadata in the
+  stream's ``desc/model``.
 - :class:`EcgOutlet` re-broadcasts the raw ECG (µV) with one timestamp per sample.
 - :class:`MarkerInlet` listens to a marker stream (type ``"Markers"``) on a thread and hands
   each marker, with its timestamp mapped to this machine's clock, to a callback (the
@@ -27,7 +28,13 @@ from ecgaffect.stream.recorder import score_channel_labels, score_row
 from ecgaffect.stream.sinks import Score, Sink
 from ecgaffect.stream.sources.base import EcgChunk, Marker
 
-__all__ = ["AffectOutlet", "EcgOutlet", "MarkerInlet"]
+__all__ = [
+    "CHANNEL_VALIDATION_KEYS",
+    "AffectOutlet",
+    "EcgOutlet",
+    "MarkerInlet",
+    "channel_validation",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +93,33 @@ def public_model_info(model_info: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in model_info.items() if k in PUBLIC_MODEL_KEYS and not _looks_private(v)}
 
 
+#: What every probability channel of the affect outlet says about its task's validation.
+CHANNEL_VALIDATION_KEYS = ("validated", "dataset", "protocol", "metric", "note")
+
+
+def channel_validation(record: Any) -> dict[str, str]:
+    """The per-channel validation fields (:data:`CHANNEL_VALIDATION_KEYS`) of one task's
+    record (:meth:`ecgaffect.model.card.ModelCard.output_validation`).
+
+    A task without a record is published as not validated; an empty ``note`` is left out;
+    a value that looks like a path is replaced by ``"withheld"`` (it names this machine, see
+    :func:`public_model_info`).
+    """
+    if not isinstance(record, Mapping) or not record:
+        record = {"note": "no validation recorded for this output"}
+    out = {}
+    for key in CHANNEL_VALIDATION_KEYS:
+        value = record.get(key)
+        if key == "validated":
+            out[key] = "yes" if value in ("yes", True) else "no"
+        elif value is None or value == "":
+            if key != "note":  # an empty note is left out
+                out[key] = "none"
+        else:
+            out[key] = "withheld" if _looks_private(value) else str(value)
+    return out
+
+
 class AffectOutlet(Sink):
     """The model's output as an LSL stream (type ``"Affect"``, irregular rate, float32).
 
@@ -98,7 +132,11 @@ class AffectOutlet(Sink):
             (model name, version, rate, window, outputs, validation summary) are published,
             nested mappings and lists as nested XML. Anything else (``training_data``, which
             for a model from ``ecgaffect train`` holds absolute dataset paths, the host name)
-            never goes on the network.
+            never goes on the network. Its ``validation`` (task -> the card's
+            :meth:`~ecgaffect.model.card.ModelCard.output_validation`) is also written on
+            every probability channel of that task: ``validated`` (yes/no), ``dataset``,
+            ``protocol``, ``metric`` and ``note`` (:func:`channel_validation`; a task
+            without a record reads ``validated`` = no).
 
     Scores are pushed with their own ``timestamp_s`` (the window's last sample). A score
     lacking a task/class of the layout gets NaN in that channel.
@@ -118,6 +156,9 @@ class AffectOutlet(Sink):
             )
         pylsl = _pylsl("the LSL affect outlet")
         self.labels = score_channel_labels(classes)
+        public = public_model_info(model_info or {})
+        raw_validation = (model_info or {}).get("validation")
+        validation = dict(raw_validation) if isinstance(raw_validation, Mapping) else {}
         self.source_id = source_id or f"ecgaffect-affect-{uuid.uuid4().hex[:12]}"
         info = pylsl.StreamInfo(
             name,
@@ -141,9 +182,12 @@ class AffectOutlet(Sink):
             else:
                 ch.append_child_value("unit", "probability")
                 ch.append_child_value("type", "Probability")
+                task = label.split(":", 1)[0]
+                for key, value in channel_validation(validation.get(task)).items():
+                    ch.append_child_value(key, value)
         desc.append_child_value("manufacturer", "ecgaffect")
         meta = {"tasks": list(classes), "classes": {t: list(c) for t, c in classes.items()}}
-        meta.update(public_model_info(model_info or {}))
+        meta.update(public)
         _append_desc(desc, "model", meta)
         self._outlet = pylsl.StreamOutlet(info)
         self.name = name
