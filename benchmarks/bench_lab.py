@@ -60,8 +60,15 @@ the default 2); the N = 1 row's RSS is the fixed cost of a scorer process)::
     | 200 | 2 (1) | 103+97 | 16069 | 5198 | 3526 | 5966 | 0.90 | 7.4 | 6.1 |
     | 100 stress | 2 (2) | 33+67 | 4617 | 0 | 121 | 240 | 0.49 | 4.8 | 1.5 |
 
+After the merge of the incremental encoder (``--incremental auto``), quiet machine, N = 100:
+``--processes 2`` (one torch thread each) 51+49, 0 dropped, p50 139 ms, p99 257 ms, 0.55 %
+of a core per participant, load 1.4; ``--processes 1`` (two threads) 0 dropped, p50 267 ms,
+p99 482 ms, 0.73 %, load 1.9. N = 200, ``--processes 2``: 106+94, 0 dropped, p50 316 ms,
+p99 769 ms, 0.62 %, load 3.4.
+
 (An earlier pass at load 8-27 gave, K = 2 (2): N = 50 22 dropped, p99 3.8 s; N = 100 891
-dropped, p99 5.5 s; K = 1 (2): N = 100 4084 dropped.) The goal (>= 100 participants at
+dropped, p99 5.5 s; K = 1 (2): N = 100 4084 dropped.) Before the incremental encoder, the
+goal (>= 100 participants at
 1 s hop, no dropped window, p99 < 500 ms) was met once, on a quiet machine, by two scorer
 processes with one torch thread each (p99 486 ms; the repeat 562 ms), and by no single
 process (one thread: 245 dropped; two threads, the one-process table above: p99 0.8-1.1 s).
