@@ -373,7 +373,8 @@ class BatchClient:
         """The scorer's baseline of this participant's calibration windows (not batched:
         once per participant).
         """
-        return np.asarray(self._batcher.scorer.baseline(windows, fs_hz=fs_hz))
+        scorer: Any = self._batcher.scorer  # a personal-baseline scorer (needs_baseline)
+        return np.asarray(scorer.baseline(windows, fs_hz=fs_hz))
 
     def score(self, windows: np.ndarray, *, fs_hz: float, **extras: Any) -> dict[str, np.ndarray]:
         return self._batcher._submit(windows, fs_hz, extras, self.state)
