@@ -227,3 +227,25 @@ def test_cli_all_needs_a_type_and_one_stream_keeps_the_single_path(monkeypatch):
     args.speed = 1.0
     src = live_cmd.make_source(args)
     assert "only-ECG" in src.query
+
+
+def test_cli_study_file_scores_its_participants_streams(monkeypatch, tmp_path, capsys):
+    calls = []
+    monkeypatch.setattr(factories, "load_scorer", lambda path: FakeScorer())
+    monkeypatch.setattr(multi, "run_lab", lambda scorer, out, **kw: calls.append(kw) or 0)
+    study = tmp_path / "team.toml"
+    study.write_text(
+        'name = "team"\n[[participants]]\nid = "P01"\nstrap = "a0:9e:1a:12:34:56"\n'
+        '[[participants]]\nid = "P02"\nstrap = "Polar H10 1234ABCD"\n'
+    )
+    assert main(["live", "--study", str(study), "--no-outlet", "--share", "1/1"]) == 0
+    assert calls[-1]["names"] == ["P01-ECG", "P02-ECG"]  # the gateway's stream names
+    assert str(calls[-1]["share"]) == "1/1"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = 'x'\n")
+    assert main(["live", "--study", str(bad)]) != 0
+    err = capsys.readouterr().err
+    assert "bad.toml" in err
+    assert "participants" in err
+    assert main(["live", "--study", str(tmp_path / "missing.toml")]) != 0
+    assert "missing.toml" in capsys.readouterr().err

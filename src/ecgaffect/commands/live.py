@@ -48,6 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the first LSL stream of this type (e.g. ECG); with --all every one of them",
     )
     src.add_argument(
+        "--study",
+        metavar="FILE",
+        type=Path,
+        help="score a study file's participants (.toml/.json, as `gateway --study`): their "
+        "ECG streams P01-ECG, ... (one participant each, as --lsl P01-ECG P02-ECG ...)",
+    )
+    src.add_argument(
         "--replay", metavar="FILE", type=Path, help="replay a recording (.xdf, .csv, .npy, ...)"
     )
     src.add_argument(
@@ -194,6 +201,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise ValueError(f"--fs-hz must be a positive number of Hz, got {args.fs_hz}")
     if (args.fs_hz is not None or args.units is not None) and args.replay is None:
         raise ValueError("--fs-hz and --units apply to --replay FILE only")
+    if getattr(args, "study", None) is not None:
+        args.lsl = study_stream_names(args.study)  # then scored exactly as --lsl NAME ...
+        args.study = None
     share = parse_share(args.share) if args.share is not None else None
     workers = args.workers
     if workers is not None and not workers >= 1:
@@ -249,6 +259,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         publish_ecg=args.publish_ecg,
         markers=args.markers,
     )
+
+
+def study_stream_names(path: Path) -> list[str]:
+    """The ECG stream names (``P01-ECG``, ...) of a study file's participants, as a gateway
+    publishes them; :class:`~ecgaffect.stream.study.StudyFileError` if the file is unusable.
+    """
+    from ecgaffect.stream.gateway import stream_name
+    from ecgaffect.stream.study import load_study
+
+    return [stream_name(p.id, "ECG") for p in load_study(path).participants]
 
 
 def share_argv(args: argparse.Namespace, share: Share) -> list[str]:
