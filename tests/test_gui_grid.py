@@ -5,12 +5,7 @@ lab run, lost / added participants, the single-person view of one, and the CLI's
 
 from __future__ import annotations
 
-import functools
-import threading
-import time
-
 import numpy as np
-import pylsl
 import pytest
 
 import lsl_helpers
@@ -18,13 +13,15 @@ from _export_fixtures import make_card
 from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect.cli import main
 from ecgaffect.gui import settings as settings_mod
-from ecgaffect.stream.pipeline import Pipeline, PipelineState
+from ecgaffect.stream.pipeline import PipelineState
 from ecgaffect.stream.sinks import Score
-from stream_fakes import FAKE_TASKS, FakePreprocessor, FakeScorer
+from lab_helpers import FS, Straps, fast_pipeline_factory
+from stream_fakes import FAKE_TASKS, FakeScorer
 
 pytestmark = pytest.mark.gui
 
-FS = 256.0
+# "calibrated" after 1.5 s of signal, so every tile is seen calibrating first
+fast_pipeline = fast_pipeline_factory(calibration_n=int(FS * 1.5))
 
 
 @pytest.fixture(autouse=True)
@@ -32,65 +29,6 @@ def config_dir(tmp_path, monkeypatch):
     d = tmp_path / "config"
     monkeypatch.setenv(settings_mod.CONFIG_DIR_ENV, str(d))
     return d
-
-
-class Straps:
-    """LSL ECG outlets pushed in lockstep (256 Hz, real time) from one thread."""
-
-    def __init__(self, stream_type: str) -> None:
-        self.type = stream_type
-        self.outlets: dict[str, pylsl.StreamOutlet] = {}
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.signal = synthetic_ecg_uv(60.0, FS, seed=3)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def add(self, name: str) -> None:
-        info = pylsl.StreamInfo(name, self.type, 1, FS, pylsl.cf_float32, f"{name}-sid")
-        ch = info.desc().append_child("channels").append_child("channel")
-        ch.append_child_value("label", "ECG")
-        ch.append_child_value("unit", "microvolts")
-        with self.lock:
-            self.outlets[name] = pylsl.StreamOutlet(info, chunk_size=32)
-
-    def remove(self, name: str) -> None:
-        with self.lock:
-            self.outlets.pop(name)
-
-    def _run(self) -> None:
-        n = 0
-        t0 = pylsl.local_clock()
-        while not self.stop.is_set():
-            due = int((pylsl.local_clock() - t0) * FS)
-            if due > n:
-                x = self.signal[np.arange(n, due) % self.signal.shape[0]]
-                ts = t0 + np.arange(n, due) / FS
-                with self.lock:
-                    for outlet in self.outlets.values():
-                        outlet.push_chunk(x.reshape(-1, 1).tolist(), ts.tolist())
-                n = due
-            time.sleep(0.02)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-        self.outlets.clear()
-
-
-def fast_pipeline(source, scorer, *, hop_s, sinks):
-    # "calibrated" after 1.5 s of signal, so every tile is seen calibrating first
-    return Pipeline(
-        source,
-        scorer,
-        hop_s=hop_s,
-        sinks=sinks,
-        preprocessor_factory=functools.partial(FakePreprocessor, calibration_n=int(FS * 1.5)),
-        max_pending=100,
-    )
 
 
 def test_grid_scores_loses_adds_and_opens_one_participant(qtbot):

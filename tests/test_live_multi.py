@@ -2,85 +2,20 @@
 one affect outlet each, one XDF recording (issue 14 §2).
 """
 
-import functools
 import threading
 import time
 
-import numpy as np
 import pylsl
 import pytest
 import pyxdf
 
 import lsl_helpers
 from _export_fixtures import make_card
-from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect.cli import main
 from ecgaffect.commands import live as live_cmd
 from ecgaffect.stream import factories, multi
-from ecgaffect.stream.pipeline import Pipeline
-from stream_fakes import FAKE_TASKS, FakePreprocessor, FakeScorer
-
-FS = 256.0
-
-
-class Straps:
-    """LSL ECG outlets pushed in lockstep (256 Hz, real time) from one thread."""
-
-    def __init__(self, stream_type: str) -> None:
-        self.type = stream_type
-        self.outlets: dict[str, pylsl.StreamOutlet] = {}
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.signal = synthetic_ecg_uv(60.0, FS, seed=3)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def add(self, name: str) -> str:
-        sid = f"{name}-sid"
-        info = pylsl.StreamInfo(name, self.type, 1, FS, pylsl.cf_float32, sid)
-        ch = info.desc().append_child("channels").append_child("channel")
-        ch.append_child_value("label", "ECG")
-        ch.append_child_value("unit", "microvolts")
-        with self.lock:
-            self.outlets[name] = pylsl.StreamOutlet(info, chunk_size=32)
-        return sid
-
-    def remove(self, name: str) -> None:
-        with self.lock:
-            self.outlets.pop(name)
-
-    def _run(self) -> None:
-        n = 0
-        t0 = pylsl.local_clock()
-        while not self.stop.is_set():
-            due = int((pylsl.local_clock() - t0) * FS)
-            if due > n:
-                x = self.signal[np.arange(n, due) % self.signal.shape[0]]
-                ts = t0 + np.arange(n, due) / FS
-                with self.lock:
-                    for outlet in self.outlets.values():
-                        outlet.push_chunk(x.reshape(-1, 1).tolist(), ts.tolist())
-                n = due
-            time.sleep(0.02)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-        self.outlets.clear()
-
-
-def fast_pipeline(source, scorer, *, hop_s, sinks):
-    return Pipeline(
-        source,
-        scorer,
-        hop_s=hop_s,
-        sinks=sinks,
-        preprocessor_factory=functools.partial(FakePreprocessor, calibration_n=0),
-        max_pending=100,
-    )
+from lab_helpers import FS, Straps, fast_pipeline
+from stream_fakes import FAKE_TASKS, FakeScorer
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 by a stable hash, and ``live --workers K`` runs K of them on one machine.
 """
 
-import functools
 import io
 import os
 import signal
@@ -13,18 +12,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pylsl
 import pytest
 import pyxdf
 
 import lsl_helpers
 from _export_fixtures import make_card
-from ecg_fixtures import synthetic_ecg_uv
 from ecgaffect.cli import build_parser, main
 from ecgaffect.commands import live as live_cmd
 from ecgaffect.model import stress_model_path
 from ecgaffect.stream import factories, multi
-from ecgaffect.stream.pipeline import Pipeline
 from ecgaffect.stream.shards import (
     Share,
     Workers,
@@ -34,9 +30,9 @@ from ecgaffect.stream.shards import (
     stream_key,
     threads_per_share,
 )
-from stream_fakes import FAKE_TASKS, FakePreprocessor, FakeScorer
+from lab_helpers import Straps, fast_pipeline
+from stream_fakes import FAKE_TASKS, FakeScorer
 
-FS = 256.0
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
@@ -158,53 +154,12 @@ def test_share_argv_is_what_the_parent_was_given_for_one_share(tmp_path):
 # -- real LSL -------------------------------------------------------------------------------
 
 
-class Outlets:
-    """ECG outlets at 130 Hz, real time, pushed from one thread."""
-
-    def __init__(self, names, stream_type: str) -> None:
-        self.outlets = []
-        for name in names:
-            info = pylsl.StreamInfo(name, stream_type, 1, FS, pylsl.cf_float32, f"{name}-sid")
-            ch = info.desc().append_child("channels").append_child("channel")
-            ch.append_child_value("label", "ECG")
-            ch.append_child_value("unit", "microvolts")
-            self.outlets.append(pylsl.StreamOutlet(info, chunk_size=32))
-        self.signal = synthetic_ecg_uv(60.0, FS, seed=5)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        n = 0
-        t0 = pylsl.local_clock()
-        while not self.stop.is_set():
-            due = int((pylsl.local_clock() - t0) * FS)
-            if due > n:
-                idx = np.arange(n, due)
-                x = self.signal[idx % self.signal.shape[0]].reshape(-1, 1).tolist()
-                for o in self.outlets:
-                    o.push_chunk(x, (t0 + idx / FS).tolist())
-                n = due
-            time.sleep(0.02)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
-        self.outlets.clear()
-
-
-def fast_pipeline(source, scorer, *, hop_s, sinks):
-    return Pipeline(
-        source,
-        scorer,
-        hop_s=hop_s,
-        sinks=sinks,
-        preprocessor_factory=functools.partial(FakePreprocessor, calibration_n=0),
-        max_pending=100,
-    )
+def outlets(names, stream_type: str) -> Straps:
+    """ECG outlets ``names`` of ``stream_type``, pushed from one thread inside ``with``."""
+    straps = Straps(stream_type, seed=5)
+    for name in names:
+        straps.add(name)
+    return straps
 
 
 def _names_in_both_shares(tag: str, n: int, key=lambda name: name) -> list[str]:
@@ -249,7 +204,7 @@ def _scored(text: str, names) -> set[str]:
 
 def test_two_shares_of_named_streams_each_score_only_their_own():
     names = _names_in_both_shares(lsl_helpers.unique_name("shn"), 4)
-    with Outlets(names, lsl_helpers.unique_name("ECGt")):
+    with outlets(names, lsl_helpers.unique_name("ECGt")):
         texts = _run_two_shares(names=names, duration_s=2.5)
     for i in (1, 2):
         mine = {n for n in names if share_index(n, 2) == i}
@@ -264,7 +219,7 @@ def test_two_shares_by_type_split_every_stream_once_newcomers_too():
     stream_type = lsl_helpers.unique_name("ECGt")
     tag = lsl_helpers.unique_name("sht")
     names = _names_in_both_shares(tag, 4, key=lambda n: f"{n}-sid")
-    with Outlets(names, stream_type):
+    with outlets(names, stream_type):
         texts = _run_two_shares(resolve_type=stream_type, rescan_s=0.5, duration_s=3.0)
     for i in (1, 2):
         mine = {n for n in names if share_index(f"{n}-sid", 2) == i}
@@ -316,7 +271,7 @@ def test_workers_end_to_end_two_processes_split_and_record_one_file_each(tmp_pat
     cmd = [sys.executable, "-m", "ecgaffect", "live", "--lsl-type", stream_type, "--all"]
     cmd += ["--rescan", "0.5", "--workers", "2", "--no-outlet", "--model", str(model)]
     cmd += ["--record", str(rec)]
-    with Outlets(names, stream_type):
+    with outlets(names, stream_type):
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
