@@ -24,9 +24,19 @@ import numpy as np
 from ecgaffect.stream.sinks import Score, Sink
 from ecgaffect.stream.sources.base import EcgChunk, HeartRate, Marker, SourceStatus
 
-__all__ = ["BridgeBatch", "GuiBridge", "RecorderSlot"]
+__all__ = ["BridgeBatch", "GuiBridge", "RecorderSlot", "take_all"]
 
 log = logging.getLogger(__name__)
+
+
+def take_all(q: collections.deque) -> list:
+    """Pop everything ``q`` holds now, oldest first (safe while another thread appends)."""
+    out = []
+    while True:
+        try:
+            out.append(q.popleft())
+        except IndexError:
+            return out
 
 
 @dataclass
@@ -102,23 +112,14 @@ class GuiBridge(Sink):
         self._statuses.append(status)
 
     # -- Qt thread -------------------------------------------------------------------------
-    @staticmethod
-    def _take(q: collections.deque) -> list:
-        out = []
-        while True:
-            try:
-                out.append(q.popleft())
-            except IndexError:
-                return out
-
     def drain(self) -> BridgeBatch:
         """Everything queued since the last call (call it from one thread only)."""
-        chunks = self._take(self._chunks)
+        chunks = take_all(self._chunks)
         batch = BridgeBatch(
-            scores=self._take(self._scores),
-            heart_rates=self._take(self._hrs),
-            markers=self._take(self._markers),
-            statuses=self._take(self._statuses),
+            scores=take_all(self._scores),
+            heart_rates=take_all(self._hrs),
+            markers=take_all(self._markers),
+            statuses=take_all(self._statuses),
         )
         if chunks:
             batch.samples_uv = np.concatenate([c.samples_uv for c in chunks])

@@ -45,7 +45,7 @@ import numpy as np
 
 from ecgaffect.gui import settings as settings_mod
 from ecgaffect.gui.app import MainWindow, window_flags
-from ecgaffect.gui.bridge import GuiBridge, RecorderSlot
+from ecgaffect.gui.bridge import GuiBridge, RecorderSlot, take_all
 from ecgaffect.gui.widgets import CURVE_COLOURS, QtCore, QtGui, QtWidgets, pg
 from ecgaffect.stream.pipeline import Pipeline, PipelineState
 from ecgaffect.stream.sinks import Score, Sink
@@ -130,18 +130,9 @@ class TileFeed(Sink):
     def on_status(self, status: SourceStatus) -> None:
         self.statuses.append(status)
 
-    @staticmethod
-    def _take(q: collections.deque) -> list:
-        out = []
-        while True:
-            try:
-                out.append(q.popleft())
-            except IndexError:
-                return out
-
     def drain(self) -> tuple[list[Score], list[HeartRate], list[SourceStatus]]:
         """Everything queued since the last call (one consumer: the Qt thread)."""
-        return self._take(self.scores), self._take(self.heart_rates), self._take(self.statuses)
+        return take_all(self.scores), take_all(self.heart_rates), take_all(self.statuses)
 
 
 @dataclass
