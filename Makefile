@@ -41,7 +41,7 @@ bench: $(STAMP)
 # Rebuild the packaged, validated stress model (src/ecgaffect/data/stress_model.safetensors) from
 # real data: pretraining on the QT Database through 130 Hz (30 epochs, one thread, ~66 min here;
 # resumed if interrupted), then the EEGMAT stress head (~20 s). DATA= a folder holding qtdb/ and
-# eegmat/ (e.g. ../shared/data). Each step's time goes to runs/pretrain-qtdb/build.json.
+# eegmat/ (from `ecgaffect datasets download`, or the project's shared data). Each step's time goes to runs/pretrain-qtdb/build.json.
 model: $(STAMP)
 	@test -n "$(DATA)" || { echo "make model: set DATA=/path/to/data (a folder with qtdb/ and eegmat/)"; exit 2; }
 	nice $(PY) scripts/build_model.py --data $(DATA) $(MODEL_ARGS)
